@@ -1,0 +1,37 @@
+"""Progress output for long steps: timestamped lines on stderr, results on stdout."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def say(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def step(message: str) -> Iterator[None]:
+    """Announce a step, then say how long it took (or that it failed)."""
+    say(f"{message} ...")
+    started = time.monotonic()
+    try:
+        yield
+    except BaseException:
+        say(f"{message}: FAILED after {time.monotonic() - started:.1f}s")
+        raise
+    say(f"{message}: done in {time.monotonic() - started:.1f}s")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain text table with aligned columns."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,28 @@
+"""Where the repository and the user's cattle state live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root() -> Path:
+    """The repository cattle works on: $CATTLE_REPO, else the checkout holding this package."""
+    override = os.environ.get("CATTLE_REPO")
+    if override:
+        return Path(override).resolve()
+    return Path(__file__).resolve().parent.parent
+
+
+def state_dir(root: Path) -> Path:
+    """Per-checkout run state (timelines, local backups); ignored by git."""
+    return root / ".cattle"
+
+
+def config_home() -> Path:
+    """Per-user configuration (age keys): $CATTLE_CONFIG_HOME, else ~/.config/cattle."""
+    override = os.environ.get("CATTLE_CONFIG_HOME")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cattle"

@@ -1,0 +1,78 @@
+"""Preflight: check, before touching anything, that the main job can run on this machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cattle import tools
+from cattle.env import Environment
+from cattle.errors import PreflightError, ToolError
+
+PROVIDER_TOOLS = {"kind": ("docker", "kind"), "k3d": ("docker", "k3d"), "kubeconfig": ()}
+BASE_TOOLS = ("kubectl", "sops", "git")
+OFFLINE_ALTERNATIVES = (
+    "./scripts/cattle validate            render and check every environment offline",
+    "./scripts/cattle dr.rehearse         check keys, snapshots and manifests without a cluster",
+    "./scripts/cattle test                run the whole test suite",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight result."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+def check_tool(name: str) -> Check:
+    """Whether a tool is present at a usable version."""
+    try:
+        path = tools.find(name)
+    except ToolError as exc:
+        return Check(name, False, exc.message, exc.hint)
+    if name == "docker":
+        return Check(name, True, f"Docker engine running ({path})")
+    return Check(name, True, f"{tools.installed_version(name, path)} ({path})")
+
+
+def check_context(context: str | None) -> Check:
+    """Whether a kubeconfig context exists."""
+    from kubernetes import config  # local import: only the kubeconfig provider needs it
+
+    try:
+        contexts, _ = config.list_kube_config_contexts()
+    except Exception as exc:  # the client raises ConfigException, or OSError for a missing file
+        return Check("kubeconfig", False, f"cannot read kubeconfig: {exc}",
+                     "set KUBECONFIG or create ~/.kube/config for the target cluster")
+    names = [c["name"] for c in contexts]
+    if context not in names:
+        return Check("kubeconfig", False, f"context {context!r} not in kubeconfig (have: {', '.join(names)})",
+                     "set cluster.context in the environment file to an existing context")
+    return Check("kubeconfig", True, f"context {context}")
+
+
+def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
+    """Every preflight check for bootstrapping an environment."""
+    chosen = provider or env.provider
+    checks = [check_tool(name) for name in (*BASE_TOOLS, *PROVIDER_TOOLS[chosen])]
+    if chosen == "kubeconfig":
+        checks.append(check_context(env.kube_context))
+    return checks
+
+
+def require(env: Environment, provider: str | None = None) -> list[Check]:
+    """Run the checks; raise PreflightError saying what is missing and what to run instead."""
+    checks = run_checks(env, provider)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines = [f"  - {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed]
+        alternatives = "\n".join(f"    {a}" for a in OFFLINE_ALTERNATIVES)
+        raise PreflightError(
+            f"preflight for environment {env.name!r} (provider {provider or env.provider}) failed; "
+            f"nothing was changed:\n" + "\n".join(lines),
+            f"fix the above and re-run, or meanwhile run what needs no cluster:\n{alternatives}",
+        )
+    return checks

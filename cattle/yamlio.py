@@ -1,0 +1,53 @@
+"""YAML reading that refuses duplicate keys and reports the file it read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cattle.errors import ConfigError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a mapping with the same key twice."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_documents(text: str, source: str) -> list[Any]:
+    """All non-empty documents of a YAML stream; ConfigError names the source on bad YAML."""
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
+
+
+def load_file(path: Path) -> Any:
+    """The single document of a YAML file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    docs = load_documents(path.read_text(), str(path))
+    if len(docs) != 1:
+        raise ConfigError(f"{path}: expected exactly one YAML document, found {len(docs)}")
+    return docs[0]
+
+
+def dump_documents(docs: Iterator[Any] | list[Any]) -> str:
+    """A multi-document YAML stream with stable key order."""
+    return yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False)
