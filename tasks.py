@@ -45,6 +45,19 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None) -
         flow.run(_env_name(c, env), provider=provider)
 
 
+@task(help={"env": "validate only this environment (default: all)",
+            "format": "text (default) or json"})
+def validate(c: Context, env: str | None = None, format: str = "text") -> None:
+    """Render every environment offline as Flux would and check schemas and policy."""
+    from cattle import validate as validation
+
+    with failures():
+        reports = validation.validate([env] if env else None)
+    print(validation.format_json(reports) if format == "json" else validation.format_text(reports))
+    if not all(r.ok for r in reports):
+        raise Exit(code=1)
+
+
 @task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression"})
 def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
     """Lint (ruff), type-check (mypy --strict) and run the whole test suite."""
@@ -89,5 +102,5 @@ def env_show(c: Context, env: str | None = None) -> None:
 
 env_ns = Collection("env", env_list, env_show)
 
-ns = Collection(bootstrap, test, env_ns)
+ns = Collection(bootstrap, validate, test, env_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})

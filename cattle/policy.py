@@ -1,0 +1,264 @@
+"""Rules every rendered environment must satisfy beyond its schemas: pinned versions, resources and probes,
+no plaintext Secrets, references that resolve, an acyclic and shallow dependency graph, declared namespaces."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from cattle.problems import Problem
+from cattle.render import KUSTOMIZATION_API, Rendering, RenderedObject
+from cattle.schemas import SchemaStore
+from cattle.substitute import LEFTOVER, disabled
+
+MAX_DEPTH = 3
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+POD_PATHS = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+class _Checker:
+    def __init__(self, rendering: Rendering, store: SchemaStore) -> None:
+        self.rendering = rendering
+        self.store = store
+        self.problems: list[Problem] = []
+
+    def add(self, item: RenderedObject, rule: str, message: str, hint: str) -> None:
+        self.problems.append(Problem(self.rendering.env, item.source, item.name, message, hint, rule))
+
+    # --- schemas ---------------------------------------------------------------------------
+    def schemas(self, item: RenderedObject) -> None:
+        obj = item.obj
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        validator = self.store.validator(api_version, kind)
+        if validator is None:
+            self.add(item, "schema", f"unknown kind {kind} (apiVersion {api_version}): no Kubernetes schema "
+                     "and no vendored CRD", "fix apiVersion/kind, or vendor the CRD under vendor/crds/")
+            return
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:5]:
+            where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            self.add(item, "schema", f"{where}: {error.message}"[:300],
+                     f"fix {where} to match the {kind} schema (a typo or a wrong type)")
+
+    # --- pinning ---------------------------------------------------------------------------
+    def images(self, item: RenderedObject) -> None:
+        kind = item.obj.get("kind")
+        images: list[str] = []
+        if kind in POD_PATHS:
+            pod = _dig(item.obj, POD_PATHS[str(kind)]) or {}
+            for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+                images.append(str(container.get("image", "")))
+        elif kind == "Cluster" and _group(str(item.obj.get("apiVersion"))) == "postgresql.cnpg.io":
+            image = _dig(item.obj, ("spec", "imageName"))
+            if image:
+                images.append(str(image))
+        for image in images:
+            if "@sha256:" in image:
+                continue
+            name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+            if not tag or tag == "latest":
+                self.add(item, "pinning", f"image {image!r} is not pinned (tag {tag or 'missing'})",
+                         f"use an exact version tag or a digest, e.g. {name or image}:1.2.3")
+
+    def charts(self, item: RenderedObject) -> None:
+        obj, kind = item.obj, item.obj.get("kind")
+        group = _group(str(obj.get("apiVersion")))
+        if kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
+            spec = _dig(obj, ("spec", "chart", "spec"))
+            if spec is not None:
+                version = str(spec.get("version", "") or "")
+                if not EXACT_VERSION.match(version):
+                    self.add(item, "pinning", f"chart {spec.get('chart')} version {version or '(missing)'!r} "
+                             "is not an exact version", "set spec.chart.spec.version to an exact release, e.g. 1.2.3")
+        if kind == "OCIRepository" and group == "source.toolkit.fluxcd.io":
+            ref = _dig(obj, ("spec", "ref")) or {}
+            tag, semver, digest = ref.get("tag"), ref.get("semver"), ref.get("digest")
+            if digest:
+                return
+            if semver and not EXACT_VERSION.match(str(semver)):
+                self.add(item, "pinning", f"OCI ref semver {semver!r} is a range", "pin ref.tag or ref.digest")
+            elif not semver and (not tag or tag == "latest"):
+                self.add(item, "pinning", f"OCI ref tag {tag or '(missing)'!r} is not pinned",
+                         "set spec.ref.tag to an exact version or spec.ref.digest")
+
+    # --- workloads -------------------------------------------------------------------------
+    def workloads(self, item: RenderedObject) -> None:
+        kind = str(item.obj.get("kind"))
+        if kind not in POD_PATHS or not str(item.obj.get("apiVersion", "")).startswith(("apps/", "batch/", "v1")):
+            return
+        pod = _dig(item.obj, POD_PATHS[kind]) or {}
+        for container in pod.get("containers") or []:
+            name = container.get("name", "?")
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            if "cpu" not in requests or "memory" not in requests or "memory" not in limits:
+                self.add(item, "resources", f"container {name} lacks resources (requests cpu+memory, limits memory)",
+                         "set resources.requests.cpu, resources.requests.memory and resources.limits.memory")
+            if kind in LONG_RUNNING:
+                missing = [p for p in ("readinessProbe", "livenessProbe") if p not in container]
+                if missing:
+                    self.add(item, "probes", f"container {name} has no {' or '.join(missing)}",
+                             "add readiness and liveness probes (an HTTP health endpoint or a TCP check)")
+
+    def secrets(self, item: RenderedObject) -> None:
+        if item.obj.get("kind") == "Secret" and item.obj.get("apiVersion") == "v1" and "sops" not in item.obj:
+            self.add(item, "secrets", "plaintext Secret: not SOPS-encrypted",
+                     "move it under secrets/<env>/ and encrypt it: invoke secrets.encrypt --env <env> FILE")
+
+    def leftovers(self, item: RenderedObject) -> None:
+        if item.obj.get("kind") == "CustomResourceDefinition" or disabled(item.obj):
+            return
+        ks = self.rendering.kustomizations.get(item.kustomization, {})
+        if _dig(ks, ("spec", "postBuild")):
+            return  # undefined variables there were reported while substituting
+        for text in _strings(item.obj):
+            match = LEFTOVER.search(text)
+            if match:
+                self.add(item, "substitution", f"{match.group(0)} is never substituted: Kustomization "
+                         f"{item.kustomization} has no postBuild", "add postBuild.substituteFrom cluster-vars to "
+                         "that Kustomization, or escape the text as $${...}")
+                return
+
+    def namespaces(self, item: RenderedObject, declared: set[str]) -> None:
+        obj = item.obj
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        cluster_scoped = self.store.is_cluster_scoped(str(obj.get("apiVersion")), str(obj.get("kind")))
+        if namespace is None and not cluster_scoped:
+            self.add(item, "namespaces", "namespaced object has no namespace",
+                     "set metadata.namespace (or `namespace:` in its kustomization.yaml)")
+        elif namespace is not None and namespace not in declared and namespace not in BUILTIN_NAMESPACES:
+            self.add(item, "namespaces", f"namespace {namespace!r} is not declared in this environment",
+                     "add a Namespace object (platform/controllers/base/namespaces/)")
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)
+
+
+def _key(obj: dict[str, Any], default_ns: str | None = None) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("kind")), str(meta.get("namespace") or default_ns), str(meta.get("name")))
+
+
+def _graph_checks(checker: _Checker) -> None:
+    """References (dependsOn, sourceRef, chartRef) resolve; dependsOn graphs are acyclic and shallow."""
+    objects = {(_key(i.obj)): i for i in checker.rendering.objects}
+    graphs: dict[str, dict[tuple[str, str, str], list[tuple[str, str, str]]]] = {"Kustomization": {},
+                                                                                  "HelmRelease": {}}
+    for item in checker.rendering.objects:
+        obj, kind = item.obj, str(item.obj.get("kind"))
+        group = _group(str(obj.get("apiVersion")))
+        if not group.endswith("toolkit.fluxcd.io"):
+            continue
+        namespace = str((obj.get("metadata") or {}).get("namespace"))
+        spec = obj.get("spec") or {}
+        refs: list[tuple[str, dict[str, Any]]] = []
+        if kind == "Kustomization" and group == KUSTOMIZATION_API:
+            refs.append(("sourceRef", spec.get("sourceRef") or {}))
+        if kind == "HelmRelease":
+            if _dig(spec, ("chart", "spec", "sourceRef")):
+                refs.append(("chart.spec.sourceRef", spec["chart"]["spec"]["sourceRef"]))
+            if spec.get("chartRef"):
+                refs.append(("chartRef", spec["chartRef"]))
+        for field, ref in refs:
+            target = (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
+            if target not in objects:
+                checker.add(item, "references", f"{field} {target[0]} {target[1]}/{target[2]} does not exist",
+                            "declare that source, or fix kind/name/namespace of the reference")
+        if kind in graphs:
+            edges = graphs[kind].setdefault(_key(obj), [])
+            for dep in spec.get("dependsOn") or []:
+                target = (kind, str(dep.get("namespace") or namespace), str(dep.get("name")))
+                if target not in objects:
+                    checker.add(item, "references", f"dependsOn {target[1]}/{target[2]} does not exist",
+                                f"fix the name, or declare the {kind} it should wait for")
+                else:
+                    edges.append(target)
+    for kind, graph in graphs.items():
+        _cycles_and_depth(checker, objects, kind, graph)
+
+
+def _cycles_and_depth(checker: _Checker, objects: dict[tuple[str, str, str], RenderedObject], kind: str,
+                      graph: dict[tuple[str, str, str], list[tuple[str, str, str]]]) -> None:
+    depth: dict[tuple[str, str, str], int] = {}
+    state: dict[tuple[str, str, str], int] = {}
+    reported: set[frozenset[tuple[str, str, str]]] = set()
+
+    def visit(node: tuple[str, str, str], stack: list[tuple[str, str, str]]) -> int:
+        if state.get(node) == 2:
+            return depth[node]
+        if state.get(node) == 1:
+            cycle = stack[stack.index(node):] + [node]
+            members = frozenset(cycle)
+            if members not in reported:
+                reported.add(members)
+                names = " -> ".join(f"{ns}/{name}" for _, ns, name in cycle)
+                checker.add(objects[node], "dependencies", f"dependsOn cycle: {names}",
+                            "remove one dependsOn entry of the cycle")
+            return 0
+        state[node] = 1
+        deps = [visit(dep, [*stack, node]) for dep in graph.get(node, [])]
+        state[node] = 2
+        depth[node] = 1 + max(deps, default=0)
+        return depth[node]
+
+    for node in graph:
+        visit(node, [])
+    if kind == "Kustomization":
+        for node, value in depth.items():
+            if value > MAX_DEPTH:
+                checker.add(objects[node], "dependencies",
+                            f"dependency chain is {value} deep (limit {MAX_DEPTH}): Flux reconciles it serially",
+                            "depend on fewer layers so Flux can reconcile in parallel")
+
+
+def check(rendering: Rendering, store: SchemaStore) -> list[Problem]:
+    """Every schema and policy problem of a rendered environment."""
+    checker = _Checker(rendering, store)
+    declared = {str((i.obj.get("metadata") or {}).get("name")) for i in rendering.objects
+                if i.obj.get("kind") == "Namespace"}
+    seen: dict[tuple[str, str, str, str], RenderedObject] = {}
+    for item in rendering.objects:
+        key = (_group(str(item.obj.get("apiVersion"))), *_key(item.obj))
+        if key in seen and seen[key].kustomization != item.kustomization:
+            checker.add(item, "duplicates", f"also applied by Kustomization {seen[key].kustomization}",
+                        "declare each object in exactly one Flux Kustomization")
+        seen[key] = item
+        checker.schemas(item)
+        checker.images(item)
+        checker.charts(item)
+        checker.workloads(item)
+        checker.secrets(item)
+        checker.leftovers(item)
+        checker.namespaces(item, declared)
+    _graph_checks(checker)
+    return checker.problems

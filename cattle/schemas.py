@@ -1,0 +1,175 @@
+"""Schemas for validation: Kubernetes built-in kinds (kubernetes-validate's strict JSON schemas) and custom
+resources (CRD openAPIV3Schema converted to JSON Schema, unknown fields rejected). Compiled once, cached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from referencing import Registry, Resource
+
+KUBERNETES_VERSION = "1.37.0"
+_BUILTIN_DIR = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
+_SKIP_KEYS = {"description", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
+              "x-kubernetes-embedded-resource", "x-kubernetes-validations", "x-kubernetes-list-type",
+              "x-kubernetes-list-map-keys", "x-kubernetes-map-type", "nullable", "example", "externalDocs"}
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions", "$defs")
+_SUBSCHEMA_ONE = ("items", "additionalProperties", "not")
+_SUBSCHEMA_LIST = ("allOf", "anyOf", "oneOf")
+_TOP_LEVEL = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+
+Validator = jsonschema.protocols.Validator
+
+
+def convert(node: Any) -> Any:
+    """An openAPIV3Schema node as JSON Schema: closed objects, int-or-string, nullable, embedded resources."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SKIP_KEYS:
+            continue
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: convert(v) for k, v in value.items()}
+        elif key in _SUBSCHEMA_ONE and isinstance(value, dict):
+            out[key] = convert(value)
+        elif key in _SUBSCHEMA_LIST and isinstance(value, list):
+            out[key] = [convert(v) for v in value]
+        else:
+            out[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["type"] = ["integer", "string"]
+    if node.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if node.get("x-kubernetes-embedded-resource"):
+        out.setdefault("properties", {})
+        for key, schema in _TOP_LEVEL.items():
+            out["properties"].setdefault(key, schema)
+    preserve = node.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in out and not preserve and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_schemas(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{'group/version/Kind': JSON Schema} for every served version of a CRD."""
+    spec = crd.get("spec") or {}
+    group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+    result: dict[str, dict[str, Any]] = {}
+    for version in spec.get("versions") or []:
+        if not version.get("served", True):
+            continue
+        raw = ((version.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object",
+                                                                       "x-kubernetes-preserve-unknown-fields": True}
+        schema = convert(raw)
+        schema.setdefault("properties", {})
+        for key, value in _TOP_LEVEL.items():
+            schema["properties"].setdefault(key, value)
+        schema["x-cattle-scope"] = spec.get("scope", "Namespaced")
+        result[f"{group}/{version['name']}/{kind}"] = schema
+    return result
+
+
+def _cache_dir() -> Path:
+    """$CATTLE_CACHE_DIR, else ~/.cache/cattle (converted CRD schemas, keyed by content hash)."""
+    if os.environ.get("CATTLE_CACHE_DIR"):
+        return Path(os.environ["CATTLE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cattle"
+
+
+def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """Converted schemas of every CRD in the files, cached on disk by content hash."""
+    paths = sorted(files)
+    digest = hashlib.sha256()
+    contents: list[bytes] = []
+    for path in paths:
+        data = path.read_bytes()
+        contents.append(data)
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
+    cache = _cache_dir() / f"crd-schemas-{digest.hexdigest()[:20]}.json"
+    if cache.is_file():
+        try:
+            cached: dict[str, dict[str, Any]] = json.loads(cache.read_text())
+            return cached
+        except (OSError, ValueError):
+            pass
+    schemas: dict[str, dict[str, Any]] = {}
+    for data in contents:
+        for doc in yaml.load_all(data, Loader=yaml.CSafeLoader):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                schemas.update(crd_schemas(doc))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(schemas))
+        tmp.replace(cache)
+    except OSError:
+        pass
+    return schemas
+
+
+class SchemaStore:
+    """Looks up and compiles the validator for an apiVersion/kind; None means the kind is unknown."""
+
+    def __init__(self, crds: dict[str, dict[str, Any]]) -> None:
+        self._crds = crds
+        self._compiled: dict[str, Validator | None] = {}
+        self._registry: Registry[Any] | None = None
+
+    def add_crds(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Also know the CRDs an environment declares itself (e.g. Flux's own)."""
+        for doc in docs:
+            if doc.get("kind") == "CustomResourceDefinition":
+                for key, schema in crd_schemas(doc).items():
+                    self._crds.setdefault(key, schema)
+
+    def known_kinds(self) -> set[str]:
+        return {key.rsplit("/", 1)[1] for key in self._crds}
+
+    def _builtin_registry(self) -> Registry[Any]:
+        if self._registry is None:
+            definitions = json.loads((_BUILTIN_DIR / "_definitions.json").read_text())
+            self._registry = Resource.from_contents(definitions) @ Registry()
+        return self._registry
+
+    def validator(self, api_version: str, kind: str) -> Validator | None:
+        group, _, version = api_version.rpartition("/")
+        key = f"{group}/{version}/{kind}"
+        if key in self._compiled:
+            return self._compiled[key]
+        found: Validator | None = None
+        if key in self._crds:
+            found = jsonschema.Draft7Validator(self._crds[key])
+        elif "." not in group or group.endswith(".k8s.io"):
+            prefix = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+            path = _BUILTIN_DIR / f"{kind.lower()}-{prefix}.json"
+            if path.is_file():
+                schema = json.loads(path.read_text())
+                found = jsonschema.Draft202012Validator(schema, registry=self._builtin_registry())
+        self._compiled[key] = found
+        return found
+
+    def is_cluster_scoped(self, api_version: str, kind: str) -> bool:
+        """Whether a kind lives outside namespaces (built-ins by list; CRDs by their declared scope)."""
+        group, _, version = api_version.rpartition("/")
+        crd = self._crds.get(f"{group}/{version}/{kind}")
+        if crd is not None:
+            return crd.get("x-cattle-scope") == "Cluster"
+        return kind in _CLUSTER_SCOPED_BUILTINS
+
+
+_CLUSTER_SCOPED_BUILTINS = {
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+    "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}

@@ -1,0 +1,79 @@
+"""`invoke validate`: render every environment offline and report schema and policy problems."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cattle import env as environments
+from cattle import policy
+from cattle.console import table
+from cattle.paths import repo_root
+from cattle.problems import Problem
+from cattle.render import render
+from cattle.schemas import SchemaStore, load_crd_files
+
+
+@dataclass
+class EnvReport:
+    """What validate found in one environment."""
+
+    env: str
+    objects: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def vendored_crd_files(root: Path) -> list[Path]:
+    """The CRD files vendored in the repository."""
+    return sorted((root / "vendor" / "crds").rglob("*.yaml"))
+
+
+def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]]) -> EnvReport:
+    """Render one environment and check it."""
+    started = time.monotonic()
+    rendering = render(environment)
+    store = SchemaStore(dict(crds))
+    store.add_crds(item.obj for item in rendering.objects)
+    report = EnvReport(environment.name, objects=len(rendering.objects))
+    report.kinds.update(str(item.obj.get("kind")) for item in rendering.objects)
+    report.problems = rendering.problems + policy.check(rendering, store)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def validate(names: list[str] | None = None, root: Path | None = None) -> list[EnvReport]:
+    """Validate the named environments (all by default)."""
+    base = root or repo_root()
+    selected = [environments.load(name, base) for name in (names or environments.environment_names(base))]
+    crds = load_crd_files(vendored_crd_files(base))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda e: validate_env(e, crds), selected))
+
+
+def format_text(reports: list[EnvReport]) -> str:
+    """A summary table per environment, then every problem with its file, object and fix."""
+    rows = [[r.env, str(r.objects), str(len(r.kinds)), str(len(r.problems)), f"{r.seconds:.2f}s",
+             "ok" if r.ok else "FAILED"] for r in reports]
+    lines = [table(["env", "objects", "kinds", "errors", "time", "result"], rows)]
+    for report in reports:
+        for p in report.problems:
+            lines.append(f"\n[{p.env}] {p.file}: {p.object}\n  error ({p.rule}): {p.message}\n  fix: {p.hint}")
+    return "\n".join(lines)
+
+
+def format_json(reports: list[EnvReport]) -> str:
+    """The same as machine-readable JSON."""
+    return json.dumps([{"env": r.env, "objects": r.objects, "kinds": dict(sorted(r.kinds.items())),
+                        "errors": len(r.problems), "seconds": round(r.seconds, 3),
+                        "problems": [p.as_dict() for p in r.problems]} for r in reports], indent=2)
