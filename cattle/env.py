@@ -95,7 +95,7 @@ class _Fields:
             if default is ...:
                 self.problem(key, "required but missing")
             return None if default is ... else default
-        if kind is int and isinstance(node, bool) or not isinstance(node, kind):
+        if (kind is int and isinstance(node, bool)) or not isinstance(node, kind):
             self.problem(key, f"must be a {kind.__name__}, got {type(node).__name__} {node!r}")
             return None if default is ... else default
         if choices and node not in choices:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cattle.problems import Problem
-from cattle.render import KUSTOMIZATION_API, Rendering, RenderedObject
+from cattle.render import KUSTOMIZATION_API, RenderedObject, Rendering
 from cattle.schemas import SchemaStore
 from cattle.substitute import LEFTOVER, disabled
 
@@ -217,7 +217,7 @@ def _cycles_and_depth(checker: _Checker, objects: dict[tuple[str, str, str], Ren
         if state.get(node) == 2:
             return depth[node]
         if state.get(node) == 1:
-            cycle = stack[stack.index(node):] + [node]
+            cycle = [*stack[stack.index(node):], node]
             members = frozenset(cycle)
             if members not in reported:
                 reported.add(members)

@@ -122,7 +122,8 @@ def render(env: Environment) -> Rendering:
     sync = flux.sync_objects(env)
     result.kustomizations[ROOT] = sync[1]
     for obj in sync:
-        result.objects.append(RenderedObject(obj, ROOT, f"(bootstrap: {env.directory.relative_to(root)}/environment.yaml)"))
+        origin = f"(bootstrap: {env.directory.relative_to(root)}/environment.yaml)"
+        result.objects.append(RenderedObject(obj, ROOT, origin))
     all_objects: list[dict[str, Any]] = list(sync)
     queue: deque[tuple[str, dict[str, Any]]] = deque([(ROOT, sync[1])])
     seen: set[str] = {ROOT}

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import jsonschema
 import kubernetes_validate
@@ -17,7 +17,8 @@ import yaml
 from referencing import Registry, Resource
 
 KUBERNETES_VERSION = "1.37.0"
-_BUILTIN_DIR = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
+_SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+_BUILTIN_DIR = _SCHEMA_ROOT / f"v{KUBERNETES_VERSION}-local-strict"
 _SKIP_KEYS = {"description", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
               "x-kubernetes-embedded-resource", "x-kubernetes-validations", "x-kubernetes-list-type",
               "x-kubernetes-list-map-keys", "x-kubernetes-map-type", "nullable", "example", "externalDocs"}
@@ -26,7 +27,7 @@ _SUBSCHEMA_ONE = ("items", "additionalProperties", "not")
 _SUBSCHEMA_LIST = ("allOf", "anyOf", "oneOf")
 _TOP_LEVEL = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
 
-Validator = jsonschema.protocols.Validator
+Validator: TypeAlias = Any  # jsonschema ships no type information
 
 
 def convert(node: Any) -> Any:

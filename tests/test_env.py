@@ -1,0 +1,85 @@
+"""The environment model: every declared env loads; bad input is reported with file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cattle import env
+from cattle.errors import ConfigError
+
+
+def test_the_three_environments_load() -> None:
+    loaded = {e.name: e for e in env.load_all()}
+    assert sorted(loaded) == ["production", "staging", "testing"]
+    assert loaded["testing"].provider == "kind"
+    assert loaded["testing"].vars["DOMAIN"] == loaded["testing"].domain
+    assert loaded["production"].protected is True
+    assert loaded["production"].rto_budget == 900.0
+    assert loaded["staging"].kube_context == "cattle-staging"
+
+
+def test_unknown_env_lists_valid_ones() -> None:
+    expected = r"unknown environment 'prod'; valid environments: production, staging, testing"
+    with pytest.raises(ConfigError, match=expected):
+        env.load("prod")
+
+
+def test_missing_file_is_an_unknown_env(repo_copy: Path) -> None:
+    (repo_copy / "clusters/staging/environment.yaml").unlink()
+    with pytest.raises(ConfigError, match="unknown environment 'staging'"):
+        env.load("staging")
+
+
+def test_missing_cluster_vars_file_is_reported(repo_copy: Path) -> None:
+    (repo_copy / "clusters/staging/cluster-vars.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"cluster-vars.yaml: file not found"):
+        env.load("staging")
+
+
+def test_wrong_types_are_all_reported_with_file_and_key(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/testing/environment.yaml"
+    text = path.read_text().replace("provider: kind", "provider: minikube").replace("keep: 5", "keep: five")
+    path.write_text(text.replace("timeout: 15m", "timeout: 15 minutes"))
+    with pytest.raises(ConfigError) as caught:
+        env.load("testing")
+    message = caught.value.message
+    assert "3 problem(s)" in message
+    assert f"{path}: cluster.provider: must be one of kind, k3d, kubeconfig, got 'minikube'" in message
+    assert f"{path}: backups.keep: must be a int, got str 'five'" in message
+    assert f"{path}: reconcile.timeout: '15 minutes' is not a duration" in message
+
+
+def test_duplicate_environment_names(repo_copy: Path) -> None:
+    copy = repo_copy / "clusters/stage"
+    copy.mkdir()
+    (copy / "environment.yaml").write_text((repo_copy / "clusters/staging/environment.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"environment name 'staging' is declared twice"):
+        env.load("staging")
+
+
+def test_duplicate_yaml_keys_are_refused(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/testing/environment.yaml"
+    path.write_text(path.read_text() + "domain: other.localhost\n")
+    with pytest.raises(ConfigError, match="duplicate key 'domain'"):
+        env.load("testing")
+
+
+def test_name_must_match_directory_and_vars(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/testing/cluster-vars.yaml"
+    path.write_text(path.read_text().replace("ENVIRONMENT: testing", "ENVIRONMENT: staging"))
+    with pytest.raises(ConfigError, match=r"data.ENVIRONMENT: must be 'testing'"):
+        env.load("testing")
+
+
+def test_kubeconfig_provider_needs_a_context(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/staging/environment.yaml"
+    path.write_text(path.read_text().replace("  context: cattle-staging\n", ""))
+    with pytest.raises(ConfigError, match=r"cluster.context: required when cluster.provider is kubeconfig"):
+        env.load("staging")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90.0), ("15m", 900.0), ("2h", 7200.0)])
+def test_durations(text: str, seconds: float) -> None:
+    assert env.parse_duration(text) == seconds

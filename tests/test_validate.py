@@ -1,0 +1,166 @@
+"""invoke validate: the repository passes; each kind of breakage fails with its specific message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cattle import env, validate
+from cattle.render import render
+from tests.conftest import REPO
+
+
+def _problems(root: Path, name: str = "testing") -> list[str]:
+    [report] = validate.validate([name], root)
+    return [f"{p.rule}|{p.file}|{p.object}|{p.message}" for p in report.problems]
+
+
+def test_repository_passes_for_all_three_environments() -> None:
+    reports = validate.validate()
+    assert [r.env for r in reports] == ["production", "staging", "testing"]
+    for report in reports:
+        assert report.problems == [], validate.format_text([report])
+        assert report.objects > 50
+        assert {"HelmRelease", "Kustomization", "Cluster", "Deployment", "Gateway"} <= set(report.kinds)
+
+
+def test_rendering_substitutes_cluster_vars_and_applies_overlays() -> None:
+    by_env = {}
+    for name in ("testing", "production"):
+        rendering = render(env.load(name))
+        by_env[name] = {(i.obj["kind"], i.obj["metadata"]["name"]): i.obj for i in rendering.objects}
+    route = by_env["testing"][("HTTPRoute", "miniflux")]
+    assert route["spec"]["hostnames"] == ["feeds.testing.cattle.localhost"]
+    assert by_env["production"][("HTTPRoute", "miniflux")]["spec"]["hostnames"] == ["feeds.cattle.example.com"]
+    prom = lambda e: by_env[e][("HelmRelease", "kube-prometheus-stack")]["spec"]["values"]["prometheus"]  # noqa: E731
+    assert prom("testing")["prometheusSpec"]["retention"] == "2d"
+    assert prom("production")["prometheusSpec"]["retention"] == "30d"
+    assert by_env["production"][("Cluster", "feeds-db")]["spec"]["instances"] == 3
+    assert by_env["testing"][("Cluster", "feeds-db")]["spec"]["instances"] == 1
+    assert ("PodDisruptionBudget", "miniflux") in by_env["production"]
+    assert ("PodDisruptionBudget", "miniflux") not in by_env["testing"]
+    paths = {k[1]: o["spec"]["path"] for k, o in by_env["production"].items() if k[0] == "Kustomization"}
+    assert paths["apps"] == "./apps/production"
+    assert paths["platform-controllers"] == "./platform/controllers/production"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _add_resource(root: Path, name: str) -> None:
+    _edit(root / "apps/base/miniflux/kustomization.yaml", "  - dashboard.yaml", f"  - dashboard.yaml\n  - {name}")
+
+
+def test_latest_image_is_an_error(repo_copy: Path) -> None:
+    _edit(repo_copy / "apps/base/miniflux/deployment.yaml", "miniflux:2.2.13", "miniflux:latest")
+    assert _problems(repo_copy) == [
+        "pinning|apps/base/miniflux/deployment.yaml|Deployment feeds/miniflux|"
+        "image 'docker.io/miniflux/miniflux:latest' is not pinned (tag latest)"]
+
+
+def test_chart_range_is_an_error(repo_copy: Path) -> None:
+    _edit(repo_copy / "platform/controllers/base/loki/release.yaml", "version: 6.49.0", "version: 6.x")
+    [problem] = _problems(repo_copy)
+    assert problem.startswith("pinning|platform/controllers/base/loki/release.yaml|HelmRelease logging/loki|")
+    assert "'6.x' is not an exact version" in problem
+
+
+def test_missing_depends_on_target(repo_copy: Path) -> None:
+    _edit(repo_copy / "clusters/base/apps.yaml", "- name: secrets", "- name: secretz")
+    assert _problems(repo_copy) == [
+        "references|clusters/base/apps.yaml|Kustomization flux-system/apps|"
+        "dependsOn flux-system/secretz does not exist"]
+
+
+def test_dependency_cycle(repo_copy: Path) -> None:
+    _edit(repo_copy / "clusters/base/platform-controllers.yaml", "  interval: 1h",
+          "  dependsOn:\n    - name: apps\n  interval: 1h")
+    problems = _problems(repo_copy)
+    assert any("dependsOn cycle:" in p and "flux-system/apps" in p and "flux-system/platform-controllers" in p
+               for p in problems), problems
+
+
+def test_too_deep_dependency_chain(repo_copy: Path) -> None:
+    _edit(repo_copy / "clusters/base/secrets.yaml", "- name: platform-controllers", "- name: platform-configs")
+    problems = _problems(repo_copy)
+    assert any("dependency chain is 4 deep (limit 3)" in p for p in problems), problems
+
+
+def test_plaintext_secret(repo_copy: Path) -> None:
+    (repo_copy / "apps/base/miniflux/leak.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\nstringData:\n  password: hunter2\n")
+    _add_resource(repo_copy, "leak.yaml")
+    assert _problems(repo_copy) == [
+        "secrets|apps/base/miniflux/leak.yaml|Secret feeds/leak|plaintext Secret: not SOPS-encrypted"]
+
+
+def test_crd_field_typo(repo_copy: Path) -> None:
+    _edit(repo_copy / "platform/controllers/base/cert-manager/release.yaml", "  interval: 30m", "  intervall: 30m")
+    problems = _problems(repo_copy)
+    assert "schema|platform/controllers/base/cert-manager/release.yaml|HelmRelease cert-manager/cert-manager|" \
+           "spec: Additional properties are not allowed ('intervall' was unexpected)" in problems
+
+
+def test_builtin_field_typo_in_strict_mode(repo_copy: Path) -> None:
+    _edit(repo_copy / "apps/base/miniflux/service.yaml", "targetPort: http", "targetPortt: http")
+    [problem] = _problems(repo_copy)
+    assert "Service feeds/miniflux" in problem and "'targetPortt' was unexpected" in problem
+
+
+def test_unknown_kind(repo_copy: Path) -> None:
+    (repo_copy / "apps/base/miniflux/widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n")
+    _add_resource(repo_copy, "widget.yaml")
+    [problem] = _problems(repo_copy)
+    assert problem.startswith("schema|apps/base/miniflux/widget.yaml|Widget feeds/w|unknown kind Widget")
+
+
+def test_unsubstituted_variable(repo_copy: Path) -> None:
+    _edit(repo_copy / "apps/base/miniflux/deployment.yaml", "https://feeds.${DOMAIN}", "https://feeds.${DOMIAN}")
+    assert _problems(repo_copy) == [
+        "substitution|apps/base/miniflux/deployment.yaml|Deployment feeds/miniflux|variable ${DOMIAN} is not defined"]
+
+
+def test_missing_probe_and_resources(repo_copy: Path) -> None:
+    path = repo_copy / "apps/base/miniflux/deployment.yaml"
+    text = path.read_text()
+    start, end = text.index("          livenessProbe:"), text.index("          readinessProbe:")
+    path.write_text(text[:start] + text[end:])
+    _edit(path, "            limits: {memory: 256Mi}\n", "")
+    problems = _problems(repo_copy)
+    assert any("container miniflux has no livenessProbe" in p for p in problems), problems
+    assert any("container miniflux lacks resources" in p for p in problems), problems
+
+
+def test_undeclared_namespace(repo_copy: Path) -> None:
+    _edit(repo_copy / "apps/base/miniflux/kustomization.yaml", "namespace: feeds", "namespace: feedz")
+    problems = _problems(repo_copy)
+    assert any("namespace 'feedz' is not declared in this environment" in p for p in problems), problems
+
+
+def test_cli_json_output_and_exit_code(repo_copy: Path) -> None:
+    _edit(repo_copy / "apps/base/miniflux/deployment.yaml", "miniflux:2.2.13", "miniflux")
+    proc = subprocess.run([sys.executable, "-m", "invoke", "validate", "--env", "testing", "--format", "json"],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    [report] = json.loads(proc.stdout)
+    assert report["env"] == "testing" and report["errors"] == 1
+    assert report["problems"][0]["rule"] == "pinning"
+    assert report["problems"][0]["hint"].startswith("use an exact version tag")
+
+
+@pytest.mark.parametrize("name", ["testing", "staging", "production"])
+def test_flux_install_is_the_vendored_one(name: str) -> None:
+    rendering = render(env.load(name))
+    controller = next(i.obj for i in rendering.objects
+                      if i.obj["kind"] == "Deployment" and i.obj["metadata"]["name"] == "kustomize-controller")
+    container = controller["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ghcr.io/fluxcd/kustomize-controller:v1.9.4"
+    assert "--sops-age-secret=sops-age" in container["args"]
