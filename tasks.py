@@ -6,8 +6,11 @@ A CattleError becomes a one-paragraph message and exit code 1; anything else kee
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -102,5 +105,131 @@ def env_show(c: Context, env: str | None = None) -> None:
 
 env_ns = Collection("env", env_list, env_show)
 
-ns = Collection(bootstrap, validate, test, env_ns)
+
+# --- secrets.* -------------------------------------------------------------------------------
+
+
+def _root() -> Path:
+    from cattle.paths import repo_root
+
+    return repo_root()
+
+
+def _print_outcomes(outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        print(f"{outcome.status:10} {outcome.path}")
+
+
+@task(name="init", help={"env": "environment (default: testing)",
+                         "regenerate": "also regenerate every declared secret for the new key (placeholders)"})
+def secrets_init(c: Context, env: str | None = None, regenerate: bool = False) -> None:
+    """Create the env's age key (never overwrites one), set it in .sops.yaml, install the pre-commit hook."""
+    from cattle import keys, secrets
+
+    name = _env_name(c, env)
+    with failures():
+        identity = secrets.init(_root(), name)
+        print(f"created {keys.key_file(name)} (0600); public key {identity.public} written to .sops.yaml")
+        print("Put a copy of the private key in custody now (docs/secrets.md).")
+        if regenerate:
+            _print_outcomes(secrets.generate(_root(), name, regenerate_all=True))
+
+
+@task(name="generate", iterable=["rotate"],
+      help={"env": "environment (default: testing)", "rotate": "regenerate this existing secret (repeatable)"})
+def secrets_generate(c: Context, env: str | None = None, rotate: list[str] | None = None) -> None:
+    """Create every declared secret that is missing, encrypted; existing values stay unless --rotate NAME."""
+    from cattle import secrets
+
+    with failures():
+        _print_outcomes(secrets.generate(_root(), _env_name(c, env), tuple(rotate or ())))
+
+
+@task(name="new", iterable=["literal"],
+      help={"env": "environment (default: testing)", "name": "Secret name", "namespace": "Secret namespace",
+            "literal": "KEY=VALUE (repeatable)"})
+def secrets_new(c: Context, name: str, namespace: str, env: str | None = None,
+                literal: list[str] | None = None) -> None:
+    """Encrypt a new Secret from literal values into secrets/<env>/<name>.secret.yaml."""
+    from cattle import secrets
+
+    pairs = [item.split("=", 1) for item in literal or []]
+    if any(len(p) != 2 for p in pairs):
+        raise Exit("error: --literal takes KEY=VALUE", code=1)
+    with failures():
+        print(secrets.new(_root(), _env_name(c, env), name, namespace, {k: v for k, v in pairs}))
+
+
+@task(name="encrypt", help={"file": "repository-relative path under secrets/<env>/"})
+def secrets_encrypt(c: Context, file: str) -> None:
+    """Encrypt a plaintext Secret file in place (refuses an already-encrypted one)."""
+    from cattle import secrets
+
+    with failures():
+        secrets.encrypt_in_place(_root(), Path(file))
+        print(f"encrypted {file}")
+
+
+@task(name="decrypt", help={"file": "repository-relative path under secrets/<env>/"})
+def secrets_decrypt(c: Context, file: str) -> None:
+    """Print a secret file's plaintext (to stdout only; nothing is written)."""
+    from cattle import secrets
+
+    with failures():
+        sys.stdout.write(secrets.decrypt(_root(), Path(file)).decode())
+
+
+@task(name="edit", help={"file": "repository-relative path under secrets/<env>/"})
+def secrets_edit(c: Context, file: str) -> None:
+    """Edit a secret in $EDITOR; it is re-encrypted only when changed."""
+    from cattle import secrets
+
+    with failures():
+        print("changed" if secrets.edit(_root(), Path(file)) else "unchanged")
+
+
+@task(name="rotate", help={"env": "environment (default: testing)"})
+def secrets_rotate(c: Context, env: str | None = None) -> None:
+    """Re-key every file of the env to a new age key; the old key is kept until all decrypt with the new."""
+    from cattle import secrets
+
+    with failures():
+        identity = secrets.rotate(_root(), _env_name(c, env))
+    print(f"rotated: new public key {identity.public}; update the custody copy and CI secret now")
+
+
+@task(name="updatekeys", help={"env": "environment (default: testing)"})
+def secrets_updatekeys(c: Context, env: str | None = None) -> None:
+    """Re-encrypt every file of the env for the recipients .sops.yaml requires (e.g. a new break-glass key)."""
+    from cattle import keys, secrets
+
+    name = _env_name(c, env)
+    with failures():
+        for path in secrets.reencrypt_all(_root(), name, keys.candidate_identities(name)):
+            print(f"re-encrypted {path}")
+
+
+@task(name="check", help={"env": "check only this environment (default: all)",
+                          "no_decrypt": "skip MAC verification (no keys needed; the pre-commit hook uses this)"})
+def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False) -> None:
+    """Every secret encrypted for the right keys with a valid MAC; no plaintext Secret or key anywhere else."""
+    from cattle import secretcheck
+    from cattle.env import environment_names
+
+    root = _root()
+    with failures():
+        problems, notes = secretcheck.check(root, [env] if env else environment_names(root), not no_decrypt)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    for p in problems:
+        print(f"[{p.env}] {p.file}\n  error ({p.rule}): {p.message}\n  fix: {p.hint}")
+    if problems:
+        raise Exit(f"secrets.check: {len(problems)} problem(s)", code=1)
+    print("secrets.check: ok")
+
+
+secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
+                        secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
+
+ns = Collection(bootstrap, validate, test, env_ns, secrets_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})

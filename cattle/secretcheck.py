@@ -1,0 +1,147 @@
+"""`invoke secrets.check`: every file under secrets/ is SOPS-encrypted for exactly the recipients .sops.yaml
+requires and its MAC verifies; no plaintext Secret or private key material exists anywhere else."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from cattle import keys, sopsconfig, sopsfile
+from cattle.errors import ConfigError, SecretsError
+from cattle.problems import Problem
+from cattle.secrets import env_dir, secret_files
+from cattle.secretspec import SPEC_FILE, load_spec, spec_files
+
+PRIVATE_KEY = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{50,}|-----BEGIN (?:RSA |OPENSSH |EC |DSA )?PRIVATE KEY-----")
+_SKIP_DIRS = {".git", ".venv", "node_modules", ".cattle", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+              "__pycache__"}
+_MANAGED = {"kustomization.yaml", SPEC_FILE}
+
+
+def repo_files(root: Path) -> list[Path]:
+    """Files git would commit (tracked and untracked-not-ignored); every file when not a git checkout."""
+    if (root / ".git").exists():
+        proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                              capture_output=True, check=False)
+        if proc.returncode == 0:
+            return sorted({Path(p) for p in proc.stdout.decode().split("\0") if p and (root / p).is_file()})
+    found: list[Path] = []
+    for path in root.rglob("*"):
+        if path.is_file() and not _SKIP_DIRS.intersection(path.relative_to(root).parts):
+            found.append(path.relative_to(root))
+    return sorted(found)
+
+
+def _problem(file: str, message: str, hint: str, rule: str, env: str = "repo") -> Problem:
+    return Problem(env, file, "-", message, hint, rule)
+
+
+def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[Problem], list[str]]:
+    """Problems of one environment's secret files, and notes (e.g. MAC not verified without a key)."""
+    problems: list[Problem] = []
+    notes: list[str] = []
+    try:
+        required = sorted(sopsconfig.required_recipients(root, env))
+    except SecretsError as exc:
+        return [_problem(f"secrets/{env}", exc.message, exc.hint or "", "sops-config", env)], notes
+    directory = env_dir(root, env)
+    for path in sorted(directory.iterdir()):
+        if path.name in _MANAGED or path.is_dir():
+            continue
+        if not path.name.endswith(sopsconfig.SECRET_SUFFIX):
+            problems.append(_problem(str(path.relative_to(root)), "matches no creation rule in .sops.yaml "
+                                     f"(secret files end in {sopsconfig.SECRET_SUFFIX})",
+                                     f"rename it to <name>{sopsconfig.SECRET_SUFFIX} and encrypt it", "secrets", env))
+    identities = keys.candidate_identities(env) if decrypt else []
+    listed = _listed(directory)
+    for relpath in secret_files(root, env):
+        block = sopsfile.metadata(root / relpath)
+        if block is None:
+            problems.append(_problem(str(relpath), "not SOPS-encrypted (plaintext in secrets/)",
+                                     f"encrypt it now: invoke secrets.encrypt {relpath}; rotate its values "
+                                     "if it was ever pushed", "secrets", env))
+            continue
+        if block.get("encrypted_regex") != sopsconfig.ENCRYPTED_REGEX:
+            problems.append(_problem(str(relpath), f"encrypted_regex is {block.get('encrypted_regex')!r}, "
+                                     f"not {sopsconfig.ENCRYPTED_REGEX!r}", "re-encrypt it: invoke "
+                                     f"secrets.updatekeys --env {env}", "secrets", env))
+        actual = sorted(sopsfile.recipients(root / relpath))
+        if actual != required:
+            problems.append(_problem(str(relpath), f"encrypted for {', '.join(actual) or 'nobody'} but .sops.yaml "
+                                     f"requires {', '.join(required)}",
+                                     f"re-encrypt for the required keys: invoke secrets.updatekeys --env {env}",
+                                     "recipients", env))
+        if relpath.name not in listed:
+            problems.append(_problem(str(relpath), f"not listed in secrets/{env}/kustomization.yaml, so Flux "
+                                     "never applies it", f"run invoke secrets.generate --env {env} (it syncs "
+                                     "the list)", "secrets", env))
+        if decrypt:
+            usable = [i for i in identities if i.public in actual]
+            if not usable:
+                notes.append(f"{relpath}: MAC not verified (no {env} key on this machine)")
+                continue
+            try:
+                sopsfile.decrypt(root, relpath, usable)
+            except SecretsError as exc:
+                problems.append(_problem(str(relpath), exc.message, exc.hint or "", "mac", env))
+    if spec_files(root, env):
+        try:
+            declared = {s.filename for s in load_spec(root, env)}
+        except (ConfigError, SecretsError) as exc:  # a broken spec is a finding, not a crash
+            problems.append(_problem(f"secrets/{env}", exc.message, exc.hint or "fix the spec", "spec", env))
+            declared = set()
+        present = {p.name for p in secret_files(root, env)}
+        for missing in sorted(declared - present):
+            problems.append(_problem(f"secrets/{env}/{missing}", "declared in the spec but not generated",
+                                     f"run: invoke secrets.generate --env {env}", "spec", env))
+    return problems, notes
+
+
+def _listed(directory: Path) -> set[str]:
+    path = directory / "kustomization.yaml"
+    if not path.is_file():
+        return set()
+    doc = yaml.safe_load(path.read_text()) or {}
+    return {str(r) for r in doc.get("resources") or []}
+
+
+def check_repository(root: Path) -> list[Problem]:
+    """Plaintext Secrets outside secrets/ and private key material anywhere in what git would commit."""
+    problems: list[Problem] = []
+    for relpath in repo_files(root):
+        if relpath.parts[0] == "vendor":
+            continue  # upstream files, checksummed; CRD descriptions quote PEM headers
+        path = root / relpath
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        if PRIVATE_KEY.search(text):
+            problems.append(_problem(str(relpath), "private key material (age or PEM private key)",
+                                     "remove it from the repository and its history, then rotate that key",
+                                     "private-key"))
+        if relpath.suffix in (".yaml", ".yml") and relpath.parts[0] != "secrets" and "kind: Secret" in text:
+            try:
+                docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+            except yaml.YAMLError:
+                continue
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") == "Secret" and "sops" not in doc:
+                    problems.append(_problem(str(relpath), f"plaintext Secret {doc.get('metadata', {}).get('name')}",
+                                             "move it to secrets/<env>/ and encrypt it (invoke secrets.new)",
+                                             "plaintext"))
+    return problems
+
+
+def check(root: Path, envs: list[str], decrypt: bool = True) -> tuple[list[Problem], list[str]]:
+    """Every secret problem of the repository, and notes on what could not be verified."""
+    problems = check_repository(root)
+    notes: list[str] = []
+    for env in envs:
+        found, env_notes = check_environment(root, env, decrypt)
+        problems += found
+        notes += env_notes
+    return problems, notes
