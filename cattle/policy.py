@@ -57,7 +57,8 @@ class _Checker:
             self.add(item, "schema", f"unknown kind {kind} (apiVersion {api_version}): no Kubernetes schema "
                      "and no vendored CRD", "fix apiVersion/kind, or vendor the CRD under vendor/crds/")
             return
-        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:5]:
+        applied = {k: v for k, v in obj.items() if k != "sops"}  # kustomize-controller strips it on decrypt
+        for error in sorted(validator.iter_errors(applied), key=lambda e: list(map(str, e.absolute_path)))[:5]:
             where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
             self.add(item, "schema", f"{where}: {error.message}"[:300],
                      f"fix {where} to match the {kind} schema (a typo or a wrong type)")
