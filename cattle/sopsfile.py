@@ -86,7 +86,8 @@ def decrypt(root: Path, relpath: Path, identities: list[Identity]) -> bytes:
                     path.read_bytes())
     except ToolError as exc:
         text = exc.message
-        if "message authentication failed" in text or "MAC mismatch" in text:
+        if any(sign in text for sign in ("message authentication failed", "MAC mismatch", "Could not decrypt value",
+                                          "base64")):
             raise SecretsError(f"{relpath} is corrupt or was tampered with (MAC check failed): {text[-200:]}",
                                "restore it from git history (git checkout -- FILE)") from exc
         if "no master key was able to decrypt" in text or "failed to get the data key" in text:

@@ -22,3 +22,26 @@ def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     shutil.copy(REPO / ".sops.yaml", root / ".sops.yaml") if (REPO / ".sops.yaml").exists() else None
     monkeypatch.setenv("CATTLE_REPO", str(root))
     yield root
+
+
+@pytest.fixture
+def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty per-test key store; no age key leaks in from the environment."""
+    home = tmp_path / "config"
+    monkeypatch.setenv("CATTLE_CONFIG_HOME", str(home))
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "CATTLE_AGE_KEY_TESTING", "CATTLE_AGE_KEY_STAGING",
+                 "CATTLE_AGE_KEY_PRODUCTION"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def secrets_repo(repo_copy: Path, key_home: Path) -> Path:
+    """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
+    from cattle import secrets
+
+    for env in ("testing", "staging", "production"):
+        (repo_copy / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
+        secrets.init(repo_copy, env)
+        secrets.generate(repo_copy, env, regenerate_all=True)
+    return repo_copy

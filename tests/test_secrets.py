@@ -1,0 +1,260 @@
+"""Secrets end to end with the real sops binary and real age keys."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cattle import keys, secretcheck, secrets, sopsconfig, sopsfile
+from cattle.errors import SecretsError
+
+ENVS = ("testing", "staging", "production")
+
+
+def _plain(root: Path, relpath: str) -> dict[str, object]:
+    return yaml.safe_load(secrets.decrypt(root, Path(relpath)))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_round_trip_per_env_keeps_metadata_plaintext(secrets_repo: Path, env: str) -> None:
+    relpath = secrets.new(secrets_repo, env, "round-trip", "feeds", {"token": "s3cr3t-value", "user": "bob"})
+    text = (secrets_repo / relpath).read_text()
+    assert "s3cr3t-value" not in text
+    encrypted = yaml.safe_load(text)
+    assert encrypted["metadata"] == {"name": "round-trip", "namespace": "feeds"}
+    assert encrypted["kind"] == "Secret"
+    assert encrypted["stringData"]["token"].startswith("ENC[AES256_GCM,")
+    assert encrypted["sops"]["encrypted_regex"] == "^(data|stringData)$"
+    assert _plain(secrets_repo, str(relpath))["stringData"] == {"token": "s3cr3t-value", "user": "bob"}
+    assert "round-trip.secret.yaml" in (secrets_repo / f"secrets/{env}/kustomization.yaml").read_text()
+
+
+def test_each_env_is_encrypted_for_its_own_key_only(secrets_repo: Path) -> None:
+    publics = {env: keys.find_identity(env).public for env in ENVS}  # type: ignore[union-attr]
+    assert len(set(publics.values())) == 3
+    for env in ENVS:
+        for relpath in secrets.secret_files(secrets_repo, env):
+            assert sopsfile.recipients(secrets_repo / relpath) == [publics[env]]
+
+
+def test_testing_key_cannot_decrypt_production(secrets_repo: Path) -> None:
+    testing_key = keys.find_identity("testing")
+    assert testing_key is not None
+    with pytest.raises(SecretsError, match="none of the keys at hand can decrypt"):
+        sopsfile.decrypt(secrets_repo, Path("secrets/production/grafana-admin.secret.yaml"), [testing_key])
+
+
+def test_break_glass_recipient_decrypts_every_env(secrets_repo: Path, tmp_path: Path) -> None:
+    glass = keys.write_new_key(tmp_path / "break-glass.txt")
+    (secrets_repo / sopsconfig.BREAK_GLASS).write_text(glass.public + "\n")
+    own = {env: keys.find_identity(env).public for env in ENVS}  # type: ignore[union-attr]
+    sopsconfig.write(secrets_repo, own)
+    for env in ENVS:
+        secrets.reencrypt_all(secrets_repo, env, keys.candidate_identities(env))
+        for relpath in secrets.secret_files(secrets_repo, env):
+            assert yaml.safe_load(sopsfile.decrypt(secrets_repo, relpath, [glass]))["kind"] == "Secret"
+    problems, notes = secretcheck.check(secrets_repo, list(ENVS))
+    assert problems == [] and notes == []
+
+
+def test_generate_keeps_existing_values_unless_rotated(secrets_repo: Path) -> None:
+    before = _plain(secrets_repo, "secrets/testing/grafana-admin.secret.yaml")["stringData"]
+    seal_before = _plain(secrets_repo, "secrets/testing/openbao-seal-key.secret.yaml")["stringData"]
+    outcomes = secrets.generate(secrets_repo, "testing", ("grafana-admin",))
+    assert {o.name: o.status for o in outcomes} == {
+        "miniflux-admin": "unchanged", "grafana-admin": "rotated", "openbao-seal-key": "unchanged"}
+    after = _plain(secrets_repo, "secrets/testing/grafana-admin.secret.yaml")["stringData"]
+    assert after["admin-user"] == "admin" and after["admin-password"] != before["admin-password"]  # type: ignore[index]
+    assert len(after["admin-password"]) == 32  # type: ignore[index]
+    assert _plain(secrets_repo, "secrets/testing/openbao-seal-key.secret.yaml")["stringData"] == seal_before
+    assert len(bytes.fromhex(seal_before["key"])) == 32  # type: ignore[index]
+
+
+def test_missing_file_is_created_and_external_values_are_required(secrets_repo: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (secrets_repo / "secrets/staging/secrets.spec.yaml").write_text(
+        "secrets:\n  - name: backup-s3\n    namespace: openbao\n    keys:\n"
+        "      access-key-id: {generator: external}\n      secret-access-key: {generator: external}\n"
+        "  - name: webhook-tls\n    namespace: feeds\n    generator: tls\n    commonName: hooks.example.com\n")
+    with pytest.raises(SecretsError, match="CATTLE_SECRET_BACKUP_S3_ACCESS_KEY_ID, CATTLE_SECRET_BACKUP_S3_SECRET"):
+        secrets.generate(secrets_repo, "staging")
+    monkeypatch.setenv("CATTLE_SECRET_BACKUP_S3_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("CATTLE_SECRET_BACKUP_S3_SECRET_ACCESS_KEY", "very-secret")
+    outcomes = {o.name: o.status for o in secrets.generate(secrets_repo, "staging")}
+    assert outcomes["backup-s3"] == "created" and outcomes["grafana-admin"] == "unchanged"
+    assert _plain(secrets_repo, "secrets/staging/backup-s3.secret.yaml")["stringData"] == {
+        "access-key-id": "AKIAEXAMPLE", "secret-access-key": "very-secret"}
+    tls = _plain(secrets_repo, "secrets/staging/webhook-tls.secret.yaml")
+    assert tls["type"] == "kubernetes.io/tls"
+    assert tls["stringData"]["tls.crt"].startswith("-----BEGIN CERTIFICATE-----")  # type: ignore[index]
+
+
+def test_init_never_overwrites_an_existing_key(secrets_repo: Path, key_home: Path) -> None:
+    path = keys.key_file("testing")
+    before = path.read_bytes()
+    with pytest.raises(SecretsError, match="already has an age key"):
+        secrets.init(secrets_repo, "testing")
+    assert path.read_bytes() == before
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_missing_key_explains_custody(secrets_repo: Path) -> None:
+    keys.key_file("production").unlink()
+    with pytest.raises(SecretsError) as caught:
+        secrets.decrypt(secrets_repo, Path("secrets/production/grafana-admin.secret.yaml"))
+    assert "no age key for environment 'production'" in caught.value.message
+    assert "custodian" in (caught.value.hint or "")
+
+
+def test_wrong_key_from_ci_variable(secrets_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    keys.key_file("staging").unlink()
+    stranger = keys.write_new_key(tmp_path / "stranger.txt")
+    monkeypatch.setenv("CATTLE_AGE_KEY_STAGING", stranger.secret)
+    with pytest.raises(SecretsError, match="none of the keys at hand can decrypt"):
+        secrets.decrypt(secrets_repo, Path("secrets/staging/grafana-admin.secret.yaml"))
+
+
+@pytest.mark.parametrize("tamper", ["metadata", "ciphertext"])
+def test_tampered_file_fails_its_mac(secrets_repo: Path, tamper: str) -> None:
+    path = secrets_repo / "secrets/testing/miniflux-admin.secret.yaml"
+    doc = yaml.safe_load(path.read_text())
+    if tamper == "metadata":
+        doc["metadata"]["namespace"] = "kube-system"  # plaintext, but covered by the MAC
+    else:
+        value = doc["stringData"]["password"]
+        data = value.split("data:")[1].split(",")[0]
+        doc["stringData"]["password"] = value.replace(data, data[::-1])
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(SecretsError, match=r"corrupt or was tampered with \(MAC check failed\)"):
+        secrets.decrypt(secrets_repo, Path("secrets/testing/miniflux-admin.secret.yaml"))
+    problems, _ = secretcheck.check(secrets_repo, ["testing"])
+    assert [(p.rule, p.file) for p in problems] == [("mac", "secrets/testing/miniflux-admin.secret.yaml")]
+
+
+def test_file_outside_any_creation_rule(secrets_repo: Path) -> None:
+    (secrets_repo / "secrets/nowhere").mkdir()
+    with pytest.raises(SecretsError, match=r"matches no creation rule in \.sops\.yaml"):
+        sopsfile.encrypt(secrets_repo, Path("secrets/nowhere/x.secret.yaml"), b"kind: Secret\nstringData: {a: b}\n")
+
+
+def test_encrypting_an_encrypted_file_is_refused(secrets_repo: Path) -> None:
+    path = secrets_repo / "secrets/testing/grafana-admin.secret.yaml"
+    before = path.read_bytes()
+    with pytest.raises(SecretsError, match="already SOPS-encrypted"):
+        secrets.encrypt_in_place(secrets_repo, Path("secrets/testing/grafana-admin.secret.yaml"))
+    assert path.read_bytes() == before
+
+
+def test_rotation_rekeys_every_file_and_keeps_values(secrets_repo: Path, key_home: Path) -> None:
+    old = keys.find_identity("testing")
+    assert old is not None
+    values = {p: _plain(secrets_repo, str(p)) for p in secrets.secret_files(secrets_repo, "testing")}
+    new = secrets.rotate(secrets_repo, "testing")
+    assert new.public != old.public
+    assert sopsconfig.env_recipient(secrets_repo, "testing") == new.public
+    for relpath, plain in values.items():
+        assert yaml.safe_load(sopsfile.decrypt(secrets_repo, relpath, [new])) == plain
+        with pytest.raises(SecretsError):
+            sopsfile.decrypt(secrets_repo, relpath, [old])
+    assert any(p.name.startswith("testing.txt.rotated-") for p in (key_home / "age").iterdir())
+    assert not keys.pending_key_file("testing").exists()
+
+
+def test_interrupted_rotation_leaves_files_decryptable_and_resumes(secrets_repo: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    old = keys.find_identity("testing")
+    assert old is not None
+    real_encrypt = sopsfile.encrypt
+    calls = {"n": 0}
+
+    def crash_on_second(root: Path, relpath: Path, plaintext: bytes) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("power cut")
+        return real_encrypt(root, relpath, plaintext)
+
+    monkeypatch.setattr(sopsfile, "encrypt", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        secrets.rotate(secrets_repo, "testing")
+    monkeypatch.setattr(sopsfile, "encrypt", real_encrypt)
+    assert keys.key_file("testing").is_file() and keys.pending_key_file("testing").is_file()
+    for relpath in secrets.secret_files(secrets_repo, "testing"):
+        assert yaml.safe_load(secrets.decrypt(secrets_repo, relpath))["kind"] == "Secret"
+    pending_public = keys.parse_identities(keys.pending_key_file("testing").read_text(), "pending")[0].public
+    new = secrets.rotate(secrets_repo, "testing")
+    assert new.public == pending_public
+    for relpath in secrets.secret_files(secrets_repo, "testing"):
+        assert sopsfile.recipients(secrets_repo / relpath) == [new.public]
+
+
+def test_check_catches_planted_plaintext_secret_and_private_key(secrets_repo: Path, tmp_path: Path) -> None:
+    assert secretcheck.check(secrets_repo, list(ENVS)) == ([], [])
+    (secrets_repo / "apps/base/miniflux/oops.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: oops\nstringData:\n  password: hunter2\n")
+    stray = keys.write_new_key(tmp_path / "k.txt")
+    (secrets_repo / "scripts").mkdir()
+    (secrets_repo / "scripts/notes.txt").write_text(f"remember: {stray.secret}\n")
+    (secrets_repo / "secrets/testing/plain.secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  a: b\n")
+    problems, _ = secretcheck.check(secrets_repo, list(ENVS))
+    found = {(p.rule, p.file) for p in problems}
+    assert ("plaintext", "apps/base/miniflux/oops.yaml") in found
+    assert ("private-key", "scripts/notes.txt") in found
+    assert ("secrets", "secrets/testing/plain.secret.yaml") in found
+
+
+def test_check_catches_wrong_recipients(secrets_repo: Path) -> None:
+    production = keys.find_identity("production")
+    assert production is not None
+    sopsconfig.set_env_recipient(secrets_repo, "testing", production.public)
+    problems, _ = secretcheck.check(secrets_repo, ["testing"], decrypt=False)
+    assert {p.rule for p in problems} == {"recipients"}
+    assert len(problems) == 3
+
+
+def test_flux_secret_carries_the_key_under_an_agekey_name(secrets_repo: Path) -> None:
+    identity = keys.require_identity("testing")
+    secret = keys.flux_secret(identity, "testing")
+    assert secret["metadata"] == {"name": "sops-age", "namespace": "flux-system",
+                                  "labels": {"app.kubernetes.io/managed-by": "cattle"}}
+    [(name, value)] = secret["stringData"].items()
+    assert name.endswith(".agekey") and value.strip() == identity.secret
+    assert identity.secret not in repr(identity)
+
+
+def test_throwaway_env_without_key_gets_a_new_key_and_secret_set(secrets_repo: Path) -> None:
+    old_public = keys.find_identity("testing").public  # type: ignore[union-attr]
+    keys.key_file("testing").unlink()
+    identity, outcomes = secrets.ensure_key(secrets_repo, "testing", may_generate=True)
+    assert identity.public != old_public
+    assert {o.status for o in outcomes} == {"rotated"}
+    assert secretcheck.check(secrets_repo, ["testing"]) == ([], [])
+    keys.key_file("production").unlink()
+    with pytest.raises(SecretsError, match="no age key for environment 'production'"):
+        secrets.ensure_key(secrets_repo, "production", may_generate=False)
+
+
+def test_pre_commit_hook_blocks_a_plaintext_secret(secrets_repo: Path) -> None:
+    import shutil
+
+    from tests.conftest import REPO
+
+    for name in ("cattle", "tasks.py", ".gitignore"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, secrets_repo / name)
+    (secrets_repo / ".venv").symlink_to(REPO / ".venv")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=secrets_repo, check=True)
+    assert "pre-commit hook installed" in secrets.install_hook(secrets_repo)
+    subprocess.run([*git, "add", "-A"], cwd=secrets_repo, check=True)
+    ok = subprocess.run([*git, "commit", "-qm", "clean"], cwd=secrets_repo, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (secrets_repo / "apps/leak.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\n"
+                                                 "stringData:\n  p: q\n")
+    subprocess.run([*git, "add", "-A"], cwd=secrets_repo, check=True)
+    blocked = subprocess.run([*git, "commit", "-qm", "leak"], cwd=secrets_repo, capture_output=True, text=True)
+    assert blocked.returncode != 0
+    assert "plaintext Secret leak" in blocked.stdout + blocked.stderr
