@@ -201,11 +201,10 @@ def secrets_rotate(c: Context, env: str | None = None) -> None:
 @task(name="updatekeys", help={"env": "environment (default: testing)"})
 def secrets_updatekeys(c: Context, env: str | None = None) -> None:
     """Re-encrypt every file of the env for the recipients .sops.yaml requires (e.g. a new break-glass key)."""
-    from cattle import keys, secrets
+    from cattle import secrets
 
-    name = _env_name(c, env)
     with failures():
-        for path in secrets.reencrypt_all(_root(), name, keys.candidate_identities(name)):
+        for path in secrets.update_recipients(_root(), _env_name(c, env)):
             print(f"re-encrypted {path}")
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def init(root: Path, env: str) -> Identity:
     return identity
 
 
-def _write_secret(root: Path, relpath: Path, document: dict[str, object]) -> None:
+def _write_secret(root: Path, relpath: Path, document: Mapping[str, object]) -> None:
     plaintext = yaml.safe_dump(document, sort_keys=False).encode()
     sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
 
@@ -198,6 +199,15 @@ def reencrypt_all(root: Path, env: str, identities: list[Identity]) -> list[Path
         sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
         done.append(relpath)
     return done
+
+
+def update_recipients(root: Path, env: str) -> list[Path]:
+    """Rewrite .sops.yaml (picking up secrets/break-glass.pub) and re-encrypt the env's files for it."""
+    recipient = sopsconfig.env_recipient(root, env)
+    if recipient is None:
+        raise SecretsError(f".sops.yaml has no rule for {env}", f"run: invoke secrets.init --env {env}")
+    sopsconfig.set_env_recipient(root, env, recipient)
+    return reencrypt_all(root, env, keys.candidate_identities(env))
 
 
 def rotate(root: Path, env: str) -> Identity:

@@ -119,7 +119,8 @@ def load_spec(root: Path, env: str) -> list[SecretSpec]:
             problems.append(f"{where}.keys: at least one key is required")
         result.append(SecretSpec(name, str(namespace), tuple(keys), None, str(item.get("description", ""))))
     if problems:
-        raise ConfigError(f"the secret spec of {env} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems),
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"the secret spec of {env} has {len(problems)} problem(s):\n{listing}",
                           "fix the spec entries named above")
     return result
 
