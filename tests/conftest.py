@@ -45,3 +45,26 @@ def secrets_repo(repo_copy: Path, key_home: Path) -> Path:
         secrets.init(repo_copy, env)
         secrets.generate(repo_copy, env, regenerate_all=True)
     return repo_copy
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto in server mode) on 127.0.0.1, with a bucket 'backups'."""
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    from cattle.baoserver import free_port
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    from cattle.stores import s3_client
+
+    s3_client(endpoint).create_bucket(Bucket="backups")
+    yield endpoint
+    server.stop()

@@ -1,0 +1,101 @@
+"""A local OpenBao server (the real `bao server`): raft storage in a directory, TLS off, 127.0.0.1, a free port,
+optionally the static seal. Used by restore drills (`vault.verify`), tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from cattle import tools
+from cattle.errors import VaultError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BaoServer:
+    """One `bao server` process; a context manager that stops it and removes its data."""
+
+    seal_key_hex: str | None = None
+    seal_key_id: str = "cattle-seal-1"
+    directory: Path | None = None
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    _owned_dir: bool = False
+
+    @property
+    def addr(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _config(self, base: Path) -> str:
+        cluster_port = free_port()
+        seal = ""
+        if self.seal_key_hex is not None:
+            key_file = base / "seal.key"
+            key_file.write_text(self.seal_key_hex)
+            key_file.chmod(0o600)
+            seal = f'seal "static" {{\n  current_key_id = "{self.seal_key_id}"\n  current_key = "file://{key_file}"\n}}\n'
+        return (f'storage "raft" {{\n  path = "{base / "data"}"\n  node_id = "local"\n'
+                f"  performance_multiplier = 1\n}}\n"
+                f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n'
+                f'  cluster_address = "127.0.0.1:{cluster_port}"\n  tls_disable = true\n}}\n'
+                f'api_addr = "{self.addr}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n{seal}')
+
+    def start(self, timeout: float = 20) -> BaoServer:
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="cattle-bao-"))
+            self._owned_dir = True
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        config = self.directory / "server.hcl"
+        config.write_text(self._config(self.directory))
+        log = (self.directory / "server.log").open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        self.process = subprocess.Popen([str(tools.find("bao")), "server", f"-config={config}"],
+                                        stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise VaultError(f"bao server exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                requests.get(f"{self.addr}/v1/sys/health", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise VaultError(f"bao server did not listen on {self.addr} within {timeout:.0f}s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        if self.directory is None or not (self.directory / "server.log").exists():
+            return ""
+        return (self.directory / "server.log").read_text(errors="replace")[-800:]
+
+    def stop(self, wipe: bool | None = None) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if (self._owned_dir if wipe is None else wipe) and self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> BaoServer:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

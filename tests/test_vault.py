@@ -1,0 +1,184 @@
+"""Vault backup and restore against real OpenBao servers (raft, static seal, 127.0.0.1)."""
+
+from __future__ import annotations
+
+import secrets as random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cattle import snapshots, vault
+from cattle.baoserver import BaoServer
+from cattle.errors import StoreError, VaultError
+from cattle.keys import Identity, write_new_key
+from cattle.stores import FileStore, S3Store, Store, s3_client
+from tests.vaultkit import everything, populate
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+LOGIN = vault.Login("cattle-backup", "correct-horse-battery-staple")
+
+
+@pytest.fixture
+def seal() -> vault.SealMaterial:
+    return vault.SealMaterial(random.token_hex(32))
+
+
+@pytest.fixture
+def identity(tmp_path: Path) -> Identity:
+    return write_new_key(tmp_path / "testing-key.txt")
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[..., BaoServer]]:
+    started: list[BaoServer] = []
+
+    def start(seal: vault.SealMaterial) -> BaoServer:
+        server = BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / f"bao{len(started)}").start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop(wipe=True)
+
+
+def _source(start: Callable[..., BaoServer], seal: vault.SealMaterial) -> tuple[BaoServer, str]:
+    server = start(seal)
+    root_token = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+    vault.wait_active(server.addr)
+    populate(vault.client(server.addr, root_token), LOGIN)
+    return server, root_token
+
+
+def _backup(server: BaoServer, store: Store, identity: Identity, seal: vault.SealMaterial,
+            env: str = "testing", keep: int = 5) -> snapshots.Manifest:
+    return vault.backup(server.addr, env, store, [identity.public], seal, LOGIN, keep)
+
+
+def test_total_loss_round_trip_restores_everything(servers: Callable[..., BaoServer], seal: vault.SealMaterial,
+                                                   identity: Identity, tmp_path: Path) -> None:
+    source, root_token = _source(servers, seal)
+    before = everything(vault.client(source.addr, root_token))
+    store = FileStore("file://backups", tmp_path / "backups")
+    manifest = _backup(source, store, identity, seal)
+    assert manifest.counts["kv_secrets"] == 42 and manifest.env == "testing"
+    assert b"apps" not in store.get(manifest.id + snapshots.SNAPSHOT_SUFFIX)[:4096]  # encrypted at rest
+    source.stop(wipe=True)  # total loss: process and data gone
+
+    target = servers(seal)
+    report = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert report.initialised_target and not report.already_restored
+    assert report.counts == manifest.counts
+    assert everything(vault.client(target.addr, root_token)) == before  # the original root token works again
+
+    again = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert again.already_restored and again.snapshot == manifest.id
+    assert everything(vault.client(target.addr, root_token)) == before
+
+
+def test_s3_store_with_retention(servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity,
+                                 s3_endpoint: str) -> None:
+    source, _ = _source(servers, seal)
+    store = S3Store("s3://backups/vault-retention", "backups", "vault-retention", s3_client(s3_endpoint))
+    made = [_backup(source, store, identity, seal, keep=2) for _ in range(3)]
+    kept = snapshots.manifests(store)
+    assert [m.id for m in kept] == [m.id for m in made[1:]]
+    assert len(store.names()) == 4
+    target = servers(seal)
+    report = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert report.snapshot == made[-1].id and report.counts["kv_secrets"] == 42
+
+
+@pytest.fixture
+def one_backup(servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity,
+               tmp_path: Path) -> tuple[FileStore, snapshots.Manifest]:
+    source, _ = _source(servers, seal)
+    store = FileStore("file://backups", tmp_path / "backups")
+    manifest = _backup(source, store, identity, seal)
+    source.stop(wipe=True)
+    return store, manifest
+
+
+def _damage(store: FileStore, manifest: snapshots.Manifest, how: str) -> None:
+    path = store.directory / (manifest.id + snapshots.SNAPSHOT_SUFFIX)
+    data = bytearray(path.read_bytes())
+    if how == "corrupt":
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(bytes(data[: len(data) // 3]))
+
+
+@pytest.mark.parametrize("how", ["corrupt", "truncated"])
+def test_damaged_snapshot_is_refused_and_target_untouched(servers: Callable[..., BaoServer],
+                                                          seal: vault.SealMaterial, identity: Identity,
+                                                          one_backup: tuple[FileStore, snapshots.Manifest],
+                                                          how: str) -> None:
+    store, manifest = one_backup
+    _damage(store, manifest, how)
+    target = servers(seal)
+    with pytest.raises(VaultError, match=rf"snapshot {manifest.id} is corrupt or truncated"):
+        vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert vault.health(target.addr) == 501  # still uninitialised: nothing was done to it
+
+
+def test_wrong_age_key(servers: Callable[..., BaoServer], seal: vault.SealMaterial, tmp_path: Path,
+                       one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
+    store, manifest = one_backup
+    stranger = write_new_key(tmp_path / "stranger.txt")
+    target = servers(seal)
+    with pytest.raises(VaultError, match=rf"snapshot {manifest.id} cannot be decrypted with the keys at hand"):
+        vault.restore(target.addr, "testing", store, [stranger], seal, LOGIN)
+    assert vault.health(target.addr) == 501
+
+
+def test_snapshot_of_another_environment(servers: Callable[..., BaoServer], seal: vault.SealMaterial,
+                                         identity: Identity, one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
+    store, manifest = one_backup
+    target = servers(seal)
+    with pytest.raises(VaultError, match="no snapshot of environment 'production'"):
+        vault.restore(target.addr, "production", store, [identity], seal, LOGIN)
+    with pytest.raises(VaultError, match=f"snapshot {manifest.id} belongs to environment 'testing', not 'production'"):
+        vault.restore(target.addr, "production", store, [identity], seal, LOGIN, snapshot=manifest.id)
+    assert vault.health(target.addr) == 501
+
+
+def test_wrong_seal_key_is_refused_before_touching_the_target(servers: Callable[..., BaoServer],
+                                                              identity: Identity,
+                                                              one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
+    store, _ = one_backup
+    other = vault.SealMaterial(random.token_hex(32))
+    target = servers(other)
+    with pytest.raises(VaultError, match="was sealed with key cattle-seal-1"):
+        vault.restore(target.addr, "testing", store, [identity], other, LOGIN)
+    assert vault.health(target.addr) == 501
+
+
+def test_server_refuses_a_snapshot_sealed_with_another_key_and_keeps_its_data(
+        servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity,
+        one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
+    store, _ = one_backup
+    other = vault.SealMaterial(random.token_hex(32))
+    target, token = _source(servers, other)  # a live server with its own data and seal key
+    before = everything(vault.client(target.addr, token))
+    with pytest.raises(VaultError, match="already holds data"):
+        vault.restore(target.addr, "testing", store, [identity], seal, LOGIN, token=token)
+    with pytest.raises(VaultError, match="OpenBao refused snapshot .* the target was left as it was"):
+        vault.restore(target.addr, "testing", store, [identity], seal, LOGIN, token=token, force=True)
+    assert everything(vault.client(target.addr, token)) == before
+
+
+def test_sealed_or_unreachable_target(identity: Identity, one_backup: tuple[FileStore, snapshots.Manifest],
+                                      seal: vault.SealMaterial) -> None:
+    store, _ = one_backup
+    with pytest.raises(VaultError, match=r"OpenBao at http://127.0.0.1:1 is unreachable"):
+        vault.restore("http://127.0.0.1:1", "testing", store, [identity], seal, LOGIN)
+
+
+def test_store_unreachable(servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity) -> None:
+    store = S3Store("s3://backups/x", "backups", "x", s3_client("http://127.0.0.1:1"))
+    target = servers(seal)
+    with pytest.raises(StoreError, match=r"cannot reach the backup store s3://backups/x at http://127.0.0.1:1"):
+        vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert vault.health(target.addr) == 501
