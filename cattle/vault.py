@@ -16,7 +16,8 @@ from typing import Any
 import hvac
 import requests
 import yaml
-from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest, VaultError as HvacError
+from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest
+from hvac.exceptions import VaultError as HvacError
 
 from cattle import console, keys, snapshots, sopsconfig, sopsfile
 from cattle.errors import VaultError
