@@ -227,8 +227,87 @@ def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False) 
     print("secrets.check: ok")
 
 
+# --- vault.* ---------------------------------------------------------------------------------
+
+_VAULT_HELP = {"env": "environment (default: testing)", "addr": "OpenBao address (default: $VAULT_ADDR)",
+               "store": "backup store URL (default: $CATTLE_VAULT_STORE, else the environment file's)"}
+
+
+@task(name="configure", help={"env": _VAULT_HELP["env"], "addr": _VAULT_HELP["addr"],
+                              "token": "a root/admin token (default: $VAULT_TOKEN)"})
+def vault_configure(c: Context, env: str | None = None, addr: str | None = None, token: str | None = None) -> None:
+    """Create the backup login, its policy and the canary mount on an OpenBao (idempotent)."""
+    import os
+
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        item = environments.load(_env_name(c, env))
+        server = vaultdrill.address(addr)
+        vault.configure(vault.client(server, token or os.environ.get("VAULT_TOKEN")),
+                        vault.backup_login(item.root, item.name))
+    print(f"configured {server} for backups of {item.name}")
+
+
+@task(name="backup", help=_VAULT_HELP)
+def vault_backup(c: Context, env: str | None = None, addr: str | None = None, store: str | None = None) -> None:
+    """Snapshot OpenBao, encrypt it for the env's age recipients, store it with a manifest; keep the last N."""
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        manifest = vaultdrill.backup(environments.load(_env_name(c, env)), addr, store)
+    print(f"snapshot {manifest.id}: {manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
+          f"OpenBao {manifest.openbao_version}, {vault.describe_counts(manifest.counts)}")
+
+
+@task(name="restore", help={**_VAULT_HELP, "snapshot": "snapshot id, or latest (default)",
+                            "force": "replace the data of a server that already holds some",
+                            "token": "token for an already-initialised server (default: $VAULT_TOKEN)"})
+def vault_restore(c: Context, env: str | None = None, addr: str | None = None, store: str | None = None,
+                  snapshot: str = "latest", force: bool = False, token: str | None = None) -> None:
+    """Restore a snapshot onto an OpenBao started with the env's seal key; verify canary and counts."""
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        report = vaultdrill.restore(environments.load(_env_name(c, env)), addr, store, snapshot, force, token)
+    state = "already restored" if report.already_restored else f"restored in {report.seconds:.1f}s"
+    print(f"snapshot {report.snapshot} ({report.created}): {state}; {vault.describe_counts(report.counts)}")
+
+
+@task(name="verify", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"],
+                           "snapshot": "snapshot id, or latest (default)"})
+def vault_verify(c: Context, env: str | None = None, store: str | None = None, snapshot: str = "latest") -> None:
+    """Restore drill with no cluster: restore into a throwaway local OpenBao, check it unseals and holds the canary."""
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        report = vaultdrill.verify(environments.load(_env_name(c, env)), store, snapshot)
+    print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds the canary; "
+          f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}")
+
+
+@task(name="snapshots", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"]})
+def vault_snapshots(c: Context, env: str | None = None, store: str | None = None) -> None:
+    """List the env's snapshots in its backup store with age and size."""
+    from cattle import env as environments
+    from cattle import snapshots, vaultdrill
+    from cattle.console import table
+
+    with failures():
+        item = environments.load(_env_name(c, env))
+        found = [m for m in snapshots.manifests(vaultdrill.store_for(item, store)) if m.env == item.name]
+    rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version] for m in found]
+    print(table(["id", "created", "age", "bytes", "openbao"], rows) if rows else "no snapshots")
+
+
+vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
+
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, validate, test, env_ns, secrets_ns)
+ns = Collection(bootstrap, validate, test, env_ns, secrets_ns, vault_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})

@@ -47,6 +47,12 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
         required = sorted(sopsconfig.required_recipients(root, env))
     except SecretsError as exc:
         return [_problem(f"secrets/{env}", exc.message, exc.hint or "", "sops-config", env)], notes
+    mirrored = sopsconfig.cluster_vars_recipients(root, env)
+    if mirrored is not None and sorted(mirrored.split(",")) != required:
+        problems.append(_problem(f"clusters/{env}/cluster-vars.yaml", f"BACKUP_AGE_RECIPIENTS is {mirrored!r}, "
+                                 f"but .sops.yaml requires {','.join(required)}: in-cluster backups would be "
+                                 "encrypted for the wrong keys", f"run: invoke secrets.updatekeys --env {env}",
+                                 "recipients", env))
     directory = env_dir(root, env)
     for path in sorted(directory.iterdir()):
         if path.name in _MANAGED or path.is_dir():

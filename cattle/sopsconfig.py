@@ -14,6 +14,7 @@ CONFIG = ".sops.yaml"
 BREAK_GLASS = Path("secrets") / "break-glass.pub"
 ENCRYPTED_REGEX = "^(data|stringData)$"
 SECRET_SUFFIX = ".secret.yaml"
+_VARS_LINE = re.compile(r"^(  BACKUP_AGE_RECIPIENTS: *)(\S*)$", re.M)
 _RULE = re.compile(r"^\(\^\|/\)secrets/([a-z][a-z0-9-]*)/")
 _HEADER = """\
 # SOPS creation rules, one per environment; written by `invoke secrets.init` and `secrets.rotate`.
@@ -90,7 +91,25 @@ def write(root: Path, own: dict[str, str]) -> None:
 
 
 def set_env_recipient(root: Path, env: str, recipient: str) -> None:
-    """Make `recipient` the environment's own key in .sops.yaml, keeping every other rule."""
+    """Make `recipient` the environment's own key in .sops.yaml, keeping every other rule; mirror the
+    recipients into cluster-vars for the in-cluster backup job."""
     own = {name: rule.recipients[0] for name, rule in read_rules(root).items() if rule.recipients}
     own[env] = recipient
     write(root, own)
+    sync_cluster_vars(root, env)
+
+
+def cluster_vars_recipients(root: Path, env: str) -> str | None:
+    """BACKUP_AGE_RECIPIENTS as cluster-vars has it, when the env declares it."""
+    path = root / "clusters" / env / "cluster-vars.yaml"
+    match = _VARS_LINE.search(path.read_text()) if path.is_file() else None
+    return match.group(2) if match else None
+
+
+def sync_cluster_vars(root: Path, env: str) -> None:
+    """Write the env's required recipients into cluster-vars' BACKUP_AGE_RECIPIENTS line (if it has one)."""
+    path = root / "clusters" / env / "cluster-vars.yaml"
+    if cluster_vars_recipients(root, env) is None:
+        return
+    wanted = ",".join(required_recipients(root, env))
+    path.write_text(_VARS_LINE.sub(lambda m: m.group(1) + wanted, path.read_text()))

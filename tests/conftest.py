@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,8 @@ def secrets_repo(repo_copy: Path, key_home: Path) -> Path:
     """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
     from cattle import secrets
 
+    os.environ.setdefault("CATTLE_SECRET_BACKUP_S3_ACCESS_KEY_ID", "test-access-key")
+    os.environ.setdefault("CATTLE_SECRET_BACKUP_S3_SECRET_ACCESS_KEY", "test-secret-key")
     for env in ("testing", "staging", "production"):
         (repo_copy / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
         secrets.init(repo_copy, env)

@@ -182,3 +182,59 @@ def test_store_unreachable(servers: Callable[..., BaoServer], seal: vault.SealMa
     with pytest.raises(StoreError, match=r"cannot reach the backup store s3://backups/x at http://127.0.0.1:1"):
         vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
     assert vault.health(target.addr) == 501
+
+
+def test_verify_drill_uses_the_seal_key_and_login_from_sops(secrets_repo: Path, tmp_path: Path) -> None:
+    """vault.verify end to end: seal key and backup login come from the env's SOPS files."""
+    from cattle import env as environments
+    from cattle import vaultdrill
+
+    testing = environments.load("testing", secrets_repo)
+    seal = vault.seal_material(secrets_repo, "testing")
+    credentials = vault.backup_login(secrets_repo, "testing")
+    assert len(bytes.fromhex(seal.key_hex)) == 32 and credentials.username == "cattle-backup"
+    with BaoServer(seal.key_hex, seal.key_id) as source:
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        populate(vault.client(source.addr, token), credentials, secrets_per_mount=5)
+        store_url = f"file://{tmp_path / 'store'}"
+        manifest = vaultdrill.backup(testing, source.addr, store_url)
+    report = vaultdrill.verify(testing, store_url)
+    assert report.snapshot == manifest.id and report.counts == manifest.counts
+    assert report.counts["kv_secrets"] == 12
+
+
+def test_in_cluster_cronjob_writes_what_restore_reads(servers: Callable[..., BaoServer], seal: vault.SealMaterial,
+                                                      identity: Identity, s3_endpoint: str, tmp_path: Path) -> None:
+    """Run the CronJob's own scripts (bao CLI shell, then upload.py) and restore what they uploaded."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from cattle import tools
+    from tests.conftest import REPO
+
+    source, _ = _source(servers, seal)
+    job_dir = REPO / "platform/configs/base/openbao-backup"
+    spec = yaml.safe_load((job_dir / "cronjob.yaml").read_text())["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    shell = spec["initContainers"][0]["args"][0].replace("/work", str(tmp_path))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bao").symlink_to(tools.find("bao"))
+    seal_file = tmp_path / "seal.key"
+    seal_file.write_text(seal.key_hex)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "BAO_ADDR": source.addr, "ENVIRONMENT": "testing",
+           "HOME": str(tmp_path), "BACKUP_USERNAME": LOGIN.username, "BACKUP_PASSWORD": LOGIN.password}
+    subprocess.run(["sh", "-ec", shell], env=env, check=True, timeout=60)
+    snapshot_id = (tmp_path / "id").read_text()
+    env.update(WORK_DIR=str(tmp_path), AGE_RECIPIENTS=identity.public, SEAL_KEY_FILE=str(seal_file),
+               VAULT_BACKUP_STORE="s3://backups/cronjob", AWS_ENDPOINT_URL=s3_endpoint, KEEP="2")
+    subprocess.run([sys.executable, str(job_dir / "upload.py")], env=env, check=True, timeout=60)
+    source.stop(wipe=True)
+
+    store = S3Store("s3://backups/cronjob", "backups", "cronjob", s3_client(s3_endpoint))
+    target = servers(seal)
+    report = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
+    assert report.snapshot == snapshot_id and report.counts["kv_secrets"] == 42
