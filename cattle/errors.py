@@ -41,6 +41,10 @@ class ToolError(CattleError):
         self.stderr = stderr
 
 
+class ProviderError(CattleError):
+    """A cluster provider could not create, find or delete a cluster."""
+
+
 class PreflightError(CattleError):
     """Something the main job needs is not on this machine."""
 
@@ -71,3 +75,7 @@ class WaitTimeout(CattleError):
 
 class DatabaseError(CattleError):
     """A PostgreSQL backup or recovery decision failed."""
+
+
+class ReconcileFailed(CattleError):
+    """A Flux object reached a terminal failure."""

@@ -1,0 +1,27 @@
+"""Cluster providers: kind, k3d, or any existing kubeconfig context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cattle.env import Environment
+from cattle.errors import ConfigError
+from cattle.providers.base import Provider
+from cattle.providers.k3d import K3dProvider
+from cattle.providers.kind import KindProvider
+from cattle.providers.kubeconfig import KubeconfigProvider
+
+
+def get_provider(env: Environment, name: str | None, state: Path) -> Provider:
+    """The provider for an environment (its own, or the one named on the command line)."""
+    chosen = name or env.provider
+    if chosen == "kind":
+        return KindProvider(env.cluster_name, state)
+    if chosen == "k3d":
+        return K3dProvider(env.cluster_name, state)
+    if chosen == "kubeconfig":
+        return KubeconfigProvider(env.kube_context)
+    raise ConfigError(f"unknown provider {chosen!r}", "use kind, k3d or kubeconfig")
+
+
+__all__ = ["Provider", "get_provider"]

@@ -1,0 +1,140 @@
+"""Wait until every Flux Kustomization and HelmRelease of an environment is Ready, printing one line per
+state change (waiting on dependsOn / reconciling / Ready / Failed with the controller's message); fail fast on
+a terminal failure; time out with what is still pending."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cattle import console
+from cattle.console import table
+from cattle.errors import KubeApiError, ReconcileFailed, WaitTimeout
+from cattle.kube import Kube, condition
+
+KINDS = {"Kustomization": "kustomize.toolkit.fluxcd.io/v1", "HelmRelease": "helm.toolkit.fluxcd.io/v2"}
+TERMINAL_REASONS = {"BuildFailed", "ValidationFailed", "DecryptionFailed", "InvalidChartReference"}
+
+
+@dataclass
+class Tracked:
+    """What cattle knows about one Flux object while waiting."""
+
+    kind: str
+    namespace: str
+    name: str
+    state: str = "missing"
+    message: str = ""
+    first_seen: float | None = None
+    ready_at: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def classify(obj: dict[str, Any]) -> tuple[str, str]:
+    """(state, message) of a Flux object from its conditions."""
+    stalled = condition(obj, "Stalled")
+    if stalled and stalled.get("status") == "True":
+        return "failed", str(stalled.get("message", ""))
+    ready = condition(obj, "Ready")
+    if ready is None:
+        return "reconciling", "no status yet"
+    message = str(ready.get("message", ""))
+    if ready.get("status") == "True":
+        return "ready", message
+    if ready.get("reason") == "DependencyNotReady":
+        return "waiting", message
+    if ready.get("reason") in TERMINAL_REASONS:
+        return "failed", f"{ready.get('reason')}: {message}"
+    return "reconciling", message
+
+
+class Waiter:
+    """Tracks the expected objects against what the cluster reports."""
+
+    def __init__(self, kube: Kube, expected: list[tuple[str, str, str]]) -> None:
+        self.kube = kube
+        self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
+
+    def refresh(self) -> None:
+        now = time.time()
+        for kind, api_version in KINDS.items():
+            try:
+                items = self.kube.list(api_version, kind)
+            except KubeApiError:
+                items = []  # the CRD may not be served yet
+            for obj in items:
+                meta = obj.get("metadata") or {}
+                key = (kind, str(meta.get("namespace")), str(meta.get("name")))
+                item = self.tracked.get(key)
+                if item is None:
+                    item = self.tracked[key] = Tracked(*key)
+                self._update(item, obj, now)
+
+    def _update(self, item: Tracked, obj: dict[str, Any], now: float) -> None:
+        state, message = classify(obj)
+        if item.first_seen is None:
+            item.first_seen = now
+        if state == "ready" and item.ready_at is None:
+            item.ready_at = now
+        if (state, message) != (item.state, item.message):
+            item.state, item.message = state, message
+            icon = {"ready": "✓", "failed": "✗", "waiting": "…", "reconciling": "↻"}.get(state, " ")
+            shown = {"waiting": "waiting on dependsOn"}.get(state, state)
+            console.say(f"  {icon} {item.label}: {shown}{' — ' + message[:160] if message else ''}")
+
+    def failures(self) -> list[Tracked]:
+        return [t for t in self.tracked.values() if t.state == "failed"]
+
+    def pending(self) -> list[Tracked]:
+        return [t for t in self.tracked.values() if t.state != "ready"]
+
+    def wait(self, timeout: float, poll: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.refresh()
+            failed = self.failures()
+            if failed:
+                first = failed[0]
+                raise ReconcileFailed(f"{first.label} failed: {first.message}",
+                                      f"fix it in git and push; then re-run bootstrap (it resumes). "
+                                      f"kubectl -n {first.namespace} describe {first.kind.lower()} {first.name}")
+            if not self.pending():
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                listing = "; ".join(f"{t.label}: {t.state} {t.message[:80]}" for t in self.pending())
+                raise WaitTimeout(f"not Ready within {timeout:.0f}s: {listing}",
+                                  "raise reconcile.timeout in the environment file if this is just slow, or "
+                                  "look at the messages above and the controller logs")
+            for _ in self.kube.watch(KINDS["Kustomization"], "Kustomization", min(poll, remaining)):
+                break  # any change: refresh everything
+
+
+def status_table(kube: Kube) -> str:
+    """The current readiness of every Flux Kustomization and HelmRelease."""
+    rows = []
+    for kind, api_version in KINDS.items():
+        for obj in kube.list(api_version, kind):
+            state, message = classify(obj)
+            meta = obj["metadata"]
+            rows.append([kind, f"{meta.get('namespace')}/{meta.get('name')}", state, message[:80]])
+    return table(["kind", "object", "state", "message"], rows) if rows else "no Flux objects found"
+
+
+def critical_path(tracked: dict[tuple[str, str, str], Tracked],
+                  depends: dict[str, list[str]]) -> list[str]:
+    """The chain of Kustomizations that decided the total: from the last Ready back through its slowest dependency."""
+    ready = {t.name: t.ready_at for t in tracked.values() if t.kind == "Kustomization" and t.ready_at}
+    if not ready:
+        return []
+    current: str | None = max(ready, key=lambda n: ready[n] or 0)
+    chain: list[str] = []
+    while current is not None and current not in chain:
+        chain.append(current)
+        options = [d for d in depends.get(current, []) if d in ready]
+        current = max(options, key=lambda n: ready[n] or 0) if options else None
+    return list(reversed(chain))
