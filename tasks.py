@@ -39,13 +39,69 @@ def _env_name(c: Context, env: str | None) -> str:
 
 
 @task(help={"env": "environment to rebuild (default: testing)",
-            "provider": "override the cluster provider: kind, k3d or kubeconfig"})
-def bootstrap(c: Context, env: str | None = None, provider: str | None = None) -> None:
-    """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report."""
+            "provider": "override the cluster provider: kind, k3d or kubeconfig",
+            "dry_run": "print the full plan (every step and object) and change nothing",
+            "serve": "serve this checkout (working tree) to a local cluster instead of a pushed remote",
+            "git_url": "Git URL for Flux (default: git.url of the environment, else remote origin)",
+            "vault_addr": "OpenBao address for the restore (default: a kubectl port-forward)",
+            "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)"})
+def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
+              serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
+              timeout: float | None = None) -> None:
+    """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
+    from cattle import bootstrap as flow
+
+    options = flow.Options(provider, dry_run, serve, git_url, vault_addr, timeout)
+    with failures():
+        flow.run(_env_name(c, env), options)
+
+
+@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider"})
+def status(c: Context, env: str | None = None, provider: str | None = None) -> None:
+    """Show the readiness of every Flux Kustomization and HelmRelease of an environment."""
     from cattle import bootstrap as flow
 
     with failures():
-        flow.run(_env_name(c, env), provider=provider)
+        print(flow.status(_env_name(c, env), provider))
+
+
+@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
+            "yes": "do not ask for confirmation", "i_mean_production": "required to destroy a protected env"})
+def destroy(c: Context, env: str | None = None, provider: str | None = None, yes: bool = False,
+            i_mean_production: bool = False) -> None:
+    """Delete an environment's cluster (asks first; production also needs --i-mean-production)."""
+    from cattle import bootstrap as flow
+
+    name = _env_name(c, env)
+    with failures():
+        target = flow.destroy_target(name, provider, i_mean_production)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise Exit(f"refusing to destroy {target} without confirmation: pass --yes", code=1)
+            if input(f"Destroy {target}? Type the environment name to confirm: ").strip() != name:
+                raise Exit("not confirmed; nothing was deleted", code=1)
+        flow.destroy(name, provider, i_mean_production)
+    print(f"destroyed {target}")
+
+
+@task(help={"env": "environment whose branch to serve (default: testing)", "host": "address to listen on",
+            "port": "port (default: 8480)"})
+def serve(c: Context, env: str | None = None, host: str = "0.0.0.0", port: int = 8480) -> None:
+    """Serve this checkout over git smart HTTP so a local cluster's Flux can fetch it (Ctrl-C stops)."""
+    import time
+
+    from cattle import env as environments
+    from cattle.gitserve import GitServer
+
+    with failures():
+        item = environments.load(_env_name(c, env))
+        with GitServer(item.root, item.git_branch, host=host, port=port) as server:
+            print(f"serving commit {server.commit[:10]} of the working tree at {server.url(host)} (Ctrl-C stops)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
 
 
 @task(help={"env": "validate only this environment (default: all)",
@@ -309,5 +365,5 @@ vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vau
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, validate, test, env_ns, secrets_ns, vault_ns)
+ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})

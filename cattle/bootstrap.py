@@ -1,19 +1,232 @@
-"""Bootstrap an environment: preflight → cluster → Flux → secrets → sync → reconcile → restore → report."""
+"""`invoke bootstrap --env E`: preflight → cluster → Flux → secret zero → sync → reconcile → restore → verify,
+with a timeline (the RTO) written to .cattle/runs/. Every step is idempotent: re-running resumes a failed run."""
 
 from __future__ import annotations
 
-from cattle import console, env, preflight
-from cattle.errors import CattleError
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from cattle import (
+    console,
+    env,
+    flux,
+    fluxinstall,
+    gitsource,
+    keys,
+    preflight,
+    reconcile,
+    secrets,
+    snapshots,
+    sopsconfig,
+    vault,
+    vaultdrill,
+)
+from cattle.errors import CattleError, StoreError, VaultError
+from cattle.kube import Kube
+from cattle.paths import repo_root, state_dir
+from cattle.plan import Facts, Plan, build_plan
+from cattle.providers import Provider, get_provider
+from cattle.render import render
+from cattle.timeline import Timeline
+
+VAULT_ADDR_VARIABLE = "CATTLE_VAULT_ADDR"
 
 
-def run(name: str, *, provider: str | None = None) -> None:
-    """Rebuild one environment from git."""
+@dataclass(frozen=True)
+class Options:
+    """What the command line may change."""
+
+    provider: str | None = None
+    dry_run: bool = False
+    serve: bool = False
+    git_url: str | None = None
+    vault_addr: str | None = None
+    timeout: float | None = None
+
+
+def _expected(environment: env.Environment) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+    """The Flux Kustomizations and HelmReleases git declares for the env, and the Kustomizations' dependsOn."""
+    rendering = render(environment)
+    expected: list[tuple[str, str, str]] = []
+    depends: dict[str, list[str]] = {}
+    for item in rendering.objects:
+        kind, meta = item.obj.get("kind"), item.obj.get("metadata") or {}
+        if kind in reconcile.KINDS and str(item.obj.get("apiVersion")) == reconcile.KINDS[str(kind)]:
+            expected.append((str(kind), str(meta.get("namespace")), str(meta.get("name"))))
+            if kind == "Kustomization":
+                depends[str(meta.get("name"))] = [d["name"] for d in item.obj["spec"].get("dependsOn") or []]
+    return expected, depends
+
+
+def _latest_snapshot(environment: env.Environment) -> tuple[str | None, str]:
+    """The newest Vault snapshot id of the env (None when there is none) and where cattle looked."""
+    store = vaultdrill.store_for(environment)
+    try:
+        return snapshots.find(store, environment.name).id, store.url
+    except VaultError:
+        return None, store.url
+    except StoreError as exc:
+        return None, f"{store.url} (unreachable: {exc.message})"
+
+
+def gather_facts(environment: env.Environment, provider: Provider, options: Options,
+                 git_url: str) -> Facts:
+    recipient = sopsconfig.env_recipient(environment.root, environment.name)
+    identity = keys.find_identity(environment.name, [recipient] if recipient else None)
+    snapshot, store_url = _latest_snapshot(environment)
+    source = gitsource.resolve(environment, git_url) if not options.serve else None
+    return Facts(environment.name, provider.name, provider.creates_clusters, provider.exists(),
+                 identity.source if identity else None, environment.generate_missing_key, git_url,
+                 environment.git_branch, source.warning if source else None, snapshot, store_url,
+                 options.timeout or environment.reconcile_timeout)
+
+
+def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
+                  vault_addr: str | None) -> str:
+    """Restore the latest Vault snapshot when the store has one (database recovery is declared in git)."""
+    from cattle import portforward
+
+    snapshot, store_url = _latest_snapshot(environment)
+    if snapshot is None:
+        return f"no Vault snapshot in {store_url}: nothing to restore"
+    with ExitStack() as stack:
+        addr = vault_addr or os.environ.get(VAULT_ADDR_VARIABLE)
+        if not addr:
+            addr = stack.enter_context(portforward.forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
+        vault.wait_active_or_uninitialised(addr, 300)
+        report = vaultdrill.restore(environment, addr)
+    state = "already restored" if report.already_restored else "restored"
+    return f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
+
+
+def plan(name: str, options: Options) -> tuple[env.Environment, Plan]:
+    """Load, preflight and plan; touches nothing."""
     environment = env.load(name)
-    with console.step(f"preflight for {environment.name}"):
-        checks = preflight.require(environment, provider)
-    for check in checks:
-        console.say(f"  ok  {check.name}: {check.detail}")
-    raise CattleError(
-        "preflight passed, but the cluster phases of bootstrap are not built yet in this version",
-        "track the bootstrap issue; meanwhile ./scripts/cattle validate checks every environment offline",
-    )
+    preflight.require(environment, options.provider)
+    provider = get_provider(environment, options.provider, state_dir(environment.root))
+    git_url = "(served from this checkout)" if options.serve else gitsource.resolve(environment, options.git_url).url
+    facts = gather_facts(environment, provider, options, git_url)
+    flux_objects = fluxinstall.manifests(environment.root)
+    credentials = gitsource.credentials_secret()
+    expected, _ = _expected(environment)
+    return environment, build_plan(facts, flux_objects, flux.sync_objects(environment, git_url, with_credentials=
+                                                                          credentials is not None),
+                                   [flux.GIT_SECRET] if credentials else [], expected)
+
+
+def run(name: str, options: Options | None = None) -> Timeline | None:
+    """Rebuild one environment from git; returns the timeline (None for a dry run)."""
+    options = options or Options()
+    timeline = Timeline(name)
+    try:
+        with timeline.phase("preflight") as event:
+            environment, the_plan = plan(name, options)
+            event.detail = f"{len(the_plan.changes)} steps will act"
+        print(the_plan.render(with_objects=options.dry_run))
+        if options.dry_run:
+            timeline.events.clear()
+            return None
+        _execute(environment, options, timeline)
+        timeline.result = "ok"
+        return timeline
+    except CattleError:
+        timeline.result = "failed"
+        raise
+    finally:
+        if len(timeline.events) > 1:  # a run that got past preflight
+            path = timeline.write(state_dir(repo_root()) / "runs")
+            print("\n" + timeline.render())
+            console.say(f"timeline written to {path}")
+
+
+def _execute(environment: env.Environment, options: Options, timeline: Timeline) -> None:
+    root = environment.root
+    timeout = options.timeout or environment.reconcile_timeout
+    provider = get_provider(environment, options.provider, state_dir(root))
+    with ExitStack() as stack:
+        with timeline.phase("secrets: age key") as event:
+            identity, outcomes = secrets.ensure_key(root, environment.name,
+                                                    may_generate=environment.generate_missing_key)
+            event.detail = f"{identity.source}" + (f"; regenerated {len(outcomes)} secrets" if outcomes else "")
+        git_url = options.git_url
+        if options.serve:
+            from cattle.gitserve import GitServer, docker_gateway
+
+            server = stack.enter_context(GitServer(root, environment.git_branch, host="0.0.0.0"))
+            git_url = server.url(os.environ.get("CATTLE_SERVE_HOST") or docker_gateway())
+            console.say(f"serving this checkout (commit {server.commit[:10]}) at {git_url}")
+        else:
+            git_url = gitsource.resolve(environment, git_url).url
+        with timeline.phase("cluster", waiting=True) as event:
+            created = provider.ensure()
+            event.detail = "created" if created else "reused"
+        kube = Kube.from_kubeconfig(*provider.kubeconfig())
+        stack.callback(kube.close)
+        with timeline.phase("flux", waiting=True) as event:
+            count = fluxinstall.install(kube, fluxinstall.manifests(root), timeout)
+            event.detail = f"{count} objects"
+        with timeline.phase("secrets") as event:
+            kube.apply(keys.flux_secret(identity, environment.name), force=True)  # cattle owns secret zero
+            credentials = gitsource.credentials_secret()
+            if credentials:
+                kube.apply(credentials, force=True)
+            event.detail = "sops-age" + (" + git credentials" if credentials else "")
+        with timeline.phase("sync") as event:
+            for obj in flux.sync_objects(environment, git_url, with_credentials=credentials is not None):
+                kube.apply(obj, force=True)
+            event.detail = f"{git_url} @ {environment.git_branch}"
+        expected, depends = _expected(environment)
+        waiter = reconcile.Waiter(kube, expected)
+        with timeline.phase("reconcile", waiting=True) as event:
+            try:
+                waiter.wait(timeout)
+            finally:
+                for item in waiter.tracked.values():
+                    if item.kind == "Kustomization" and item.first_seen:
+                        timeline.record(f"reconcile {item.name}", item.first_seen, item.ready_at or item.first_seen,
+                                        item.state, item.message[:80])
+                timeline.critical_path = reconcile.critical_path(waiter.tracked, depends)
+            event.detail = f"{len(expected)} objects Ready"
+        with timeline.phase("restore", waiting=True) as event:
+            event.detail = restore_state(environment, provider.kubeconfig(), options.vault_addr)
+        with timeline.phase("verify") as event:
+            waiter.refresh()
+            pending = waiter.pending()
+            if pending:
+                raise CattleError(f"{len(pending)} Flux objects are no longer Ready: "
+                                  + ", ".join(t.label for t in pending))
+            event.detail = f"{len(waiter.tracked)} Flux objects Ready"
+
+
+def connect(name: str, provider_name: str | None) -> tuple[env.Environment, Kube]:
+    environment = env.load(name)
+    provider = get_provider(environment, provider_name, state_dir(environment.root))
+    return environment, Kube.from_kubeconfig(*provider.kubeconfig())
+
+
+def status(name: str, provider_name: str | None = None) -> str:
+    """The readiness table of an environment's Flux objects."""
+    environment, kube = connect(name, provider_name)
+    try:
+        kube.learn_flux(fluxinstall.manifests(environment.root))
+        return reconcile.status_table(kube)
+    finally:
+        kube.close()
+
+
+def destroy_target(name: str, provider_name: str | None, i_mean_production: bool) -> str:
+    """What destroy would delete; refuses a protected environment without the explicit flag."""
+    environment = env.load(name)
+    if environment.protected and not i_mean_production:
+        raise CattleError(f"{name} is protected: destroying it needs --i-mean-production",
+                          "double-check the environment name; this deletes the whole cluster")
+    provider = get_provider(environment, provider_name, state_dir(environment.root))
+    return f"{provider.name} cluster {environment.cluster_name} ({name})"
+
+
+def destroy(name: str, provider_name: str | None, i_mean_production: bool) -> None:
+    destroy_target(name, provider_name, i_mean_production)
+    environment = env.load(name)
+    get_provider(environment, provider_name, state_dir(environment.root)).delete()

@@ -6,6 +6,7 @@ built-in kinds cattle applies plus every CRD it has applied or seen: no discover
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class Kube:
         self.timeout = timeout
         self.resources: dict[str, Resource] = {}
         for key, (plural, namespaced) in _BUILTIN.items():
-            api_version, _, kind = key.rpartition("/")
+            api_version, _, _kind = key.rpartition("/")
             self.resources[key] = Resource(*_split(api_version), plural, namespaced)
 
     @classmethod
@@ -97,6 +98,12 @@ class Kube:
             self.resources[key] = Resource(str(spec.get("group")), str(version["name"]), str(names.get("plural")),
                                            spec.get("scope") == "Namespaced")
 
+    def learn_flux(self, objects: list[dict[str, Any]]) -> None:
+        """Know every CRD among a list of objects (e.g. the Flux install) without applying it."""
+        for obj in objects:
+            if obj.get("kind") == "CustomResourceDefinition":
+                self.learn(obj)
+
     def resource(self, api_version: str, kind: str) -> Resource:
         found = self.resources.get(f"{api_version}/{kind}")
         if found is None:
@@ -108,7 +115,7 @@ class Kube:
                 content_type: str = "application/json", missing_ok: bool = False) -> Any:
         """One API call; the server's Status message becomes a KubeApiError."""
         try:
-            data, status, _ = self.api.call_api(
+            data, _status, _ = self.api.call_api(
                 path, method, query_params=query or [], body=body, auth_settings=["BearerToken"],
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
                 response_types_map={200: "object", 201: "object"}, _preload_content=True,
@@ -118,10 +125,8 @@ class Kube:
             if exc.status == 404 and missing_ok:
                 return None
             message = exc.reason or ""
-            try:
+            with contextlib.suppress(ValueError):
                 message = json.loads(exc.body or "{}").get("message", message)
-            except ValueError:
-                pass
             raise KubeApiError(f"{method} {path} failed: {exc.status} {message}",
                                "check the cluster is up and cattle's credentials may do this") from exc
         except Exception as exc:  # urllib3 connection errors and timeouts
@@ -171,9 +176,10 @@ class Kube:
                                        resource.plural, timeout_seconds=max(1, int(seconds)),
                                        _request_timeout=seconds):
                 yield str(event["type"]), dict(event["object"])
-        except Exception as exc:  # a read timeout on an idle stream is how a short watch ends
-            if "timed out" not in str(exc).lower() and "timeout" not in exc.__class__.__name__.lower():
-                raise KubeApiError(f"watching {kind} failed: {exc}") from exc
+        except k8s.ApiException as exc:
+            raise KubeApiError(f"watching {kind} failed: {exc.status} {exc.reason}") from exc
+        except Exception:  # urllib3 read timeout on an idle stream: how a short watch window ends
+            return
         finally:
             stream.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from cattle import tools
@@ -43,21 +44,39 @@ def check_context(context: str | None) -> Check:
     from kubernetes import config  # local import: only the kubeconfig provider needs it
 
     try:
-        contexts, _ = config.list_kube_config_contexts()
+        contexts, _ = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG") or None)
     except Exception as exc:  # the client raises ConfigException, or OSError for a missing file
         return Check("kubeconfig", False, f"cannot read kubeconfig: {exc}",
                      "set KUBECONFIG or create ~/.kube/config for the target cluster")
     names = [c["name"] for c in contexts]
+    if context is None and names:
+        return Check("kubeconfig", True, "current context")
     if context not in names:
         return Check("kubeconfig", False, f"context {context!r} not in kubeconfig (have: {', '.join(names)})",
                      "set cluster.context in the environment file to an existing context")
     return Check("kubeconfig", True, f"context {context}")
 
 
+def check_key(env: Environment) -> Check:
+    """Whether the env's age key is at hand (a throwaway env may make a new one)."""
+    from cattle import keys, sopsconfig
+    from cattle.errors import SecretsError
+
+    recipient = sopsconfig.env_recipient(env.root, env.name)
+    try:
+        identity = keys.require_identity(env.name, [recipient] if recipient else None)
+    except SecretsError as exc:
+        if env.generate_missing_key:
+            return Check("age key", True, "none here: a new key and secret set will be made (throwaway env)")
+        return Check("age key", False, exc.message, exc.hint)
+    return Check("age key", True, f"{identity.public} from {identity.source}")
+
+
 def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     """Every preflight check for bootstrapping an environment."""
     chosen = provider or env.provider
     checks = [check_tool(name) for name in (*BASE_TOOLS, *PROVIDER_TOOLS[chosen])]
+    checks.append(check_key(env))
     if chosen == "kubeconfig":
         checks.append(check_context(env.kube_context))
     return checks

@@ -110,8 +110,11 @@ class Waiter:
                 raise WaitTimeout(f"not Ready within {timeout:.0f}s: {listing}",
                                   "raise reconcile.timeout in the environment file if this is just slow, or "
                                   "look at the messages above and the controller logs")
-            for _ in self.kube.watch(KINDS["Kustomization"], "Kustomization", min(poll, remaining)):
-                break  # any change: refresh everything
+            for _, obj in self.kube.watch(KINDS["Kustomization"], "Kustomization", min(poll, remaining)):
+                meta = obj.get("metadata") or {}
+                known = self.tracked.get(("Kustomization", str(meta.get("namespace")), str(meta.get("name"))))
+                if known is None or classify(obj) != (known.state, known.message):
+                    break  # a real change: refresh everything (watches replay current objects first)
 
 
 def status_table(kube: Kube) -> str:

@@ -112,6 +112,22 @@ def wait_active(addr: str, timeout: float = 60) -> None:
     raise VaultError(f"OpenBao at {addr} did not become active within {timeout:.0f}s (health {code})")
 
 
+def wait_active_or_uninitialised(addr: str, timeout: float) -> int:
+    """Wait until a server answers as active (200) or waiting for initialisation (501)."""
+    deadline = time.monotonic() + timeout
+    code = 0
+    while time.monotonic() < deadline:
+        try:
+            code = health(addr)
+        except VaultError:
+            code = 0
+        if code in (200, 501):
+            return code
+        time.sleep(1)
+    raise VaultError(f"OpenBao at {addr} did not come up within {timeout:.0f}s (health {code})",
+                     "kubectl -n openbao get pods; kubectl -n openbao logs openbao-0")
+
+
 def client(addr: str, token: str | None = None) -> hvac.Client:
     return hvac.Client(url=addr, token=token, timeout=30)
 

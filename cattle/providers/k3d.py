@@ -9,7 +9,6 @@ from pathlib import Path
 from cattle import tools
 
 
-
 @dataclass
 class K3dProvider:
     cluster: str

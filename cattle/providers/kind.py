@@ -8,7 +8,6 @@ from pathlib import Path
 from cattle import tools
 
 
-
 @dataclass
 class KindProvider:
     cluster: str

@@ -1,0 +1,90 @@
+"""The bootstrap plan: every step, why it acts (or why not), and every object it would apply. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cattle.problems import describe
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a bootstrap."""
+
+    name: str
+    reason: str
+    objects: tuple[str, ...] = ()
+    acts: bool = True
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What was found before planning (read-only checks)."""
+
+    env: str
+    provider: str
+    creates_clusters: bool
+    cluster_exists: bool
+    key_source: str | None
+    may_generate_key: bool
+    git_url: str
+    git_branch: str
+    git_warning: str | None
+    snapshot: str | None
+    store_url: str
+    reconcile_timeout: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    env: str
+    steps: tuple[Step, ...]
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.acts]
+
+    def render(self, with_objects: bool = True) -> str:
+        lines = [f"bootstrap plan for {self.env}:"]
+        for number, step in enumerate(self.steps, 1):
+            mark = "" if step.acts else " (no-op)"
+            lines.append(f"  {number}. {step.name}{mark}: {step.reason}")
+            if with_objects:
+                lines += [f"       - {name}" for name in step.objects]
+        return "\n".join(lines)
+
+
+def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: list[dict[str, Any]],
+               secret_names: list[str], expected: list[tuple[str, str, str]]) -> Plan:
+    """Decide the steps from the facts; nothing here touches the world."""
+    if facts.cluster_exists:
+        cluster = Step("cluster", f"{facts.provider} cluster exists already: reuse it", acts=False)
+    elif facts.creates_clusters:
+        cluster = Step("cluster", f"create a {facts.provider} cluster")
+    else:
+        cluster = Step("cluster", f"attach to kubeconfig context ({facts.provider})", acts=False)
+    if facts.key_source:
+        key = f"age key from {facts.key_source}"
+    elif facts.may_generate_key:
+        key = "no age key here: make a new one and regenerate every declared secret (throwaway environment)"
+    else:
+        key = "no age key: bootstrap will stop (see docs/secrets.md, key custody)"
+    restore = (f"restore Vault snapshot {facts.snapshot} from {facts.store_url}" if facts.snapshot
+               else f"no Vault snapshot in {facts.store_url}: nothing to restore")
+    git = f"GitRepository {facts.git_url} @ {facts.git_branch}"
+    if facts.git_warning:
+        git += f" (warning: {facts.git_warning})"
+    return Plan(facts.env, (
+        Step("preflight", "tools, provider and keys checked"),
+        cluster,
+        Step("flux", f"server-side apply {len(flux_objects)} Flux v2.9.4 objects, CRDs first; wait Established, "
+             "then Available", tuple(describe(o) for o in flux_objects)),
+        Step("secrets", f"secret zero: {key}; flux-system/sops-age" + (" and git credentials" if secret_names
+             else ""), tuple(f"Secret flux-system/{n} (values never printed)" for n in ["sops-age", *secret_names])),
+        Step("sync", git, tuple(describe(o) for o in sync_objects)),
+        Step("reconcile", f"wait up to {facts.reconcile_timeout:.0f}s for {len(expected)} Flux objects to be Ready",
+             tuple(f"{k} {ns}/{n}" for k, ns, n in expected)),
+        Step("restore", restore, acts=facts.snapshot is not None),
+        Step("verify", "every Flux object Ready; Vault canary back when restored"),
+    ))

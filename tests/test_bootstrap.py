@@ -1,0 +1,175 @@
+"""bootstrap against a mock Kubernetes API over real HTTP (kmock), exercising the real `kubernetes` client:
+order, idempotent re-run, resume after failure, timeout, failure messages, secrets kept out of output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cattle import bootstrap, env, fluxinstall, keys
+from cattle.errors import PreflightError, ReconcileFailed, WaitTimeout
+from cattle.render import render
+from tests.kubemock import FakeCluster, Scenario
+
+pytestmark = pytest.mark.xdist_group("kmock")
+
+
+def _children(root: Path) -> list[dict[str, object]]:
+    rendering = render(env.load("testing", root))
+    return [i.obj for i in rendering.objects
+            if i.obj["kind"] in ("Kustomization", "HelmRelease") and i.obj["metadata"]["name"] != "flux-system"]
+
+
+@pytest.fixture
+def cluster(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
+    crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
+    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo)))
+    monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
+    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'no-backups'}")
+    yield fake
+    fake.close()
+
+
+def _options(**extra: object) -> bootstrap.Options:
+    values: dict[str, object] = {"provider": "kubeconfig", "git_url": "https://git.example.com/cattle.git",
+                                 "timeout": 30.0}
+    values.update(extra)
+    return bootstrap.Options(**values)  # type: ignore[arg-type]
+
+
+def _client_requests(fake: FakeCluster) -> list[object]:
+    return [r for r in list(fake.km) if str(r.headers.get("User-Agent", "")).startswith("OpenAPI-Generator")]
+
+
+def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeCluster, secrets_repo: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    timeline = bootstrap.run("testing", _options())
+    assert timeline is not None and timeline.result == "ok"
+    order = cluster.ready_order
+    assert order.index("platform-controllers") < order.index("platform-configs") < order.index("apps")
+    assert order.index("secrets") < order.index("apps")
+    phases = [e.phase for e in timeline.events if not e.phase.startswith("reconcile ")]
+    assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "sync", "reconcile",
+                      "restore", "verify"]
+    assert {e.phase for e in timeline.events} >= {"reconcile platform-controllers", "reconcile apps"}
+    assert timeline.critical_path[-1] == "apps" and timeline.critical_path[0] == "platform-controllers"
+    # server-side apply with field manager cattle, CRDs before the controllers that need them
+    applies = [r for r in _client_requests(cluster) if str(r.method) in ("PATCH", "method.PATCH")
+               or getattr(r.method, "value", "") == "PATCH"]
+    assert applies and all(r.params.get("fieldManager") == "cattle" for r in applies)
+    paths = [r.url.path for r in applies]
+    first_deployment = next(i for i, p in enumerate(paths) if "/deployments/" in p)
+    assert all(i < first_deployment for i, p in enumerate(paths) if "customresourcedefinitions" in p)
+    # secret zero went in before the sync objects
+    sops_index = next(i for i, p in enumerate(paths) if p.endswith("/secrets/sops-age"))
+    sync_index = next(i for i, p in enumerate(paths) if p.endswith("/gitrepositories/flux-system"))
+    assert sops_index < sync_index
+    stored = next(o for (res, ns, name), o in cluster.km.objects.items() if name == "sops-age")
+    identity = keys.require_identity("testing")
+    assert list(stored["stringData"].values()) == [identity.secret + "\n"]
+    # the report: table printed, run file written, and no key material anywhere in either
+    out = capsys.readouterr()
+    assert "RTO (testing):" in out.out and "critical path: platform-controllers" in out.out
+    runs = sorted((secrets_repo / ".cattle/runs").glob("testing-*.json"))
+    report = json.loads(runs[-1].read_text())
+    assert report["result"] == "ok" and report["rto_seconds"] > 0 and report["toolchain_overhead_seconds"] >= 0
+    for text in (out.out, out.err, runs[-1].read_text()):
+        assert identity.secret not in text and "AGE-SECRET-KEY" not in text
+
+
+def test_rerun_is_idempotent(cluster: FakeCluster) -> None:
+    first = bootstrap.run("testing", _options())
+    second = bootstrap.run("testing", _options())
+    assert first is not None and second is not None and second.result == "ok"
+    kustomizations = cluster.objects("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")
+    assert sorted(k["metadata"]["name"] for k in kustomizations) == [
+        "apps", "flux-system", "platform-configs", "platform-controllers", "secrets"]
+
+
+def test_terminal_failure_is_surfaced_fast_and_a_rerun_resumes(cluster: FakeCluster, secrets_repo: Path) -> None:
+    cluster.scenario.fail["platform-configs"] = "kustomize build failed: accumulating resources: missing.yaml"
+    with pytest.raises(ReconcileFailed) as caught:
+        bootstrap.run("testing", _options())
+    assert "Kustomization flux-system/platform-configs failed" in caught.value.message
+    assert "accumulating resources: missing.yaml" in caught.value.message
+    runs = sorted((secrets_repo / ".cattle/runs").glob("testing-*.json"))
+    assert json.loads(runs[-1].read_text())["result"] == "failed"
+    cluster.scenario.fail.clear()  # the fix was pushed
+    resumed = bootstrap.run("testing", _options())
+    assert resumed is not None and resumed.result == "ok"
+    assert "apps" in cluster.ready_order
+
+
+def test_timeout_names_what_is_pending(cluster: FakeCluster) -> None:
+    cluster.scenario.never.add("apps")
+    with pytest.raises(WaitTimeout) as caught:
+        bootstrap.run("testing", _options(timeout=3.0))
+    assert "not Ready within 3s" in caught.value.message
+    assert "Kustomization flux-system/apps" in caught.value.message
+
+
+def test_dry_run_prints_every_step_and_object_and_touches_nothing(cluster: FakeCluster,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert bootstrap.run("testing", _options(dry_run=True)) is None
+    out = capsys.readouterr().out
+    for step in ("cluster", "flux", "secrets", "sync", "reconcile", "restore", "verify"):
+        assert f". {step}" in out
+    assert "CustomResourceDefinition kustomizations.kustomize.toolkit.fluxcd.io" in out
+    assert "Deployment flux-system/kustomize-controller" in out
+    assert "GitRepository flux-system/flux-system" in out
+    assert "Kustomization flux-system/apps" in out and "HelmRelease monitoring/kube-prometheus-stack" in out
+    assert _client_requests(cluster) == []
+
+
+def test_staging_without_its_key_stops_before_touching_the_cluster(cluster: FakeCluster, secrets_repo: Path) -> None:
+    keys.key_file("staging").unlink()
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("staging", _options())
+    assert "age key: no age key for environment 'staging'" in caught.value.message
+    assert "custodian" in caught.value.message
+    assert not [r for r in _client_requests(cluster) if "secrets" in r.url.path]
+
+
+def test_preflight_names_the_missing_provider_tools(secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cattle import tools
+
+    monkeypatch.setitem(tools.TOOLS, "kind", tools.Tool("kind", ("version",), r"kind v(\d+\.\d+\.\d+)", "0.20.0",
+                                                         False, "install kind"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    tools.find.cache_clear()
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("testing", bootstrap.Options(provider="kind"))
+    tools.find.cache_clear()
+    assert "kind: kind is not installed" in caught.value.message
+    assert "nothing was changed" in caught.value.message
+    assert "./scripts/cattle validate" in (caught.value.hint or "")
+
+
+@pytest.mark.slow
+def test_restore_phase_brings_back_vault_state(cluster: FakeCluster, secrets_repo: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation 1 backs up a real OpenBao; generation 2's bootstrap restores it into a fresh one."""
+    from cattle import vault, vaultdrill
+    from cattle.baoserver import BaoServer
+    from tests.vaultkit import everything, populate
+
+    testing = env.load("testing", secrets_repo)
+    seal = vault.seal_material(secrets_repo, "testing")
+    credentials = vault.backup_login(secrets_repo, "testing")
+    store = f"file://{tmp_path / 'offsite'}"
+    monkeypatch.setenv("CATTLE_VAULT_STORE", store)
+    with BaoServer(seal.key_hex, seal.key_id) as first:
+        token = vault.client(first.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(first.addr)
+        populate(vault.client(first.addr, token), credentials, secrets_per_mount=4)
+        before = everything(vault.client(first.addr, token))
+        manifest = vaultdrill.backup(testing, first.addr, store)
+    with BaoServer(seal.key_hex, seal.key_id) as second:  # plays the fresh in-cluster OpenBao
+        timeline = bootstrap.run("testing", _options(vault_addr=second.addr))
+        assert timeline is not None
+        restore = next(e for e in timeline.events if e.phase == "restore")
+        assert f"Vault snapshot {manifest.id} restored" in restore.detail
+        assert everything(vault.client(second.addr, token)) == before
