@@ -138,9 +138,10 @@ class FakeCluster:
                 continue
             deps = [d["name"] for d in (obj.get("spec") or {}).get("dependsOn") or []]
             path = f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/{name}/status"
-            if any(d not in ready for d in deps):
+            blocking = [d for d in deps if d not in ready]
+            if blocking:
                 self._patch_status(path, obj, "False", "DependencyNotReady",
-                                   f"dependency 'flux-system/{[d for d in deps if d not in ready][0]}' is not ready")
+                                   f"dependency 'flux-system/{blocking[0]}' is not ready")
                 continue
             started.setdefault(name, now)
             if name in self.scenario.fail:
