@@ -120,12 +120,13 @@ def validate(c: Context, env: str | None = None, format: str = "text") -> None:
 @task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression"})
 def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
     """Lint (ruff), type-check (mypy --strict) and run the whole test suite."""
-    c.run("ruff check cattle tests tasks.py bench", echo=True)
-    c.run("mypy --strict cattle", echo=True)
+    python = sys.executable
+    c.run(f"{python} -m ruff check cattle tests tasks.py bench", echo=True)
+    c.run(f"{python} -m mypy --strict cattle", echo=True)
     if lint_only:
         return
     select = f" -k {k!r}" if k else ""
-    result = c.run(f"pytest -n 2 --dist loadgroup{select}", echo=True, warn=True, pty=False)
+    result = c.run(f"{python} -m pytest -n 2 --dist loadgroup{select}", echo=True, warn=True, pty=False)
     if result is None or result.exited == 5:
         raise Exit("pytest collected no tests: that is a failure, not a pass", code=1)
     if result.exited != 0:
