@@ -44,14 +44,15 @@ def _env_name(c: Context, env: str | None) -> str:
             "serve": "serve this checkout (working tree) to a local cluster instead of a pushed remote",
             "git_url": "Git URL for Flux (default: git.url of the environment, else remote origin)",
             "vault_addr": "OpenBao address for the restore (default: a kubectl port-forward)",
-            "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)"})
+            "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)",
+            "allow_empty_database": "let a protected env start with an empty database when no backup exists"})
 def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
               serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
-              timeout: float | None = None) -> None:
+              timeout: float | None = None, allow_empty_database: bool = False) -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle import bootstrap as flow
 
-    options = flow.Options(provider, dry_run, serve, git_url, vault_addr, timeout)
+    options = flow.Options(provider, dry_run, serve, git_url, vault_addr, timeout, allow_empty_database)
     with failures():
         flow.run(_env_name(c, env), options)
 
@@ -361,10 +362,72 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
     print(table(["id", "created", "age", "bytes", "openbao"], rows) if rows else "no snapshots")
 
 
+# --- db.* ------------------------------------------------------------------------------------
+
+_DB_HELP = {"env": "environment (default: testing)",
+            "store": "database backup store (default: $CATTLE_DB_STORE, else backups.database of the env)"}
+
+
+def _db_store(c: Context, env: str | None, store: str | None) -> str:
+    import os
+
+    from cattle import env as environments
+
+    item = environments.load(_env_name(c, env))
+    url = store or os.environ.get("CATTLE_DB_STORE") or item.backups.database_store
+    if not url:
+        raise Exit(f"error: {item.name} has no database backup store (backups.database)", code=1)
+    return url
+
+
+@task(name="backups", help=_DB_HELP)
+def db_backups(c: Context, env: str | None = None, store: str | None = None) -> None:
+    """List every base backup of every database generation with its age and size."""
+    from cattle import database
+    from cattle.console import table
+    from cattle.stores import open_store
+
+    with failures():
+        found = database.listing(open_store(_db_store(c, env, store)))
+    rows = [[f"g{b.generation}", b.backup_id, b.status, b.end_time, str(b.size)] for b in found]
+    print(table(["generation", "backup", "status", "ended", "bytes"], rows) if rows else "no base backups")
+
+
+@task(name="verify", help={**_DB_HELP, "query": "canary SQL to run on the restored database",
+                           "generation": "restore this generation (default: the newest complete backup)"})
+def db_verify(c: Context, env: str | None = None, store: str | None = None, query: str | None = None,
+              generation: int | None = None) -> None:
+    """Restore drill with no cluster: newest base backup + WAL into a throwaway local PostgreSQL, canary query."""
+    from cattle import dbverify
+
+    with failures():
+        report = dbverify.verify(_db_store(c, env, store), query, generation)
+    print(f"OK: g{report.generation} backup {report.backup_id} restored with {report.wal_files} WAL files "
+          f"(PostgreSQL {report.postgres_major}) in {report.seconds:.1f}s; databases: {', '.join(report.databases)}"
+          + (f"; query: {report.query_result}" if query else ""))
+
+
+@task(name="backup", help={"env": "environment (default: testing)", "provider": "override the cluster provider"})
+def db_backup(c: Context, env: str | None = None, provider: str | None = None) -> None:
+    """Take an on-demand base backup of the env's database (a CNPG Backup) and wait for it."""
+    from cattle import bootstrap as flow
+    from cattle import dbbackup
+
+    with failures():
+        environment, kube = flow.connect(_env_name(c, env), provider)
+        try:
+            backup = dbbackup.request_backup(kube, environment.root)
+        finally:
+            kube.close()
+    print(f"completed: {backup['metadata']['name']} ({(backup.get('status') or {}).get('backupId', '')})")
+
+
+db_ns = Collection("db", db_backup, db_backups, db_verify)
+
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns)
+ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns, db_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})

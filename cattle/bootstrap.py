@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cattle import (
     console,
+    database,
     env,
     flux,
     fluxinstall,
@@ -23,12 +24,14 @@ from cattle import (
     vault,
     vaultdrill,
 )
-from cattle.errors import CattleError, StoreError, VaultError
+from cattle.errors import CattleError, DatabaseError, StoreError, VaultError
 from cattle.kube import Kube
 from cattle.paths import repo_root, state_dir
 from cattle.plan import Facts, Plan, build_plan
 from cattle.providers import Provider, get_provider
 from cattle.render import render
+from cattle.schemas import load_crd_docs
+from cattle.stores import Store, open_store
 from cattle.timeline import Timeline
 
 VAULT_ADDR_VARIABLE = "CATTLE_VAULT_ADDR"
@@ -44,6 +47,7 @@ class Options:
     git_url: str | None = None
     vault_addr: str | None = None
     timeout: float | None = None
+    allow_empty_database: bool = False
 
 
 def _expected(environment: env.Environment) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
@@ -99,6 +103,39 @@ def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, s
         report = vaultdrill.restore(environment, addr)
     state = "already restored" if report.already_restored else "restored"
     return f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
+
+
+DB_STORE_VARIABLE = "CATTLE_DB_STORE"
+
+
+def database_store(environment: env.Environment) -> Store | None:
+    url = os.environ.get(DB_STORE_VARIABLE) or environment.backups.database_store
+    return open_store(url, environment.root) if url else None
+
+
+def database_choice(environment: env.Environment, kube: Kube,
+                    allow_empty: bool) -> tuple[dict[str, str], str]:
+    """initdb or recovery for the CNPG Cluster, decided before Flux creates it (and kept once it exists)."""
+    kube.learn_flux(load_crd_docs(environment.root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_clusters.yaml"))
+    existing = kube.get("v1", "ConfigMap", flux.BOOTSTRAP_VARS, flux.NAMESPACE)
+    if existing and kube.get("postgresql.cnpg.io/v1", "Cluster", database.CLUSTER, "feeds"):
+        data = {str(k): str(v) for k, v in (existing.get("data") or {}).items()}
+        return data, f"{database.CLUSTER} exists already ({data.get('DB_BOOTSTRAP')}, {data.get('DB_GENERATION')})"
+    store = database_store(environment)
+    if store is None:
+        decision = database.Decision("initdb", 1, None, None, "no database backup store configured")
+    else:
+        try:
+            decision = database.decide(store, environment.name, protected=environment.protected,
+                                       allow_empty=allow_empty)
+        except DatabaseError as exc:
+            if environment.protected or "cannot read" not in exc.message:
+                raise
+            console.say(f"warning: {exc.message}; {environment.name} is not protected, so it starts empty")
+            decision = database.Decision("initdb", 1, None, None, f"backup store unreadable: {exc.message[:80]}")
+        else:
+            database.record(store, decision)
+    return decision.variables, decision.reason
 
 
 def plan(name: str, options: Options) -> tuple[env.Environment, Plan]:
@@ -173,6 +210,9 @@ def _execute(environment: env.Environment, options: Options, timeline: Timeline)
             if credentials:
                 kube.apply(credentials, force=True)
             event.detail = "sops-age" + (" + git credentials" if credentials else "")
+        with timeline.phase("database") as event:
+            decision_vars, event.detail = database_choice(environment, kube, options.allow_empty_database)
+            kube.apply(flux.bootstrap_configmap(decision_vars), force=True)
         with timeline.phase("sync") as event:
             for obj in flux.sync_objects(environment, git_url, with_credentials=credentials is not None):
                 kube.apply(obj, force=True)

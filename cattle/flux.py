@@ -10,6 +10,7 @@ NAMESPACE = "flux-system"
 SOURCE_NAME = "flux-system"
 GIT_SECRET = "flux-system"
 PLACEHOLDER_URL = "https://git.invalid/cattle.git"
+BOOTSTRAP_VARS = "cattle-bootstrap"
 
 
 def sync_objects(env: Environment, url: str | None = None, *, with_credentials: bool = True) -> list[dict[str, Any]]:
@@ -39,6 +40,16 @@ def sync_objects(env: Environment, url: str | None = None, *, with_credentials: 
             "path": env.flux_path,
             "prune": True,
             "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
+            # cattle's per-rebuild choices (e.g. database initdb or recovery); absent means the defaults
+            "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": BOOTSTRAP_VARS, "optional": True}]},
         },
     }
     return [repository, root]
+
+
+def bootstrap_configmap(variables: dict[str, str]) -> dict[str, Any]:
+    """The ConfigMap the root and apps Kustomizations substitute cattle's bootstrap choices from."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": BOOTSTRAP_VARS, "namespace": NAMESPACE,
+                         "labels": {"app.kubernetes.io/managed-by": "cattle"}},
+            "data": dict(variables)}

@@ -82,6 +82,8 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
              "then Available", tuple(describe(o) for o in flux_objects)),
         Step("secrets", f"secret zero: {key}; flux-system/sops-age" + (" and git credentials" if secret_names
              else ""), tuple(f"Secret flux-system/{n} (values never printed)" for n in ["sops-age", *secret_names])),
+        Step("database", "decide initdb or recovery for the CNPG Cluster from the backup store; "
+             "ConfigMap flux-system/cattle-bootstrap", ("ConfigMap flux-system/cattle-bootstrap",)),
         Step("sync", git, tuple(describe(o) for o in sync_objects)),
         Step("reconcile", f"wait up to {facts.reconcile_timeout:.0f}s for {len(expected)} Flux objects to be Ready",
              tuple(f"{k} {ns}/{n}" for k, ns, n in expected)),

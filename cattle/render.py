@@ -3,6 +3,8 @@ kustomize (`kubectl kustomize`), then postBuild substitution from its ConfigMaps
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,12 +116,17 @@ def _variables(spec: dict[str, Any], objects: Iterable[dict[str, Any]],
     return found
 
 
-def render(env: Environment) -> Rendering:
-    """Render the root Kustomization of an environment and, breadth first, every Flux Kustomization it applies."""
+def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Rendering:
+    """Render the root Kustomization of an environment and, breadth first, every Flux Kustomization it applies.
+
+    `bootstrap_vars` stands for the cattle-bootstrap ConfigMap bootstrap would create (None: it is absent).
+    """
     root = env.root
     result = Rendering(env.name)
     index = SourceIndex(root)
     sync = flux.sync_objects(env)
+    if bootstrap_vars is not None:
+        sync.append(flux.bootstrap_configmap(bootstrap_vars))
     result.kustomizations[ROOT] = sync[1]
     for obj in sync:
         origin = f"(bootstrap: {env.directory.relative_to(root)}/environment.yaml)"
@@ -168,7 +175,22 @@ def _build_one(root: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]
     directory = (root / path).resolve()
     if not str(directory).startswith(str(root.resolve())) or not directory.is_dir():
         raise ToolError(f"path {path} does not exist in the repository", stderr=f"path {path} does not exist")
-    return kustomize_build(directory)
+    components = kustomization["spec"].get("components") or []
+    if not components:
+        return kustomize_build(directory)
+    # Flux adds spec.components (relative to spec.path) to the build: wrap the path with them.
+    resolved = [(directory / c).resolve() for c in components]
+    missing = [str(c) for c, r in zip(components, resolved, strict=True) if not r.is_dir()]
+    if missing:
+        raise ToolError(f"components {missing} of {path} do not exist", stderr=f"component {missing[0]} not found")
+    scratch = root / ".cattle" / "tmp"  # kustomize wants relative paths: wrap from inside the repository
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="components-", dir=scratch) as tmp:
+        wrapper = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                   "resources": [os.path.relpath(directory, tmp)],
+                   "components": [os.path.relpath(r, tmp) for r in resolved]}
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(wrapper))
+        return kustomize_build(Path(tmp))
 
 
 def _is_flux_kustomization(obj: dict[str, Any]) -> bool:

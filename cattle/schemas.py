@@ -80,6 +80,12 @@ def crd_schemas(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
+def load_crd_docs(path: Path) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in a YAML file."""
+    return [d for d in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader)
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+
+
 def _cache_dir() -> Path:
     """$CATTLE_CACHE_DIR, else ~/.cache/cattle (converted CRD schemas, keyed by content hash)."""
     if os.environ.get("CATTLE_CACHE_DIR"):

@@ -24,6 +24,7 @@ class Store(Protocol):
     def put(self, name: str, data: bytes) -> None: ...
     def get(self, name: str) -> bytes: ...
     def names(self) -> list[str]: ...
+    def keys(self, under: str = "") -> list[str]: ...
     def delete(self, name: str) -> None: ...
 
 
@@ -51,6 +52,13 @@ class FileStore:
         if not self.directory.is_dir():
             return []
         return sorted(p.name for p in self.directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def keys(self, under: str = "") -> list[str]:
+        """Every object below `under`, recursively, as store-relative names."""
+        base = self.directory / under if under else self.directory
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.directory)) for p in base.rglob("*") if p.is_file())
 
     def delete(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
@@ -92,16 +100,19 @@ class S3Store:
         return bytes(response["Body"].read())
 
     def names(self) -> list[str]:
+        return [name for name in self.keys() if "/" not in name]
+
+    def keys(self, under: str = "") -> list[str]:
+        """Every object below `under`, recursively, as store-relative names."""
         found: list[str] = []
         token: str | None = None
         prefix = f"{self.prefix}/" if self.prefix else ""
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix + under}
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("list", self.client.list_objects_v2, **kwargs)
-            found += [obj["Key"][len(prefix):] for obj in page.get("Contents", [])
-                      if "/" not in obj["Key"][len(prefix):]]
+            found += [obj["Key"][len(prefix):] for obj in page.get("Contents", [])]
             if not page.get("IsTruncated"):
                 return sorted(found)
             token = page.get("NextContinuationToken")

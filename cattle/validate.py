@@ -39,10 +39,11 @@ def vendored_crd_files(root: Path) -> list[Path]:
     return sorted((root / "vendor" / "crds").rglob("*.yaml"))
 
 
-def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]]) -> EnvReport:
-    """Render one environment and check it."""
+def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]],
+                 bootstrap_vars: dict[str, str] | None = None) -> EnvReport:
+    """Render one environment (optionally with cattle's bootstrap choices) and check it."""
     started = time.monotonic()
-    rendering = render(environment)
+    rendering = render(environment, bootstrap_vars)
     store = SchemaStore(dict(crds))
     store.add_crds(item.obj for item in rendering.objects)
     report = EnvReport(environment.name, objects=len(rendering.objects))

@@ -143,11 +143,24 @@ def login(addr: str, credentials: Login) -> hvac.Client:
     return c
 
 
+def retry_upgrading(action: Any, timeout: float = 15) -> Any:
+    """Run an action, retrying while a just-enabled KV v2 mount is still upgrading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except InvalidRequest as exc:
+            if "Upgrading from non-versioned to versioned" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def configure(c: hvac.Client, credentials: Login) -> None:
     """Idempotently create what backups need: the canary KV mount, the policy and the userpass login."""
     mounts = c.sys.list_mounted_secrets_engines()["data"]
     if f"{CANARY_MOUNT}/" not in mounts:
         c.sys.enable_secrets_engine("kv", path=CANARY_MOUNT, options={"version": "2"})
+        retry_upgrading(lambda: c.secrets.kv.v2.read_configuration(mount_point=CANARY_MOUNT))
     if "userpass/" not in c.sys.list_auth_methods()["data"]:
         c.sys.enable_auth_method("userpass")
     c.sys.create_or_update_acl_policy(BACKUP_POLICY, BACKUP_POLICY_HCL)
@@ -193,8 +206,8 @@ def backup(addr: str, env: str, store: Store, recipients: list[str], seal: SealM
     """Write a canary, snapshot the raft storage, encrypt it for the env's recipients and store it."""
     c = login(addr, credentials)
     snapshot_id = snapshots.new_id()
-    c.secrets.kv.v2.create_or_update_secret(path=CANARY_PATH, mount_point=CANARY_MOUNT,
-                                            secret={"snapshot": snapshot_id, "env": env})
+    retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
+        path=CANARY_PATH, mount_point=CANARY_MOUNT, secret={"snapshot": snapshot_id, "env": env}))
     counts = inventory(c)
     try:
         response = c.sys.take_raft_snapshot()

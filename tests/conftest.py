@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,12 +36,14 @@ def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def secrets_repo(repo_copy: Path, key_home: Path) -> Path:
+def secrets_repo(repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
     from cattle import secrets
 
-    os.environ.setdefault("CATTLE_SECRET_BACKUP_S3_ACCESS_KEY_ID", "test-access-key")
-    os.environ.setdefault("CATTLE_SECRET_BACKUP_S3_SECRET_ACCESS_KEY", "test-secret-key")
+    for name in ("BACKUP_S3", "FEEDS_BACKUP_S3"):
+        monkeypatch.setenv(f"CATTLE_SECRET_{name}_ACCESS_KEY_ID", "test-access-key")
+        monkeypatch.setenv(f"CATTLE_SECRET_{name}_SECRET_ACCESS_KEY", "test-secret-key")
+    monkeypatch.setenv("CATTLE_DB_STORE", f"file://{repo_copy.parent / 'db-backups'}")
     for env in ("testing", "staging", "production"):
         (repo_copy / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
         secrets.init(repo_copy, env)

@@ -52,8 +52,8 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     assert order.index("platform-controllers") < order.index("platform-configs") < order.index("apps")
     assert order.index("secrets") < order.index("apps")
     phases = [e.phase for e in timeline.events if not e.phase.startswith("reconcile ")]
-    assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "sync", "reconcile",
-                      "restore", "verify"]
+    assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "database", "sync",
+                      "reconcile", "restore", "verify"]
     assert {e.phase for e in timeline.events} >= {"reconcile platform-controllers", "reconcile apps"}
     assert timeline.critical_path[-1] == "apps" and timeline.critical_path[0] == "platform-controllers"
     # server-side apply with field manager cattle, CRDs before the controllers that need them

@@ -18,7 +18,8 @@ def populate(c: hvac.Client, credentials: vault.Login, secrets_per_mount: int = 
         c.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
         for i in range(secrets_per_mount):
             path = f"team{i % 3}/service{i}"
-            c.secrets.kv.v2.create_or_update_secret(path=path, mount_point=mount, secret={"password": f"v1-{i}"})
+            vault.retry_upgrading(lambda path=path, i=i, mount=mount: c.secrets.kv.v2.create_or_update_secret(
+                path=path, mount_point=mount, secret={"password": f"v1-{i}"}))
             if i % 4 == 0:
                 c.secrets.kv.v2.create_or_update_secret(path=path, mount_point=mount,
                                                         secret={"password": f"v2-{i}", "user": f"u{i}"})

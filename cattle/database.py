@@ -1,0 +1,133 @@
+"""Application data across rebuilds: decide `initdb` or `recovery` for the CNPG Cluster before Flux creates it.
+
+Backups go through the Barman Cloud plugin to `<store>/<cluster>-g<N>/` (base backups under `base/<id>/` with a
+`backup.info` written last, WAL under `wals/`). Every cluster generation archives to its own serverName: a recovered
+cluster reads generation N and writes N+1 (a cluster pointed at a non-empty archive fails with "Expected empty
+archive"). cattle records the current generation in `<store>/cattle-generation.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cattle.errors import DatabaseError, StoreError
+from cattle.stores import Store
+
+CLUSTER = "feeds-db"
+MARKER = "cattle-generation.json"
+
+
+@dataclass(frozen=True)
+class BaseBackup:
+    """One base backup as barman describes it in backup.info."""
+
+    generation: int
+    backup_id: str
+    status: str
+    end_time: str
+    size: int
+
+    @property
+    def server(self) -> str:
+        return f"{CLUSTER}-g{self.generation}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How the database of a rebuilt environment starts."""
+
+    mode: str  # initdb | recovery
+    generation: int  # the generation the new cluster archives to
+    source: int | None  # the generation it recovers from
+    backup: BaseBackup | None
+    reason: str
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """What Flux substitutes (ConfigMap flux-system/cattle-bootstrap)."""
+        return {"DB_BOOTSTRAP": self.mode, "DB_GENERATION": f"g{self.generation}",
+                "DB_RECOVERY_GENERATION": f"g{self.source}" if self.source else "none"}
+
+
+def parse_backup_info(text: str) -> dict[str, str]:
+    """barman's backup.info: key=value lines."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def generations(store: Store) -> dict[int, list[str]]:
+    """Every generation found in the store, with its object names."""
+    pattern = re.compile(rf"^{re.escape(CLUSTER)}-g(\d+)/(.+)$")
+    found: dict[int, list[str]] = {}
+    for name in store.keys(f"{CLUSTER}-g"):
+        match = pattern.match(name)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(match.group(2))
+    return found
+
+
+def base_backups(store: Store, generation: int, names: list[str]) -> list[BaseBackup]:
+    """The base backups of a generation, complete or not."""
+    found: list[BaseBackup] = []
+    ids = sorted({n.split("/")[1] for n in names if n.startswith("base/") and n.count("/") >= 2})
+    for backup_id in ids:
+        info_name = f"{CLUSTER}-g{generation}/base/{backup_id}/backup.info"
+        if f"base/{backup_id}/backup.info" not in names:
+            found.append(BaseBackup(generation, backup_id, "MISSING backup.info", "", 0))
+            continue
+        info = parse_backup_info(store.get(info_name).decode(errors="replace"))
+        size = info.get("size") or "0"
+        found.append(BaseBackup(generation, backup_id, info.get("status", "UNKNOWN"), info.get("end_time", ""),
+                                int(size) if size.isdigit() else 0))
+    return found
+
+
+def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False) -> Decision:
+    """initdb for an empty store; recovery from the newest complete base backup; an error for anything odd."""
+    try:
+        found = generations(store)
+    except StoreError as exc:
+        raise DatabaseError(f"cannot read the database backup store {store.url}: {exc.message}",
+                            "fix access to the store; cattle will not guess whether a backup exists") from exc
+    if not found:
+        if protected and not allow_empty:
+            raise DatabaseError(f"{env}: no database backup found in {store.url}; refusing to start "
+                                f"{CLUSTER} empty", "if this really is a brand-new environment, run again "
+                                "with --allow-empty-database; otherwise fix the backup store setting")
+        return Decision("initdb", 1, None, None, f"no backup in {store.url}: new, empty database")
+    latest = max(found)
+    backups = base_backups(store, latest, found[latest])
+    complete = [b for b in backups if b.status == "DONE"]
+    if not complete:
+        states = ", ".join(f"{b.backup_id}: {b.status}" for b in backups) or "no base backup, only WAL"
+        raise DatabaseError(f"{env}: the newest database generation g{latest} in {store.url} has no complete "
+                            f"base backup ({states})", "inspect the bucket; take a backup of the running "
+                            "cluster (invoke db.backup), or restore an older generation deliberately")
+    chosen = max(complete, key=lambda b: (b.end_time, b.backup_id))
+    return Decision("recovery", latest + 1, latest, chosen,
+                    f"recover generation g{latest} from base backup {chosen.backup_id} ({chosen.end_time})")
+
+
+def record(store: Store, decision: Decision) -> None:
+    """Remember which generation is current (for people reading the bucket, and for db.backups)."""
+    body: dict[str, Any] = {"current": f"g{decision.generation}", "mode": decision.mode,
+                            "recovered_from": f"g{decision.source}" if decision.source else None,
+                            "backup": asdict(decision.backup) if decision.backup else None,
+                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    store.put(MARKER, json.dumps(body, indent=2).encode())
+
+
+def listing(store: Store) -> list[BaseBackup]:
+    """Every base backup of every generation, oldest first."""
+    result: list[BaseBackup] = []
+    for generation, names in sorted(generations(store).items()):
+        result += base_backups(store, generation, names)
+    return result
