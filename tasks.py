@@ -424,6 +424,22 @@ def db_backup(c: Context, env: str | None = None, provider: str | None = None) -
 
 db_ns = Collection("db", db_backup, db_backups, db_verify)
 
+
+# --- dr.* ------------------------------------------------------------------------------------
+
+
+@task(name="rehearse", help={"env": "environment (default: testing)"})
+def dr_rehearse(c: Context, env: str | None = None) -> None:
+    """No-cluster readiness check: tools, keys, manifests, a recent Vault snapshot that restores. READY/NOT READY."""
+    from cattle import env as environments
+    from cattle import rehearse
+
+    with failures():
+        result = rehearse.rehearse(environments.load(_env_name(c, env)))
+    print(result.render())
+    if not result.ready:
+        raise Exit(code=1)
+
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
