@@ -428,6 +428,21 @@ db_ns = Collection("db", db_backup, db_backups, db_verify)
 # --- dr.* ------------------------------------------------------------------------------------
 
 
+@task(name="drill", help={"env": "environment (default: testing; protected ones are refused)",
+                          "provider": "override the cluster provider",
+                          "from_backup": "skip generation 1: rebuild from what the stores already hold",
+                          "no_serve": "let Flux fetch the pushed remote instead of serving this checkout",
+                          "summary": "also write a markdown summary (timeline + mermaid Gantt) to this file"})
+def dr_drill(c: Context, env: str | None = None, provider: str | None = None, from_backup: bool = False,
+             no_serve: bool = False, summary: str | None = None) -> None:
+    """Total-loss drill: build, write canaries, back up, destroy, rebuild, smoke-check; fail over the RTO budget."""
+    from cattle import drill
+
+    with failures():
+        drill.drill(_env_name(c, env), provider=provider, from_backup=from_backup, serve=not no_serve,
+                    summary=Path(summary) if summary else None)
+
+
 @task(name="rehearse", help={"env": "environment (default: testing)"})
 def dr_rehearse(c: Context, env: str | None = None) -> None:
     """No-cluster readiness check: tools, keys, manifests, a recent Vault snapshot that restores. READY/NOT READY."""
@@ -440,10 +455,13 @@ def dr_rehearse(c: Context, env: str | None = None) -> None:
     if not result.ready:
         raise Exit(code=1)
 
+
+dr_ns = Collection("dr", dr_drill, dr_rehearse)
+
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns, db_ns)
+ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
