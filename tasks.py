@@ -118,6 +118,18 @@ def validate(c: Context, env: str | None = None, format: str = "text") -> None:
         raise Exit(code=1)
 
 
+@task(help={"base": "git ref to compare with (e.g. origin/main)", "env": "only this environment",
+            "format": "text (default) or markdown (for a PR comment or job summary)"})
+def diff(c: Context, base: str, env: str | None = None, format: str = "text") -> None:
+    """Render every env at REF and in the working tree; show added/removed/changed objects (secrets masked)."""
+    from cattle import diff as differ
+    from cattle.paths import repo_root
+
+    with failures():
+        results = differ.diff(repo_root(), base, [env] if env else None)
+    print(differ.format_markdown(results, base) if format == "markdown" else differ.format_text(results))
+
+
 @task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression"})
 def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
     """Lint (ruff), type-check (mypy --strict) and run the whole test suite."""
@@ -463,5 +475,5 @@ vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vau
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, status, destroy, serve, validate, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns)
+ns = Collection(bootstrap, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
