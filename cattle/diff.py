@@ -5,6 +5,7 @@ each changed object. Secret values are masked; SOPS metadata is left out."""
 from __future__ import annotations
 
 import difflib
+import hashlib
 import io
 import shutil
 import subprocess
@@ -41,8 +42,6 @@ def masked(obj: dict[str, Any]) -> dict[str, Any]:
     if shown.get("kind") == "Secret":
         for key in ("data", "stringData"):
             if isinstance(shown.get(key), dict):
-                import hashlib
-
                 shown[key] = {k: f"{MASK} (sha256 {hashlib.sha256(str(v).encode()).hexdigest()[:8]})"
                               for k, v in shown[key].items()}
     return shown
@@ -106,14 +105,15 @@ def format_text(results: list[EnvDiff]) -> str:
 
 
 def format_markdown(results: list[EnvDiff], base: str) -> str:
-    lines = [f"## Rendered changes against `{base}`", "", "| env | added | removed | changed |", "| --- | --- | --- | --- |"]
+    lines = [f"## Rendered changes against `{base}`", "", "| env | added | removed | changed |",
+             "| --- | --- | --- | --- |"]
     lines += [f"| {r.env} | {len(r.added)} | {len(r.removed)} | {len(r.changed)} |" for r in results]
     for r in results:
         if r.empty:
             continue
         lines += ["", f"### {r.env}", ""]
-        lines += [f"- ➕ `{k}`" for k in r.added] + [f"- ➖ `{k}`" for k in r.removed]
+        lines += [f"- added `{k}`" for k in r.added] + [f"- removed `{k}`" for k in r.removed]
         for key, text in r.changed.items():
-            lines += [f"<details><summary>✏️ <code>{key}</code></summary>", "", "```diff", text.rstrip(), "```",
+            lines += [f"<details><summary>changed <code>{key}</code></summary>", "", "```diff", text.rstrip(), "```",
                       "", "</details>"]
     return "\n".join(lines) + "\n"
