@@ -1,0 +1,26 @@
+"""The drill's report and guard rails (the drill itself runs on kind in the disaster-recovery workflow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cattle import drill
+from cattle.errors import CattleError
+from cattle.timeline import Timeline
+
+
+def test_protected_environment_is_refused() -> None:
+    with pytest.raises(CattleError, match="production is protected: a drill destroys the cluster"):
+        drill.drill("production")
+
+
+def test_summary_has_verdict_table_and_gantt() -> None:
+    timeline = Timeline("testing", started=1000.0)
+    timeline.record("cluster", 1000.0, 1060.0, "ok")
+    timeline.record("reconcile apps", 1060.0, 1500.0, "ok")
+    timeline.record("restore", 1500.0, 1520.0, "failed", "snapshot refused")
+    over = drill.summary_markdown(timeline, 1000.0, 900.0)
+    assert "Generation 2 RTO **1000s** — OVER the budget of 900s" in over
+    assert "```mermaid\ngantt" in over and "reconcile apps : 60, 500" in over and "restore : crit, 500, 520" in over
+    assert "RTO (testing): 520.0s" in over
+    assert "within the budget" in drill.summary_markdown(timeline, 800.0, 900.0)
