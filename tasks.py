@@ -41,7 +41,8 @@ def _env_name(c: Context, env: str | None) -> str:
 @task(help={"env": "environment to rebuild (default: testing)",
             "provider": "override the cluster provider: kind, k3d or kubeconfig",
             "dry_run": "print the full plan (every step and object) and change nothing",
-            "serve": "serve this checkout (working tree) to a local cluster instead of a pushed remote",
+            "serve": "serve this checkout (working tree) to the cluster instead of a pushed remote (default for "
+                     "kind/k3d when the env has no git.url)",
             "git_url": "Git URL for Flux (default: git.url of the environment, else remote origin)",
             "vault_addr": "OpenBao address for the restore (default: a kubectl port-forward)",
             "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)",
@@ -52,7 +53,9 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle import bootstrap as flow
 
-    options = flow.Options(provider, dry_run, serve, git_url, vault_addr, timeout, allow_empty_database)
+    seconds = float(timeout) if timeout is not None else None
+    options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
+                           allow_empty_database)
     with failures():
         flow.run(_env_name(c, env), options)
 

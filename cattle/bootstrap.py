@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cattle import (
@@ -43,7 +43,7 @@ class Options:
 
     provider: str | None = None
     dry_run: bool = False
-    serve: bool = False
+    serve: bool | None = None  # None: serve the checkout when a local cluster has no git.url
     git_url: str | None = None
     vault_addr: str | None = None
     timeout: float | None = None
@@ -156,6 +156,10 @@ def plan(name: str, options: Options) -> tuple[env.Environment, Plan]:
 def run(name: str, options: Options | None = None) -> Timeline | None:
     """Rebuild one environment from git; returns the timeline (None for a dry run)."""
     options = options or Options()
+    if options.serve is None:
+        environment = env.load(name)
+        local = (options.provider or environment.provider) in ("kind", "k3d")
+        options = replace(options, serve=local and environment.git_url is None and options.git_url is None)
     timeline = Timeline(name)
     try:
         with timeline.phase("preflight") as event:
