@@ -3,6 +3,7 @@ resources (CRD openAPIV3Schema converted to JSON Schema, unknown fields rejected
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -100,6 +101,8 @@ def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
     contents: list[bytes] = []
     for path in paths:
         data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)  # stored compressed, byte-identical to upstream once decompressed
         contents.append(data)
         digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
     cache = _cache_dir() / f"crd-schemas-{digest.hexdigest()[:20]}.json"

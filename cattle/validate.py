@@ -36,7 +36,8 @@ class EnvReport:
 
 def vendored_crd_files(root: Path) -> list[Path]:
     """The CRD files vendored in the repository."""
-    return sorted((root / "vendor" / "crds").rglob("*.yaml"))
+    crds = root / "vendor" / "crds"
+    return sorted([*crds.rglob("*.yaml"), *crds.rglob("*.yaml.gz")])
 
 
 def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]],

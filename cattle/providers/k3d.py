@@ -4,39 +4,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from cattle import tools
+from cattle.providers.local import LocalCluster
 
 
 @dataclass
-class K3dProvider:
-    cluster: str
-    state: Path
+class K3dProvider(LocalCluster):
     name: str = "k3d"
-    creates_clusters: bool = True
-
-    @property
-    def _kubeconfig_path(self) -> Path:
-        return self.state / f"kubeconfig-{self.cluster}"
+    context_prefix = "k3d"
 
     def exists(self) -> bool:
         out = tools.run(["k3d", "cluster", "list", "-o", "json"], timeout=60).stdout
         return any(item.get("name") == self.cluster for item in json.loads(out or b"[]"))
 
     def ensure(self) -> bool:
-        created = False
-        if not self.exists():
+        created = not self.exists()
+        if created:
             tools.run(["k3d", "cluster", "create", self.cluster, "--wait", "--timeout", "300s",
                        "--kubeconfig-update-default=false", "--k3s-arg", "--disable=traefik@server:0"], timeout=600)
-            created = True
-        self.state.mkdir(parents=True, exist_ok=True)
-        self._kubeconfig_path.write_bytes(tools.run(["k3d", "kubeconfig", "get", self.cluster], timeout=60).stdout)
-        self._kubeconfig_path.chmod(0o600)
+        self._save_kubeconfig(tools.run(["k3d", "kubeconfig", "get", self.cluster], timeout=60).stdout)
         return created
-
-    def kubeconfig(self) -> tuple[Path | None, str | None]:
-        return self._kubeconfig_path, f"k3d-{self.cluster}"
 
     def delete(self) -> None:
         tools.run(["k3d", "cluster", "delete", self.cluster], timeout=300)
