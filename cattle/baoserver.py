@@ -33,6 +33,8 @@ class BaoServer:
     seal_key_id: str = "cattle-seal-1"
     directory: Path | None = None
     port: int = field(default_factory=free_port)
+    join: str | None = None  # the API address of a node to join as a raft peer
+    node_id: str = "local"
     process: subprocess.Popen[bytes] | None = None
     _owned_dir: bool = False
 
@@ -48,8 +50,9 @@ class BaoServer:
             key_file.write_text(self.seal_key_hex)
             key_file.chmod(0o600)
             seal = f'seal "static" {{\n  current_key_id = "{self.seal_key_id}"\n  current_key = "file://{key_file}"\n}}\n'
-        return (f'storage "raft" {{\n  path = "{base / "data"}"\n  node_id = "local"\n'
-                f"  performance_multiplier = 1\n}}\n"
+        join = f'  retry_join {{\n    leader_api_addr = "{self.join}"\n  }}\n' if self.join else ""
+        return (f'storage "raft" {{\n  path = "{base / "data"}"\n  node_id = "{self.node_id}"\n'
+                f"  performance_multiplier = 1\n{join}}}\n"
                 f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n'
                 f'  cluster_address = "127.0.0.1:{cluster_port}"\n  tls_disable = true\n}}\n'
                 f'api_addr = "{self.addr}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n{seal}')

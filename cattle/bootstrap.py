@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cattle import (
+    baoendpoint,
     console,
     database,
     env,
@@ -90,16 +91,15 @@ def gather_facts(environment: env.Environment, provider: Provider, options: Opti
 def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
                   vault_addr: str | None) -> str:
     """Restore the latest Vault snapshot when the store has one (database recovery is declared in git)."""
-    from cattle import portforward
-
     snapshot, store_url = _latest_snapshot(environment)
     if snapshot is None:
         return f"no Vault snapshot in {store_url}: nothing to restore"
     with ExitStack() as stack:
         addr = vault_addr or os.environ.get(VAULT_ADDR_VARIABLE)
-        if not addr:
-            addr = stack.enter_context(portforward.forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
-        vault.wait_active_or_uninitialised(addr, 300)
+        if addr:
+            vault.wait_ready(addr, 300)
+        else:
+            addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
         report = vaultdrill.restore(environment, addr)
     state = "already restored" if report.already_restored else "restored"
     return f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"

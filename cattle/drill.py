@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import yaml
 
-from cattle import bootstrap, console, dbbackup, env, sopsfile, vault, vaultdrill
+from cattle import baoendpoint, bootstrap, console, dbbackup, env, sopsfile, vault, vaultdrill
 from cattle.errors import CattleError
 from cattle.kube import Kube
 from cattle.paths import state_dir
@@ -92,9 +92,9 @@ def write_canaries(environment: env.Environment, kube: Kube, kubeconfig: tuple[P
     code, text = _through_ingress(port, host, "/v1/categories", auth, "POST", {"title": canary_id})
     if code not in (200, 201):
         raise DrillFailed(f"could not write the canary through the app: HTTP {code} {text[:200]}")
-    addr = stack.enter_context(forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
+    addr, code = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
     token = None
-    if vault.wait_active_or_uninitialised(addr, 300) == 501:
+    if code == 501:
         token = vault.client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
         vault.wait_active(addr)
         vault.configure(vault.client(addr, token), vault.backup_login(environment.root, environment.name))

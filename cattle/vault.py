@@ -37,7 +37,8 @@ path "sys/policies/acl" { capabilities = ["list"] }
 path "+/metadata/*" { capabilities = ["list"] }
 path "+/*" { capabilities = ["list"] }
 """
-HEALTH = "/v1/sys/health?standbyok=true&perfstandbyok=true&uninitcode=501&sealedcode=503"
+# No standbyok: a standby must not pass for the active node (it answers 500 "local node not active" to writes).
+HEALTH = "/v1/sys/health?uninitcode=501&sealedcode=503&standbycode=429&perfstandbycode=429"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def health(addr: str) -> int:
 
 
 def wait_active(addr: str, timeout: float = 60) -> None:
+    """Wait until the server is the active node (after init a raft node is briefly a standby)."""
     deadline = time.monotonic() + timeout
     code = 0
     while time.monotonic() < deadline:
@@ -112,8 +114,8 @@ def wait_active(addr: str, timeout: float = 60) -> None:
     raise VaultError(f"OpenBao at {addr} did not become active within {timeout:.0f}s (health {code})")
 
 
-def wait_active_or_uninitialised(addr: str, timeout: float) -> int:
-    """Wait until a server answers as active (200) or waiting for initialisation (501)."""
+def wait_ready(addr: str, timeout: float, accept: tuple[int, ...] = (200, 501)) -> int:
+    """Wait until a server answers one of `accept` (default: active or waiting for initialisation)."""
     deadline = time.monotonic() + timeout
     code = 0
     while time.monotonic() < deadline:
@@ -121,7 +123,7 @@ def wait_active_or_uninitialised(addr: str, timeout: float) -> int:
             code = health(addr)
         except VaultError:
             code = 0
-        if code in (200, 501):
+        if code in accept:
             return code
         time.sleep(1)
     raise VaultError(f"OpenBao at {addr} did not come up within {timeout:.0f}s (health {code})",
@@ -252,6 +254,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
     plaintext = snapshots.load(store, manifest, identities)
     code = health(addr)
     initialised = False
+    if code == 429:
+        raise VaultError(f"OpenBao at {addr} is a standby node", "point at the active node (svc/openbao-active)")
     if code == 503:
         raise VaultError(f"OpenBao at {addr} is sealed", "start it with the environment's static seal key "
                          "(it then unseals itself) and run the restore again")

@@ -1,0 +1,91 @@
+"""Which in-cluster OpenBao node cattle talks to, with real `bao server` processes standing in for the pods."""
+
+from __future__ import annotations
+
+import secrets as random
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cattle import baoendpoint, vault
+from cattle.baoserver import BaoServer
+from cattle.errors import VaultError
+from cattle.keys import write_new_key
+from cattle.stores import FileStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+
+
+def _forwarder(targets: dict[str, str], asked: list[str]) -> baoendpoint.Forwarder:
+    def forward(target: str) -> AbstractContextManager[str]:
+        asked.append(target)
+        return nullcontext(targets[target])
+    return forward
+
+
+@dataclass
+class TwoNodes:
+    leader: BaoServer
+    follower: BaoServer
+    seal: vault.SealMaterial
+    root_token: str
+
+
+@pytest.fixture
+def two_nodes() -> Iterator[TwoNodes]:
+    """An active node and a second one that joined it by raft and unsealed itself as a standby."""
+    seal = vault.SealMaterial(random.token_hex(32))
+    with BaoServer(seal.key_hex, seal.key_id, node_id="leader") as leader:
+        token = vault.client(leader.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(leader.addr)
+        with BaoServer(seal.key_hex, seal.key_id, node_id="follower", join=leader.addr) as follower:
+            deadline = time.monotonic() + 60
+            while vault.health(follower.addr) != 429:
+                assert time.monotonic() < deadline, follower.log_tail()
+                time.sleep(0.25)
+            yield TwoNodes(leader, follower, seal, token)
+
+
+def test_a_standby_is_not_taken_for_the_active_node(two_nodes: TwoNodes) -> None:
+    assert vault.health(two_nodes.leader.addr) == 200
+    assert vault.health(two_nodes.follower.addr) == 429
+    with pytest.raises(VaultError, match="did not become active"):
+        vault.wait_active(two_nodes.follower.addr, timeout=1)
+
+
+def test_reach_moves_from_a_standby_openbao_0_to_the_active_service(two_nodes: TwoNodes) -> None:
+    asked: list[str] = []
+    forward = _forwarder({baoendpoint.FIRST_POD: two_nodes.follower.addr,
+                          baoendpoint.ACTIVE_SERVICE: two_nodes.leader.addr}, asked)
+    with ExitStack() as stack:
+        addr, code = baoendpoint.reach(stack, forward, timeout=30)
+    assert (addr, code) == (two_nodes.leader.addr, 200)
+    assert asked == [baoendpoint.FIRST_POD, baoendpoint.ACTIVE_SERVICE]
+    c = vault.client(addr, two_nodes.root_token)
+    c.sys.enable_secrets_engine("kv", path="written", options={"version": "2"})  # writes succeed there
+    assert "written/" in c.sys.list_mounted_secrets_engines()["data"]
+
+
+def test_reach_uses_openbao_0_while_the_cluster_is_uninitialised() -> None:
+    with BaoServer(random.token_hex(32)) as fresh:
+        asked: list[str] = []
+        forward = _forwarder({baoendpoint.FIRST_POD: fresh.addr}, asked)
+        with ExitStack() as stack:
+            assert baoendpoint.reach(stack, forward, timeout=30) == (fresh.addr, 501)
+        assert asked == [baoendpoint.FIRST_POD]
+
+
+def test_restore_refuses_a_standby_and_leaves_it_alone(two_nodes: TwoNodes, tmp_path: Path) -> None:
+    identity = write_new_key(tmp_path / "key.txt")
+    store = FileStore("file://store", tmp_path / "store")
+    login = vault.Login("cattle-backup", "battery-staple")
+    vault.configure(vault.client(two_nodes.leader.addr, two_nodes.root_token), login)
+    vault.backup(two_nodes.leader.addr, "testing", store, [identity.public], two_nodes.seal, login, keep=2)
+    with pytest.raises(VaultError, match="standby"):
+        vault.restore(two_nodes.follower.addr, "testing", store, [identity], two_nodes.seal, login,
+                      token=two_nodes.root_token, force=True)
+    assert vault.health(two_nodes.follower.addr) == 429
