@@ -288,6 +288,7 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
                 raise VaultError(f"snapshot {manifest.id} did not apply within {timeout:.0f}s "
                                  f"(health {health(addr)})", "look at the server log")
             time.sleep(0.25)
+        wait_active(addr, timeout)
     counts = inventory(login(addr, credentials))
     if manifest.counts and counts != manifest.counts:
         raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")
