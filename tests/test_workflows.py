@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,3 +53,26 @@ def test_zizmor_finds_nothing_high() -> None:
     proc = subprocess.run([str(Path(sys.executable).parent / "zizmor"), "--offline", "--min-severity", "high",
                            *map(str, WORKFLOWS)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_disaster_recovery_workflow_runs_the_kind_end_to_end_test_as_required() -> None:
+    doc = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())
+    e2e = doc["jobs"]["e2e"]
+    runs = [step for step in e2e["steps"] if "pytest tests/e2e" in step.get("run", "")]
+    assert len(runs) == 1 and runs[0]["env"]["CATTLE_E2E_REQUIRED"] == "1"
+
+
+def test_required_end_to_end_test_fails_instead_of_skipping_without_docker() -> None:
+    from tests.e2e.test_kind import _skip_reason
+
+    reason = _skip_reason()
+    if reason is None:
+        pytest.skip("docker and kind are here: the end-to-end test really runs instead")
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/e2e"]
+    env = {k: v for k, v in os.environ.items() if k != "CATTLE_E2E_REQUIRED"}
+    skipped = subprocess.run(base, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert skipped.returncode == 0 and "1 skipped" in skipped.stdout, skipped.stdout
+    required = subprocess.run(base, cwd=REPO, env={**env, "CATTLE_E2E_REQUIRED": "1"}, capture_output=True,
+                              text=True, check=False)
+    assert required.returncode == 1 and "1 failed" in required.stdout, required.stdout
+    assert f"cannot run: {reason}" in required.stdout
