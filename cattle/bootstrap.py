@@ -25,7 +25,7 @@ from cattle import (
     vault,
     vaultdrill,
 )
-from cattle.errors import CattleError, DatabaseError, StoreError, VaultError
+from cattle.errors import CattleError, DatabaseError, PreflightError, StoreError, VaultError
 from cattle.kube import Kube
 from cattle.paths import repo_root, state_dir
 from cattle.plan import Facts, Plan, build_plan
@@ -77,15 +77,18 @@ def _latest_snapshot(environment: env.Environment) -> tuple[str | None, str]:
 
 
 def gather_facts(environment: env.Environment, provider: Provider, options: Options,
-                 git_url: str) -> Facts:
+                 git_url: str, failed_checks: list[preflight.Check] | None = None) -> Facts:
+    """Read-only facts for the plan; with failed preflight checks (a dry run), what cannot be asked is unknown."""
     recipient = sopsconfig.env_recipient(environment.root, environment.name)
     identity = keys.find_identity(environment.name, [recipient] if recipient else None)
     snapshot, store_url = _latest_snapshot(environment)
     source = gitsource.resolve(environment, git_url) if not options.serve else None
-    return Facts(environment.name, provider.name, provider.creates_clusters, provider.exists(),
+    exists = None if failed_checks else provider.exists()
+    return Facts(environment.name, provider.name, provider.creates_clusters, exists,
                  identity.source if identity else None, environment.generate_missing_key, git_url,
                  environment.git_branch, source.warning if source else None, snapshot, store_url,
-                 options.timeout or environment.reconcile_timeout)
+                 options.timeout or environment.reconcile_timeout,
+                 tuple(f"{c.name}: {c.detail}" for c in failed_checks or []))
 
 
 def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
@@ -138,19 +141,27 @@ def database_choice(environment: env.Environment, kube: Kube,
     return decision.variables, decision.reason
 
 
-def plan(name: str, options: Options) -> tuple[env.Environment, Plan]:
-    """Load, preflight and plan; touches nothing."""
+def plan(name: str, options: Options) -> tuple[env.Environment, Plan, PreflightError | None]:
+    """Load, preflight and plan; touches nothing.
+
+    A failed preflight raises at once, except in a dry run: there the plan is still made (what cannot be asked
+    without the missing tools is marked unknown) and the preflight error is returned for the caller to raise
+    after printing it.
+    """
     environment = env.load(name)
-    preflight.require(environment, options.provider)
+    failed, blocked = preflight.verdict(environment, options.provider)
+    if blocked is not None and not options.dry_run:
+        raise blocked
     provider = get_provider(environment, options.provider, state_dir(environment.root))
     git_url = "(served from this checkout)" if options.serve else gitsource.resolve(environment, options.git_url).url
-    facts = gather_facts(environment, provider, options, git_url)
+    facts = gather_facts(environment, provider, options, git_url, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
     expected, _ = _expected(environment)
-    return environment, build_plan(facts, flux_objects, flux.sync_objects(environment, git_url, with_credentials=
-                                                                          credentials is not None),
-                                   [flux.GIT_SECRET] if credentials else [], expected)
+    the_plan = build_plan(facts, flux_objects,
+                          flux.sync_objects(environment, git_url, with_credentials=credentials is not None),
+                          [flux.GIT_SECRET] if credentials else [], expected)
+    return environment, the_plan, blocked
 
 
 def run(name: str, options: Options | None = None) -> Timeline | None:
@@ -163,11 +174,15 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
     timeline = Timeline(name)
     try:
         with timeline.phase("preflight") as event:
-            environment, the_plan = plan(name, options)
+            environment, the_plan, blocked = plan(name, options)
             event.detail = f"{len(the_plan.changes)} steps will act"
+            if blocked is not None:
+                event.status, event.detail = "failed", "a real run would stop here (dry run goes on to plan)"
         print(the_plan.render(with_objects=options.dry_run))
         if options.dry_run:
             timeline.events.clear()
+            if blocked is not None:
+                raise blocked
             return None
         _execute(environment, options, timeline)
         timeline.result = "ok"

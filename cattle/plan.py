@@ -25,7 +25,7 @@ class Facts:
     env: str
     provider: str
     creates_clusters: bool
-    cluster_exists: bool
+    cluster_exists: bool | None  # None: could not ask (the provider's tools are missing)
     key_source: str | None
     may_generate_key: bool
     git_url: str
@@ -34,6 +34,7 @@ class Facts:
     snapshot: str | None
     store_url: str
     reconcile_timeout: float
+    preflight_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
     """Decide the steps from the facts; nothing here touches the world."""
     if facts.cluster_exists:
         cluster = Step("cluster", f"{facts.provider} cluster exists already: reuse it", acts=False)
+    elif facts.creates_clusters and facts.cluster_exists is None:
+        cluster = Step("cluster", f"create a {facts.provider} cluster, or reuse it if it exists "
+                       f"({facts.provider} could not be asked here)")
     elif facts.creates_clusters:
         cluster = Step("cluster", f"create a {facts.provider} cluster")
     else:
@@ -75,8 +79,13 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
     git = f"GitRepository {facts.git_url} @ {facts.git_branch}"
     if facts.git_warning:
         git += f" (warning: {facts.git_warning})"
+    if facts.preflight_problems:
+        preflight = Step("preflight", "FAILED, a real run stops here and changes nothing: "
+                         + "; ".join(facts.preflight_problems))
+    else:
+        preflight = Step("preflight", "tools, provider and keys checked")
     return Plan(facts.env, (
-        Step("preflight", "tools, provider and keys checked"),
+        preflight,
         cluster,
         Step("flux", f"server-side apply {len(flux_objects)} Flux v2.9.4 objects, CRDs first; wait Established, "
              "then Available", tuple(describe(o) for o in flux_objects)),

@@ -82,16 +82,22 @@ def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     return checks
 
 
-def require(env: Environment, provider: str | None = None) -> list[Check]:
-    """Run the checks; raise PreflightError saying what is missing and what to run instead."""
-    checks = run_checks(env, provider)
-    failed = [c for c in checks if not c.ok]
-    if failed:
-        lines = [f"  - {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed]
-        alternatives = "\n".join(f"    {a}" for a in OFFLINE_ALTERNATIVES)
-        raise PreflightError(
-            f"preflight for environment {env.name!r} (provider {provider or env.provider}) failed; "
-            f"nothing was changed:\n" + "\n".join(lines),
-            f"fix the above and re-run, or meanwhile run what needs no cluster:\n{alternatives}",
-        )
-    return checks
+def verdict(env: Environment, provider: str | None = None) -> tuple[list[Check], PreflightError | None]:
+    """Run the checks; the failed ones and, when any failed, the error saying what is missing and what to run."""
+    failed = [c for c in run_checks(env, provider) if not c.ok]
+    if not failed:
+        return [], None
+    lines = [f"  - {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed]
+    alternatives = "\n".join(f"    {a}" for a in OFFLINE_ALTERNATIVES)
+    return failed, PreflightError(
+        f"preflight for environment {env.name!r} (provider {provider or env.provider}) failed; "
+        f"nothing was changed:\n" + "\n".join(lines),
+        f"fix the above and re-run, or meanwhile run what needs no cluster:\n{alternatives}",
+    )
+
+
+def require(env: Environment, provider: str | None = None) -> None:
+    """Run the checks; raise PreflightError when any failed."""
+    _, error = verdict(env, provider)
+    if error is not None:
+        raise error

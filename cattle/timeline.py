@@ -57,7 +57,8 @@ class Timeline:
         event.end = time.time()
         if event.status == "running":
             event.status = "ok"
-        console.say(f"✓ {name} ({event.seconds:.1f}s){': ' + event.detail if event.detail else ''}")
+        icon = {"ok": "✓", "failed": "✗", "skipped": "-"}.get(event.status, "•")
+        console.say(f"{icon} {name} ({event.seconds:.1f}s){': ' + event.detail if event.detail else ''}")
 
     def record(self, name: str, start: float, end: float, status: str, detail: str = "") -> None:
         self.events.append(Event(name, start, end, status, detail, waiting=True))

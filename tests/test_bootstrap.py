@@ -148,6 +148,27 @@ def test_preflight_names_the_missing_provider_tools(secrets_repo: Path, monkeypa
     assert "./scripts/cattle validate" in (caught.value.hint or "")
 
 
+def test_dry_run_without_the_provider_tools_still_plans_then_fails(secrets_repo: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from cattle import tools
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    tools.find.cache_clear()
+    try:
+        with pytest.raises(PreflightError) as caught:
+            bootstrap.run("testing", bootstrap.Options(provider="kind", dry_run=True))
+    finally:
+        tools.find.cache_clear()
+    out = capsys.readouterr().out
+    assert "1. preflight: FAILED, a real run stops here and changes nothing: " in out
+    assert "kind: kind is not installed" in out
+    assert "2. cluster: create a kind cluster, or reuse it if it exists (kind could not be asked here)" in out
+    assert "Deployment flux-system/kustomize-controller" in out and "Kustomization flux-system/apps" in out
+    assert "kind: kind is not installed" in caught.value.message
+    assert not (secrets_repo / ".cattle/runs").exists()  # a dry run writes no timeline
+
+
 @pytest.mark.slow
 def test_restore_phase_brings_back_vault_state(cluster: FakeCluster, secrets_repo: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
