@@ -77,6 +77,10 @@ class Kube:
     @classmethod
     def from_kubeconfig(cls, path: Path | None, context: str | None = None) -> Kube:
         configuration = k8s.Configuration()
+        if path is not None and not path.is_file():
+            raise KubeApiError(f"no kubeconfig at {path}: cattle has not created this cluster on this machine "
+                               "(or it was destroyed)", "run invoke bootstrap --env ENV first, or pass "
+                               "--provider kubeconfig to reach an existing cluster through KUBECONFIG")
         try:
             k8s_config.load_kube_config(config_file=str(path) if path else None, context=context,
                                         client_configuration=configuration)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -32,3 +33,10 @@ def test_destroy_refuses_production_without_the_flag() -> None:
     proc = _invoke("destroy", "--env", "production", "--yes")
     assert proc.returncode == 1
     assert "production is protected: destroying it needs --i-mean-production" in proc.stderr
+
+
+def test_status_of_a_cluster_never_built_here_says_what_to_do(repo_copy: Path) -> None:
+    proc = _invoke("status", "--env", "testing")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"no kubeconfig at {repo_copy}/.cattle/kubeconfig-cattle-testing" in proc.stderr
+    assert "run invoke bootstrap --env ENV first" in proc.stderr
