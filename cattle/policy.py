@@ -1,5 +1,6 @@
 """Rules every rendered environment must satisfy beyond its schemas: pinned versions, resources and probes,
-no plaintext Secrets, references that resolve, an acyclic and shallow dependency graph, declared namespaces."""
+no plaintext Secrets, references that resolve, an acyclic and shallow dependency graph, declared namespaces,
+Secrets applied no later than what reads them at start (cattle.ordering)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from cattle import ordering
 from cattle.problems import Problem
 from cattle.render import KUSTOMIZATION_API, RenderedObject, Rendering
 from cattle.schemas import SchemaStore
@@ -15,15 +17,7 @@ from cattle.substitute import LEFTOVER, disabled
 MAX_DEPTH = 3
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
-POD_PATHS = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
+POD_PATHS = ordering.POD_SPEC_PATHS
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}
 
 
@@ -262,4 +256,5 @@ def check(rendering: Rendering, store: SchemaStore) -> list[Problem]:
         checker.leftovers(item)
         checker.namespaces(item, declared)
     _graph_checks(checker)
+    ordering.check(rendering, lambda item, message, hint: checker.add(item, "ordering", message, hint))
     return checker.problems

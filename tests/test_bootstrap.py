@@ -49,13 +49,15 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     timeline = bootstrap.run("testing", _options())
     assert timeline is not None and timeline.result == "ok"
     order = cluster.ready_order
-    assert order.index("platform-controllers") < order.index("platform-configs") < order.index("apps")
-    assert order.index("secrets") < order.index("apps")
+    assert order.index("secrets") < order.index("platform-controllers")
+    assert order.index("platform-controllers") < order.index("platform-configs")
+    assert order.index("platform-controllers") < order.index("apps")
     phases = [e.phase for e in timeline.events if not e.phase.startswith("reconcile ")]
     assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "database", "sync",
                       "reconcile", "restore", "verify"]
     assert {e.phase for e in timeline.events} >= {"reconcile platform-controllers", "reconcile apps"}
-    assert timeline.critical_path[-1] == "apps" and timeline.critical_path[0] == "platform-controllers"
+    assert timeline.critical_path[:2] == ["secrets", "platform-controllers"]
+    assert timeline.critical_path[-1] in ("apps", "platform-configs") and len(timeline.critical_path) == 3
     # server-side apply with field manager cattle, CRDs before the controllers that need them
     applies = [r for r in _client_requests(cluster) if str(r.method) in ("PATCH", "method.PATCH")
                or getattr(r.method, "value", "") == "PATCH"]
@@ -72,7 +74,7 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     assert list(stored["stringData"].values()) == [identity.secret + "\n"]
     # the report: table printed, run file written, and no key material anywhere in either
     out = capsys.readouterr()
-    assert "RTO (testing):" in out.out and "critical path: platform-controllers" in out.out
+    assert "RTO (testing):" in out.out and "critical path: secrets → platform-controllers → " in out.out
     runs = sorted((secrets_repo / ".cattle/runs").glob("testing-*.json"))
     report = json.loads(runs[-1].read_text())
     assert report["result"] == "ok" and report["rto_seconds"] > 0 and report["toolchain_overhead_seconds"] >= 0

@@ -73,22 +73,41 @@ def test_chart_range_is_an_error(repo_copy: Path) -> None:
 
 
 def test_missing_depends_on_target(repo_copy: Path) -> None:
-    _edit(repo_copy / "clusters/base/apps.yaml", "- name: secrets", "- name: secretz")
-    assert _problems(repo_copy) == [
-        "references|clusters/base/apps.yaml|Kustomization flux-system/apps|"
-        "dependsOn flux-system/secretz does not exist"]
+    _edit(repo_copy / "clusters/base/platform-configs.yaml", "- name: platform-controllers",
+          "- name: platform-controllerz")
+    problems = _problems(repo_copy)
+    assert problems[0] == ("references|clusters/base/platform-configs.yaml|Kustomization flux-system/platform-configs|"
+                           "dependsOn flux-system/platform-controllerz does not exist")
+    # and what platform-configs reads from the secrets layer is no longer ordered after it
+    assert problems[1:] and all(p.startswith("ordering|") for p in problems[1:]), problems
+
+
+def test_secret_read_at_start_from_a_later_layer_is_a_deadlock(repo_copy: Path) -> None:
+    """The old layer order (controllers before secrets) leaves OpenBao and Grafana waiting for their Secrets."""
+    _edit(repo_copy / "clusters/base/platform-controllers.yaml", "  dependsOn:\n    - name: secrets\n", "")
+    _edit(repo_copy / "clusters/base/secrets.yaml", "  interval: 1h",
+          "  dependsOn:\n    - name: platform-controllers\n  interval: 1h")
+    _edit(repo_copy / "clusters/base/apps.yaml", "    - name: platform-controllers\n",
+          "    - name: platform-configs\n    - name: secrets\n")
+    problems = [p for p in _problems(repo_copy) if p.startswith("ordering|")]
+    assert sorted({p.split("|")[2] for p in problems}) == ["CronJob openbao/openbao-backup",
+                                                           "HelmRelease monitoring/kube-prometheus-stack",
+                                                           "HelmRelease openbao/openbao"]
+    [openbao] = [p for p in problems if "|HelmRelease openbao/openbao|" in p]
+    assert ("reads Secret openbao/openbao-seal-key at start, but that Secret is applied by Kustomization secrets, "
+            "which platform-controllers does not depend on") in openbao
 
 
 def test_dependency_cycle(repo_copy: Path) -> None:
-    _edit(repo_copy / "clusters/base/platform-controllers.yaml", "  interval: 1h",
-          "  dependsOn:\n    - name: apps\n  interval: 1h")
+    _edit(repo_copy / "clusters/base/platform-controllers.yaml", "    - name: secrets\n",
+          "    - name: secrets\n    - name: apps\n")
     problems = _problems(repo_copy)
     assert any("dependsOn cycle:" in p and "flux-system/apps" in p and "flux-system/platform-controllers" in p
                for p in problems), problems
 
 
 def test_too_deep_dependency_chain(repo_copy: Path) -> None:
-    _edit(repo_copy / "clusters/base/secrets.yaml", "- name: platform-controllers", "- name: platform-configs")
+    _edit(repo_copy / "clusters/base/apps.yaml", "- name: platform-controllers", "- name: platform-configs")
     problems = _problems(repo_copy)
     assert any("dependency chain is 4 deep (limit 3)" in p for p in problems), problems
 

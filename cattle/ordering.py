@@ -1,0 +1,103 @@
+"""Start-up order across Flux Kustomizations.
+
+A workload or HelmRelease that reads a Secret when it starts (a volume, an env reference, a chart's
+`existingSecret`/`secretName` value) must be applied by the Kustomization that applies the Secret, or by one that
+depends on it, directly or not. Otherwise the reader's Kustomization can wait forever (`wait: true`) on a pod
+that cannot start until a later layer applies the Secret: a deadlock no cluster-less test shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cattle.render import RenderedObject, Rendering
+
+SECRET_VALUE_KEYS = ("secretName", "existingSecret")
+POD_SPEC_PATHS = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+Report = Callable[[RenderedObject, str, str], None]
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def _pod_secret_names(pod: dict[str, Any]) -> Iterator[str]:
+    for volume in pod.get("volumes") or []:
+        if _dig(volume, ("secret", "secretName")):
+            yield str(volume["secret"]["secretName"])
+        for source in _dig(volume, ("projected", "sources")) or []:
+            if _dig(source, ("secret", "name")):
+                yield str(source["secret"]["name"])
+    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+        for variable in container.get("env") or []:
+            name = _dig(variable, ("valueFrom", "secretKeyRef", "name"))
+            if name and not _dig(variable, ("valueFrom", "secretKeyRef", "optional")):
+                yield str(name)
+        for source in container.get("envFrom") or []:
+            if _dig(source, ("secretRef", "name")) and not _dig(source, ("secretRef", "optional")):
+                yield str(source["secretRef"]["name"])
+
+
+def _values_secret_names(values: Any) -> Iterator[str]:
+    if isinstance(values, dict):
+        for key, value in values.items():
+            if key in SECRET_VALUE_KEYS and isinstance(value, str) and value:
+                yield value
+            else:
+                yield from _values_secret_names(value)
+    elif isinstance(values, list):
+        for value in values:
+            yield from _values_secret_names(value)
+
+
+def secret_reads(obj: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (namespace, name) of every Secret an object needs when it starts."""
+    kind = str(obj.get("kind"))
+    namespace = str((obj.get("metadata") or {}).get("namespace"))
+    if kind in POD_SPEC_PATHS and str(obj.get("apiVersion", "")).startswith(("apps/", "batch/", "v1")):
+        pod = _dig(obj, POD_SPEC_PATHS[kind]) or {}
+        return {(namespace, name) for name in _pod_secret_names(pod)}
+    if kind == "HelmRelease" and str(obj.get("apiVersion", "")).startswith("helm.toolkit.fluxcd.io/"):
+        spec = obj.get("spec") or {}
+        target = str(spec.get("targetNamespace") or namespace)
+        return {(target, name) for name in _values_secret_names(spec.get("values"))}
+    return set()
+
+
+def _ancestors(kustomizations: dict[str, dict[str, Any]], name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in _dig(kustomizations.get(todo.pop(), {}), ("spec", "dependsOn")) or []:
+            if dep.get("name") not in seen:
+                seen.add(str(dep.get("name")))
+                todo.append(str(dep.get("name")))
+    return seen
+
+
+def check(rendering: Rendering, report: Report) -> None:
+    """Report every start-up read of a Secret that a later (or unrelated) layer applies."""
+    applied_by = {(str(i.obj["metadata"].get("namespace")), str(i.obj["metadata"].get("name"))): i.kustomization
+                  for i in rendering.objects if i.obj.get("kind") == "Secret" and i.obj.get("apiVersion") == "v1"}
+    for item in rendering.objects:
+        for namespace, name in sorted(secret_reads(item.obj)):
+            owner = applied_by.get((namespace, name))
+            if owner is None or owner == item.kustomization:
+                continue  # made in the cluster (e.g. by an operator), or applied together
+            if owner not in _ancestors(rendering.kustomizations, item.kustomization):
+                report(item, f"reads Secret {namespace}/{name} at start, but that Secret is applied by Kustomization "
+                       f"{owner}, which {item.kustomization} does not depend on: with wait: true, Flux can wait on "
+                       "it forever", f"add dependsOn {owner} to Kustomization {item.kustomization} (or move the "
+                       "Secret to an earlier layer)")
