@@ -46,16 +46,18 @@ def _env_name(c: Context, env: str | None) -> str:
             "git_url": "Git URL for Flux (default: git.url of the environment, else remote origin)",
             "vault_addr": "OpenBao address for the restore (default: a kubectl port-forward)",
             "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)",
-            "allow_empty_database": "let a protected env start with an empty database when no backup exists"})
+            "allow_empty_database": "let a protected env start with an empty database when no backup exists",
+            "allow_empty_vault": "let a protected env start with a fresh OpenBao when no snapshot exists"})
 def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
               serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
-              timeout: float | None = None, allow_empty_database: bool = False) -> None:
+              timeout: float | None = None, allow_empty_database: bool = False,
+              allow_empty_vault: bool = False) -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle import bootstrap as flow
 
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
-                           allow_empty_database)
+                           allow_empty_database, allow_empty_vault)
     with failures():
         flow.run(_env_name(c, env), options)
 

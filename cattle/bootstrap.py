@@ -49,6 +49,10 @@ class Options:
     vault_addr: str | None = None
     timeout: float | None = None
     allow_empty_database: bool = False
+    allow_empty_vault: bool = False
+
+
+OPENBAO_RELEASE = ("HelmRelease", "openbao", "openbao")
 
 
 def _expected(environment: env.Environment) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
@@ -76,36 +80,36 @@ def _latest_snapshot(environment: env.Environment) -> tuple[str | None, str]:
         return None, f"{store.url} (unreachable: {exc.message})"
 
 
-def gather_facts(environment: env.Environment, provider: Provider, options: Options,
-                 git_url: str, failed_checks: list[preflight.Check] | None = None) -> Facts:
+def gather_facts(environment: env.Environment, provider: Provider, options: Options, git_url: str,
+                 snapshot: tuple[str | None, str], failed_checks: list[preflight.Check] | None = None) -> Facts:
     """Read-only facts for the plan; with failed preflight checks (a dry run), what cannot be asked is unknown."""
     recipient = sopsconfig.env_recipient(environment.root, environment.name)
     identity = keys.find_identity(environment.name, [recipient] if recipient else None)
-    snapshot, store_url = _latest_snapshot(environment)
     source = gitsource.resolve(environment, git_url) if not options.serve else None
     exists = None if failed_checks else provider.exists()
     return Facts(environment.name, provider.name, provider.creates_clusters, exists,
                  identity.source if identity else None, environment.generate_missing_key, git_url,
-                 environment.git_branch, source.warning if source else None, snapshot, store_url,
+                 environment.git_branch, source.warning if source else None, *snapshot,
                  options.timeout or environment.reconcile_timeout,
                  tuple(f"{c.name}: {c.detail}" for c in failed_checks or []))
 
 
+def cluster_ca(kube: Kube) -> str | None:
+    """The CA pods trust for the API server (ConfigMap kube-root-ca.crt, which every namespace gets)."""
+    found = kube.get("v1", "ConfigMap", "kube-root-ca.crt", baoendpoint.NAMESPACE) or {}
+    return str((found.get("data") or {}).get("ca.crt") or "") or None
+
+
 def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
-                  vault_addr: str | None) -> str:
-    """Restore the latest Vault snapshot when the store has one (database recovery is declared in git)."""
-    snapshot, store_url = _latest_snapshot(environment)
-    if snapshot is None:
-        return f"no Vault snapshot in {store_url}: nothing to restore"
+                  vault_addr: str | None, allow_empty_vault: bool = False, ca_cert: str | None = None) -> str:
+    """Bring OpenBao up: restore the latest snapshot, or initialise a fresh one (database recovery is in git)."""
     with ExitStack() as stack:
         addr = vault_addr or os.environ.get(VAULT_ADDR_VARIABLE)
         if addr:
             vault.wait_ready(addr, 300)
         else:
             addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
-        report = vaultdrill.restore(environment, addr)
-    state = "already restored" if report.already_restored else "restored"
-    return f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
+        return vaultdrill.bring_up(environment, addr, allow_empty_vault, ca_cert)
 
 
 DB_STORE_VARIABLE = "CATTLE_DB_STORE"
@@ -149,12 +153,19 @@ def plan(name: str, options: Options) -> tuple[env.Environment, Plan, PreflightE
     after printing it.
     """
     environment = env.load(name)
-    failed, blocked = preflight.verdict(environment, options.provider)
+    failed = preflight.failed_checks(environment, options.provider)
+    snapshot = _latest_snapshot(environment)
+    if environment.protected and snapshot[0] is None and not options.allow_empty_vault:
+        failed.append(preflight.Check(
+            "vault snapshot", False, f"no Vault snapshot of {name} in {snapshot[1]}: refusing to start {name} with "
+            "an empty OpenBao", "check the store and its credentials (AWS_*), or pass --allow-empty-vault for a "
+            "brand-new environment"))
+    blocked = preflight.error(environment, options.provider, failed) if failed else None
     if blocked is not None and not options.dry_run:
         raise blocked
     provider = get_provider(environment, options.provider, state_dir(environment.root))
     git_url = "(served from this checkout)" if options.serve else gitsource.resolve(environment, options.git_url).url
-    facts = gather_facts(environment, provider, options, git_url, failed)
+    facts = gather_facts(environment, provider, options, git_url, snapshot, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
     expected, _ = _expected(environment)
@@ -237,7 +248,15 @@ def _execute(environment: env.Environment, options: Options, timeline: Timeline)
                 kube.apply(obj, force=True)
             event.detail = f"{git_url} @ {environment.git_branch}"
         expected, depends = _expected(environment)
-        waiter = reconcile.Waiter(kube, expected)
+        vault_done: list[str] = []
+
+        def bring_up_vault() -> None:  # as soon as OpenBao is up: the secret store of platform-configs needs it
+            with timeline.phase("restore", waiting=True) as vault_event:
+                vault_event.detail = restore_state(environment, provider.kubeconfig(), options.vault_addr,
+                                                   options.allow_empty_vault, cluster_ca(kube))
+            vault_done.append(vault_event.detail)
+
+        waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault})
         with timeline.phase("reconcile", waiting=True) as event:
             try:
                 waiter.wait(timeout)
@@ -248,8 +267,8 @@ def _execute(environment: env.Environment, options: Options, timeline: Timeline)
                                         item.state, item.message[:80])
                 timeline.critical_path = reconcile.critical_path(waiter.tracked, depends)
             event.detail = f"{len(expected)} objects Ready"
-        with timeline.phase("restore", waiting=True) as event:
-            event.detail = restore_state(environment, provider.kubeconfig(), options.vault_addr)
+        if not vault_done:  # no OpenBao HelmRelease among the env's objects: restore after the reconcile
+            bring_up_vault()
         with timeline.phase("verify") as event:
             waiter.refresh()
             pending = waiter.pending()

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import yaml
 
-from cattle import baoendpoint, bootstrap, console, dbbackup, env, sopsfile, vault, vaultdrill
+from cattle import baoendpoint, bootstrap, console, dbbackup, env, keys, sopsfile, vault, vaultdrill, vaultinit
 from cattle.errors import CattleError
 from cattle.kube import Kube
 from cattle.paths import state_dir
@@ -38,15 +38,22 @@ class DrillFailed(CattleError):
 
 @dataclass(frozen=True)
 class Canary:
+    """What generation 1 wrote (kept in .cattle/drill-canary.json; no secret in it)."""
+
     id: str
     category: str
-    vault_token: str | None
+    vault_written: bool = False
+
+
+def _root_client(environment: env.Environment, addr: str) -> Any:
+    """A root client from the env's init record (cattle.vaultinit); None when the store has no record."""
+    record = vaultinit.find(vaultdrill.store_for(environment), environment.name,
+                            keys.candidate_identities(environment.name))
+    return vault.client(addr, record.root_token) if record else None
 
 
 def _miniflux_login(root: Path, name: str) -> tuple[str, str]:
     relpath = Path("secrets") / name / "miniflux-admin.secret.yaml"
-    from cattle import keys
-
     doc = yaml.safe_load(sopsfile.decrypt(root, relpath, keys.candidate_identities(name)))
     return str(doc["stringData"]["username"]), str(doc["stringData"]["password"])
 
@@ -92,21 +99,16 @@ def write_canaries(environment: env.Environment, kube: Kube, kubeconfig: tuple[P
     code, text = _through_ingress(port, host, "/v1/categories", auth, "POST", {"title": canary_id})
     if code not in (200, 201):
         raise DrillFailed(f"could not write the canary through the app: HTTP {code} {text[:200]}")
-    addr, code = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
-    token = None
-    if code == 501:
-        token = vault.client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
-        vault.wait_active(addr)
-        vault.configure(vault.client(addr, token), vault.backup_login(environment.root, environment.name))
-    if token:
-        c = vault.client(addr, token)
+    addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
+    c = _root_client(environment, addr)  # bootstrap initialised (or restored) OpenBao and kept its init record
+    if c is not None:
         if "drill/" not in c.sys.list_mounted_secrets_engines()["data"]:
             c.sys.enable_secrets_engine("kv", path="drill", options={"version": "2"})
         vault.retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
             path="canary", mount_point="drill", secret={"id": canary_id}))
     vaultdrill.backup(environment, addr)
     dbbackup.request_backup(kube, environment.root)
-    return Canary(canary_id, canary_id, token)
+    return Canary(canary_id, canary_id, vault_written=c is not None)
 
 
 def smoke(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | None, str | None], canary: Canary,
@@ -133,13 +135,14 @@ def smoke(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | Non
             else:
                 event.detail = f"category {canary.category} restored"
         with timeline.phase("smoke: Vault canary") as event:
-            if canary.vault_token:
-                addr = stack.enter_context(forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
-                read = vault.client(addr, canary.vault_token).secrets.kv.v2.read_secret_version(
-                    path="canary", mount_point="drill", raise_on_deleted_version=True)
+            addr = stack.enter_context(forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
+            c = _root_client(environment, addr) if canary.vault_written else None
+            if c is not None:
+                read = c.secrets.kv.v2.read_secret_version(path="canary", mount_point="drill",
+                                                           raise_on_deleted_version=True)
                 if read["data"]["data"].get("id") != canary.id:
                     raise DrillFailed("the Vault canary is not back")
-            event.detail = "drill/canary restored" if canary.vault_token else "checked by the restore (backup canary)"
+            event.detail = "drill/canary restored" if c is not None else "checked by the restore (backup canary)"
         prometheus = stack.enter_context(forward(*kubeconfig, "monitoring",
                                                  "svc/kube-prometheus-stack-prometheus", 9090))
         with timeline.phase("smoke: Prometheus scrapes the app", waiting=True) as event:
@@ -172,7 +175,7 @@ def drill(name: str, *, provider: str | None = None, from_backup: bool = False, 
         raise CattleError(f"{name} is protected: a drill destroys the cluster", "drill testing (or a copy of prod)")
     options = bootstrap.Options(provider=provider, serve=serve)
     cluster = get_provider(environment, provider, state_dir(environment.root))
-    canary = Canary("", "", None)
+    canary = Canary("", "")
     if not from_backup:
         console.say("=== generation 1: build, write canaries, back up, destroy ===")
         bootstrap.run(name, options)
@@ -184,7 +187,8 @@ def drill(name: str, *, provider: str | None = None, from_backup: bool = False, 
         cluster.delete()
         console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
     elif (state_dir(environment.root) / CANARY_FILE).is_file():
-        canary = Canary(**json.loads((state_dir(environment.root) / CANARY_FILE).read_text()))
+        saved = json.loads((state_dir(environment.root) / CANARY_FILE).read_text())
+        canary = Canary(**{k: v for k, v in saved.items() if k in Canary.__dataclass_fields__})
     console.say("=== generation 2: rebuild from git and backups ===")
     timeline = bootstrap.run(name, options)
     assert timeline is not None

@@ -74,8 +74,10 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
         key = "no age key here: make a new one and regenerate every declared secret (throwaway environment)"
     else:
         key = "no age key: bootstrap will stop (see docs/secrets.md, key custody)"
-    restore = (f"restore Vault snapshot {facts.snapshot} from {facts.store_url}" if facts.snapshot
-               else f"no Vault snapshot in {facts.store_url}: nothing to restore")
+    restore = (f"as soon as OpenBao is up: restore Vault snapshot {facts.snapshot} from {facts.store_url}"
+               if facts.snapshot else f"as soon as OpenBao is up: no Vault snapshot in {facts.store_url}, so "
+               "initialise a fresh OpenBao (init record kept encrypted in that store), configure it for the "
+               "platform and take its first snapshot")
     git = f"GitRepository {facts.git_url} @ {facts.git_branch}"
     if facts.git_warning:
         git += f" (warning: {facts.git_warning})"
@@ -96,6 +98,6 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
         Step("sync", git, tuple(describe(o) for o in sync_objects)),
         Step("reconcile", f"wait up to {facts.reconcile_timeout:.0f}s for {len(expected)} Flux objects to be Ready",
              tuple(f"{k} {ns}/{n}" for k, ns, n in expected)),
-        Step("restore", restore, acts=facts.snapshot is not None),
+        Step("restore", restore),
         Step("verify", "every Flux object Ready; Vault canary back when restored"),
     ))

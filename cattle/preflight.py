@@ -82,14 +82,16 @@ def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     return checks
 
 
-def verdict(env: Environment, provider: str | None = None) -> tuple[list[Check], PreflightError | None]:
-    """Run the checks; the failed ones and, when any failed, the error saying what is missing and what to run."""
-    failed = [c for c in run_checks(env, provider) if not c.ok]
-    if not failed:
-        return [], None
+def failed_checks(env: Environment, provider: str | None = None) -> list[Check]:
+    """The checks that failed (none: the main job can run here)."""
+    return [c for c in run_checks(env, provider) if not c.ok]
+
+
+def error(env: Environment, provider: str | None, failed: list[Check]) -> PreflightError:
+    """The error for failed checks: what is missing, how to fix each, and what to run meanwhile."""
     lines = [f"  - {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed]
     alternatives = "\n".join(f"    {a}" for a in OFFLINE_ALTERNATIVES)
-    return failed, PreflightError(
+    return PreflightError(
         f"preflight for environment {env.name!r} (provider {provider or env.provider}) failed; "
         f"nothing was changed:\n" + "\n".join(lines),
         f"fix the above and re-run, or meanwhile run what needs no cluster:\n{alternatives}",
@@ -98,6 +100,6 @@ def verdict(env: Environment, provider: str | None = None) -> tuple[list[Check],
 
 def require(env: Environment, provider: str | None = None) -> None:
     """Run the checks; raise PreflightError when any failed."""
-    _, error = verdict(env, provider)
-    if error is not None:
-        raise error
+    failed = failed_checks(env, provider)
+    if failed:
+        raise error(env, provider, failed)

@@ -5,6 +5,7 @@ a terminal failure; time out with what is still pending."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +53,25 @@ def classify(obj: dict[str, Any]) -> tuple[str, str]:
     return "reconciling", message
 
 
-class Waiter:
-    """Tracks the expected objects against what the cluster reports."""
+Key = tuple[str, str, str]
 
-    def __init__(self, kube: Kube, expected: list[tuple[str, str, str]]) -> None:
+
+class Waiter:
+    """Tracks the expected objects against what the cluster reports.
+
+    `on_ready` hooks run once, in the waiting loop, as soon as their object is Ready (e.g. restore OpenBao while
+    the layers that need it are still reconciling); a hook that raises ends the wait with its error.
+    """
+
+    def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None) -> None:
         self.kube = kube
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
+        self.on_ready = dict(on_ready or {})
+
+    def run_hooks(self) -> None:
+        """Run (once) the hook of every object that is Ready now."""
+        for key in [k for k in self.on_ready if k in self.tracked and self.tracked[k].state == "ready"]:
+            self.on_ready.pop(key)()
 
     def refresh(self) -> None:
         now = time.time()
@@ -96,6 +110,7 @@ class Waiter:
         deadline = time.monotonic() + timeout
         while True:
             self.refresh()
+            self.run_hooks()
             failed = self.failures()
             if failed:
                 first = failed[0]

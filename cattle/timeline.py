@@ -70,8 +70,14 @@ class Timeline:
 
     @property
     def waiting_seconds(self) -> float:
-        """Wall time inside waiting phases (top-level phases only, no double counting)."""
-        return sum(e.seconds for e in self.events if e.waiting and not e.phase.startswith("reconcile "))
+        """Wall time inside waiting phases; overlapping phases (a restore during the reconcile) count once."""
+        spans = sorted((e.start, e.start + e.seconds) for e in self.events if e.waiting)
+        total, covered_to = 0.0, float("-inf")
+        for start, end in spans:
+            if end > covered_to:
+                total += end - max(start, covered_to)
+                covered_to = end
+        return total
 
     def as_dict(self) -> dict[str, Any]:
         return {"env": self.env, "started": self.started, "result": self.result, "rto_seconds": round(self.total, 2),

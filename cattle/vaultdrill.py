@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cattle import keys, snapshots, sopsconfig, vault
+from hvac.exceptions import VaultError as HvacError
+
+from cattle import keys, snapshots, sopsconfig, vault, vaultinit
 from cattle.baoserver import BaoServer
 from cattle.env import Environment
 from cattle.errors import VaultError
@@ -49,3 +51,44 @@ def verify(env: Environment, store_url: str | None = None, snapshot: str = "late
     with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
         return vault.restore(server.addr, env.name, store_for(env, store_url), keys.candidate_identities(env.name),
                              seal, vault.backup_login(env.root, env.name), snapshot)
+
+
+def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_ca_cert: str | None = None) -> str:
+    """Make the env's OpenBao serve the platform; returns what was done (never a secret).
+
+    The newest snapshot is restored when the store has one; otherwise a fresh OpenBao is initialised (its init
+    record kept in the store, cattle.vaultinit) and snapshotted at once, so the next rebuild restores it. Either way
+    the platform's configuration (external-secrets' Kubernetes auth) is ensured with the root token of the record
+    that applies. A protected env never starts with an empty OpenBao unless `allow_empty`.
+    """
+    store = store_for(env)
+    identities = keys.candidate_identities(env.name)
+    try:
+        latest: str | None = snapshots.find(store, env.name).id
+    except VaultError:
+        latest = None
+    if latest is not None:
+        report = restore(env, addr)
+        state = "already restored" if report.already_restored else "restored"
+        done = f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
+        record = vaultinit.find(store, env.name, identities, before=report.snapshot)
+    elif vault.health(addr) == 501:
+        if env.protected and not allow_empty:
+            raise VaultError(f"no Vault snapshot of {env.name} in {store.url}: refusing to start {env.name} with an "
+                             "empty OpenBao", "check the store and its credentials (AWS_*), or pass "
+                             "--allow-empty-vault for a brand-new environment")
+        record = vaultinit.initialise(addr, env.name, store, sopsconfig.required_recipients(env.root, env.name),
+                                      vault.backup_login(env.root, env.name), kubernetes_ca_cert)
+        first = backup(env, addr)
+        return (f"no Vault snapshot in {store.url}: initialised a fresh OpenBao (init record {record.name} kept "
+                f"there, encrypted), configured it for the platform, first snapshot {first.id}")
+    else:
+        done = f"OpenBao is initialised and {store.url} holds no snapshot of it yet"
+        record = vaultinit.find(store, env.name, identities)
+    if record is None:
+        return done + "; no init record in the store, so the platform configuration was not checked"
+    try:
+        vaultinit.configure_platform(vault.client(addr, record.root_token), kubernetes_ca_cert)
+    except HvacError as exc:
+        return done + f"; platform configuration not ensured (init record {record.name}: {exc.__class__.__name__})"
+    return done + "; platform configuration ensured"

@@ -8,6 +8,7 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ class Scenario:
     delay: float = 0.2
     fail: dict[str, str] = field(default_factory=dict)
     never: set[str] = field(default_factory=set)
+    ready_when: dict[str, Callable[[], bool]] = field(default_factory=dict)  # e.g. a store that needs OpenBao
     children: list[dict[str, Any]] = field(default_factory=list)  # Kustomizations and HelmReleases to create
 
 
@@ -59,6 +61,9 @@ class FakeCluster:
             "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
             "users": [{"name": "kmock", "user": {"token": "kmock-token"}}]}))
+        self._http("POST", "/api/v1/namespaces/openbao/configmaps", {  # what kube-controller-manager publishes
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "openbao"},
+            "data": {"ca.crt": self_signed_ca_pem()}})
         self.ready_order: list[str] = []
         self._controller = threading.Thread(target=self._control, daemon=True)
         self._controller.start()
@@ -146,7 +151,7 @@ class FakeCluster:
             started.setdefault(name, now)
             if name in self.scenario.fail:
                 self._patch_status(path, obj, "False", "BuildFailed", self.scenario.fail[name], stalled=True)
-            elif now - started[name] >= self.scenario.delay:
+            elif now - started[name] >= self.scenario.delay and self.scenario.ready_when.get(name, _always)():
                 self._patch_status(path, obj, "True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc")
                 self.ready_order.append(name)
                 if name == "platform-controllers":
@@ -175,6 +180,29 @@ class FakeCluster:
         self._stop.set()
         self._controller.join(5)
         self._thread.join(5)
+
+
+def _always() -> bool:
+    return True
+
+
+def self_signed_ca_pem() -> str:
+    """A throwaway CA certificate (PEM), standing in for the cluster's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _ready(obj: dict[str, Any]) -> bool:

@@ -1,5 +1,6 @@
 """bootstrap against a mock Kubernetes API over real HTTP (kmock), exercising the real `kubernetes` client:
-order, idempotent re-run, resume after failure, timeout, failure messages, secrets kept out of output."""
+order, idempotent re-run, resume after failure, timeout, failure messages, secrets kept out of output.
+A real OpenBao server on 127.0.0.1 plays the in-cluster one (CATTLE_VAULT_ADDR)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cattle import bootstrap, env, fluxinstall, keys
+from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultinit
+from cattle.baoserver import BaoServer
 from cattle.errors import PreflightError, ReconcileFailed, WaitTimeout
 from cattle.render import render
 from tests.kubemock import FakeCluster, Scenario
@@ -24,11 +26,21 @@ def _children(root: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def cluster(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
+def openbao(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BaoServer]:
+    """A fresh, uninitialised OpenBao with the testing seal key, where bootstrap finds "the in-cluster" one."""
+    seal = vault.seal_material(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "openbao") as server:
+        monkeypatch.setenv(bootstrap.VAULT_ADDR_VARIABLE, server.addr)
+        yield server
+
+
+@pytest.fixture
+def cluster(secrets_repo: Path, openbao: BaoServer, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
     fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo)))
     monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
-    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'no-backups'}")
+    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-backups'}")
     yield fake
     fake.close()
 
@@ -78,8 +90,11 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     runs = sorted((secrets_repo / ".cattle/runs").glob("testing-*.json"))
     report = json.loads(runs[-1].read_text())
     assert report["result"] == "ok" and report["rto_seconds"] > 0 and report["toolchain_overhead_seconds"] >= 0
+    record = vaultinit.find(vaultdrill.store_for(env.load("testing", secrets_repo)), "testing", [identity])
+    assert record is not None and record.root_token.startswith("s.")
     for text in (out.out, out.err, runs[-1].read_text()):
         assert identity.secret not in text and "AGE-SECRET-KEY" not in text
+        assert record.root_token not in text and record.recovery_keys[0] not in text
 
 
 def test_rerun_is_idempotent(cluster: FakeCluster) -> None:
@@ -196,3 +211,72 @@ def test_restore_phase_brings_back_vault_state(cluster: FakeCluster, secrets_rep
         restore = next(e for e in timeline.events if e.phase == "restore")
         assert f"Vault snapshot {manifest.id} restored" in restore.detail
         assert everything(vault.client(second.addr, token)) == before
+
+
+@pytest.mark.slow
+def test_fresh_openbao_is_set_up_during_the_reconcile_and_a_rebuild_restores_it(
+        cluster: FakeCluster, openbao: BaoServer, secrets_repo: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """No snapshot: bootstrap initialises OpenBao as soon as its HelmRelease is Ready, keeps the init record in the
+    store, configures external-secrets' Kubernetes auth (which platform-configs waits for here, as the
+    ClusterSecretStore makes it in a real cluster) and snapshots it; generation 2 restores that snapshot."""
+    testing = env.load("testing", secrets_repo)
+    store = vaultdrill.store_for(testing)
+    identities = keys.candidate_identities("testing")
+
+    def external_secrets_can_log_in() -> bool:
+        record = vaultinit.find(store, "testing", identities)
+        if record is None:
+            return False
+        try:
+            vault.client(openbao.addr, record.root_token).auth.kubernetes.read_role(vaultinit.ESO_ROLE)
+        except Exception:
+            return False
+        return True
+
+    cluster.scenario.ready_when["platform-configs"] = external_secrets_can_log_in
+    first = bootstrap.run("testing", _options())
+    assert first is not None and first.result == "ok"
+    [vault_event] = [e for e in first.events if e.phase == "restore"]
+    [reconcile_event] = [e for e in first.events if e.phase == "reconcile"]
+    assert reconcile_event.start < vault_event.start and vault_event.end is not None
+    assert vault_event.end < (reconcile_event.end or 0)  # inside the reconcile, not after it
+    assert "initialised a fresh OpenBao" in vault_event.detail
+    record = vaultinit.find(store, "testing", identities)
+    assert record is not None
+    root = vault.client(openbao.addr, record.root_token)
+    assert root.sys.list_mounted_secrets_engines()["data"]["secret/"]["options"]["version"] == "2"
+    role = root.auth.kubernetes.read_role(vaultinit.ESO_ROLE)
+    assert role["bound_service_account_names"] == ["external-secrets"] and role["policies"] == ["external-secrets"]
+    ca = cluster.objects("/api/v1/namespaces/openbao/configmaps")[0]["data"]["ca.crt"]
+    assert root.auth.kubernetes.read_config()["kubernetes_ca_cert"] == ca
+    root.secrets.kv.v2.create_or_update_secret(path="feeds/api", mount_point="secret", secret={"token": "t-1"})
+    manifest = vaultdrill.backup(testing, openbao.addr)  # what the in-cluster CronJob does after a while
+
+    seal = vault.seal_material(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "generation-2") as second:
+        rebuilt = bootstrap.run("testing", _options(vault_addr=second.addr))
+        assert rebuilt is not None
+        [restored] = [e for e in rebuilt.events if e.phase == "restore"]
+        assert f"Vault snapshot {manifest.id} restored" in restored.detail
+        assert "platform configuration ensured" in restored.detail
+        again = vault.client(second.addr, record.root_token)  # the original root token, from the init record
+        read = again.secrets.kv.v2.read_secret_version(path="feeds/api", mount_point="secret",
+                                                       raise_on_deleted_version=True)
+        assert read["data"]["data"] == {"token": "t-1"}
+        assert again.auth.kubernetes.read_role(vaultinit.ESO_ROLE)["policies"] == ["external-secrets"]
+    out = capsys.readouterr()
+    for text in (out.out, out.err, *(p.read_text() for p in (secrets_repo / ".cattle/runs").glob("*.json"))):
+        assert record.root_token not in text and record.recovery_keys[0] not in text
+
+
+def test_protected_env_without_a_vault_snapshot_stops_before_touching_anything(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'empty-store'}")
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("production", bootstrap.Options(provider="kubeconfig", dry_run=True))
+    assert "vault snapshot: no Vault snapshot of production in file://" in caught.value.message
+    assert "--allow-empty-vault" in caught.value.message
+    with pytest.raises(PreflightError) as allowed:
+        bootstrap.run("production", bootstrap.Options(provider="kubeconfig", dry_run=True, allow_empty_vault=True))
+    assert "vault snapshot" not in allowed.value.message  # only the missing kubeconfig context is left
