@@ -362,7 +362,7 @@ def vault_verify(c: Context, env: str | None = None, store: str | None = None, s
     with failures():
         report = vaultdrill.verify(environments.load(_env_name(c, env)), store, snapshot)
     print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds the canary; "
-          f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}")
+          f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}; {report.root_access}")
 
 
 @task(name="snapshots", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"]})

@@ -84,7 +84,7 @@ def _snapshot_age(environment: Environment) -> str:
 
 def _restore(environment: Environment) -> str:
     report = vaultdrill.verify(environment)
-    return f"snapshot {report.snapshot} restored and unsealed, canary present"
+    return f"snapshot {report.snapshot} restored and unsealed, canary present; {report.root_access}"
 
 
 def rehearse(environment: Environment) -> Rehearsal:

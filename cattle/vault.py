@@ -72,6 +72,7 @@ class RestoreReport:
     counts: dict[str, int]
     already_restored: bool = False
     initialised_target: bool = False
+    root_access: str = ""  # what vault.verify found about the init record's root token (cattle.vaultinit)
 
 
 def _secret_values(root: Path, env: str, name: str) -> dict[str, str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from hvac.exceptions import VaultError as HvacError
@@ -48,9 +49,25 @@ def verify(env: Environment, store_url: str | None = None, snapshot: str = "late
            workdir: Path | None = None) -> vault.RestoreReport:
     """Restore into a throwaway OpenBao on 127.0.0.1 started with the env's seal key; stop and wipe it after."""
     seal = vault.seal_material(env.root, env.name)
+    store, identities = store_for(env, store_url), keys.candidate_identities(env.name)
     with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
-        return vault.restore(server.addr, env.name, store_for(env, store_url), keys.candidate_identities(env.name),
-                             seal, vault.backup_login(env.root, env.name), snapshot)
+        report = vault.restore(server.addr, env.name, store, identities, seal, vault.backup_login(env.root, env.name),
+                               snapshot)
+        return replace(report, root_access=_root_access(server.addr, store, env.name, identities, report.snapshot))
+
+
+def _root_access(addr: str, store: Store, env: str, identities: list[keys.Identity], snapshot: str) -> str:
+    """Whether the init record that applies to the snapshot still opens it as root (custody of root access)."""
+    record = vaultinit.find(store, env, identities, before=snapshot)
+    if record is None:
+        return "no init record in the store: root access to this snapshot is not in cattle's custody"
+    try:
+        vault.client(addr, record.root_token).auth.token.lookup_self()
+    except HvacError as exc:
+        raise VaultError(f"the root token of init record {record.name} does not open snapshot {snapshot} "
+                         f"({exc.__class__.__name__})", "someone revoked it: create a new root token with the "
+                         "recovery key (bao operator generate-root) and keep it") from exc
+    return f"root token of init record {record.name} works"
 
 
 def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_ca_cert: str | None = None) -> str:

@@ -202,6 +202,40 @@ def test_verify_drill_uses_the_seal_key_and_login_from_sops(secrets_repo: Path, 
     report = vaultdrill.verify(testing, store_url)
     assert report.snapshot == manifest.id and report.counts == manifest.counts
     assert report.counts["kv_secrets"] == 12
+    assert report.root_access.startswith("no init record in the store")
+
+
+def test_init_record_keeps_root_access_across_restores(secrets_repo: Path, tmp_path: Path) -> None:
+    """A server cattle initialised: its init record is encrypted at rest, applies to later snapshots, and the
+    restore drill proves its root token opens them; a revoked token makes the drill fail."""
+    from cattle import env as environments
+    from cattle import keys, sopsconfig, vaultdrill, vaultinit
+    from cattle.stores import open_store
+    from tests.kubemock import self_signed_ca_pem
+
+    testing = environments.load("testing", secrets_repo)
+    seal = vault.seal_material(secrets_repo, "testing")
+    store_url = f"file://{tmp_path / 'store'}"
+    store = open_store(store_url)
+    assert vaultinit.find(store, "testing", keys.candidate_identities("testing")) is None
+    with BaoServer(seal.key_hex, seal.key_id) as source:
+        record = vaultinit.initialise(source.addr, "testing", store,
+                                      sopsconfig.required_recipients(secrets_repo, "testing"),
+                                      vault.backup_login(secrets_repo, "testing"), self_signed_ca_pem())
+        [name] = [n for n in store.names() if n.endswith(vaultinit.RECORD_SUFFIX)]
+        assert record.root_token.encode() not in store.get(name)  # encrypted at rest
+        assert record.recovery_keys and vault.client(source.addr, record.root_token).is_authenticated()
+        manifest = vaultdrill.backup(testing, source.addr, store_url)
+        found = vaultinit.find(store, "testing", keys.candidate_identities("testing"), before=manifest.id)
+        assert found == record
+        assert vaultinit.find(store, "testing", keys.candidate_identities("testing"), before=record.id) is None
+        report = vaultdrill.verify(testing, store_url)
+        assert report.root_access == f"root token of init record {record.name} works"
+        vault.client(source.addr, record.root_token).auth.token.revoke_self()
+        revoked = vaultdrill.backup(testing, source.addr, store_url)
+    with pytest.raises(VaultError, match=rf"the root token of init record {record.name} does not open snapshot "
+                                         rf"{revoked.id}"):
+        vaultdrill.verify(testing, store_url)
 
 
 def test_in_cluster_cronjob_writes_what_restore_reads(servers: Callable[..., BaoServer], seal: vault.SealMaterial,
