@@ -61,6 +61,10 @@ class VaultError(CattleError):
     """An OpenBao backup, restore or unseal failed."""
 
 
+class VaultInUse(VaultError):
+    """The target OpenBao is initialised and holds data: restoring would replace it."""
+
+
 class StoreError(CattleError):
     """A backup store could not be read or written."""
 

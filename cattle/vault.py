@@ -20,7 +20,7 @@ from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest
 from hvac.exceptions import VaultError as HvacError
 
 from cattle import console, keys, snapshots, sopsconfig, sopsfile
-from cattle.errors import VaultError
+from cattle.errors import VaultError, VaultInUse
 from cattle.keys import Identity
 from cattle.stores import Store
 
@@ -270,11 +270,11 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
                              inventory(login(addr, credentials)), already_restored=True)
     else:
         if not token:
-            raise VaultError(f"OpenBao at {addr} is already initialised; restoring needs a token with sudo",
+            raise VaultInUse(f"OpenBao at {addr} is already initialised; restoring needs a token with sudo",
                              "pass --token (or VAULT_TOKEN) for that server")
         held = inventory(client(addr, token))
         if (held["kv_secrets"] or held["policies"] > 1 or held["auth_methods"] > 1) and not force:
-            raise VaultError(f"OpenBao at {addr} already holds data ({held}); refusing to overwrite it",
+            raise VaultInUse(f"OpenBao at {addr} already holds data ({held}); refusing to overwrite it",
                              "restore into a fresh server, or pass --force to replace its data")
     with console.step(f"restoring snapshot {manifest.id} ({len(plaintext)} bytes)"):
         try:

@@ -12,7 +12,7 @@ from hvac.exceptions import VaultError as HvacError
 from cattle import keys, snapshots, sopsconfig, vault, vaultinit
 from cattle.baoserver import BaoServer
 from cattle.env import Environment
-from cattle.errors import VaultError
+from cattle.errors import VaultError, VaultInUse
 from cattle.stores import Store, open_store
 
 STORE_VARIABLE = "CATTLE_VAULT_STORE"
@@ -84,12 +84,20 @@ def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_
         latest: str | None = snapshots.find(store, env.name).id
     except VaultError:
         latest = None
+    live = vault.health(addr) != 501  # initialised before this run: a re-run on a serving env must not break it
     if latest is not None:
-        report = restore(env, addr)
-        state = "already restored" if report.already_restored else "restored"
-        done = f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
-        record = vaultinit.find(store, env.name, identities, before=report.snapshot)
-    elif vault.health(addr) == 501:
+        try:
+            report = restore(env, addr)
+        except VaultInUse:
+            if not live:
+                raise
+            done = f"OpenBao was already serving and holds other data than snapshot {latest}: left as it is"
+            record = vaultinit.find(store, env.name, identities)
+        else:
+            state = "already restored" if report.already_restored else "restored"
+            done = f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
+            record = vaultinit.find(store, env.name, identities, before=report.snapshot)
+    elif not live:
         if env.protected and not allow_empty:
             raise VaultError(f"no Vault snapshot of {env.name} in {store.url}: refusing to start {env.name} with an "
                              "empty OpenBao", "check the store and its credentials (AWS_*), or pass "

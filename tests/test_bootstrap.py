@@ -280,3 +280,30 @@ def test_protected_env_without_a_vault_snapshot_stops_before_touching_anything(
     with pytest.raises(PreflightError) as allowed:
         bootstrap.run("production", bootstrap.Options(provider="kubeconfig", dry_run=True, allow_empty_vault=True))
     assert "vault snapshot" not in allowed.value.message  # only the missing kubeconfig context is left
+
+
+@pytest.mark.slow
+def test_rerun_on_a_serving_openbao_leaves_its_data_alone(cluster: FakeCluster, openbao: BaoServer,
+                                                           secrets_repo: Path, tmp_path: Path) -> None:
+    """The store's newest snapshot is not what the live OpenBao holds (data changed since): bootstrap re-run on a
+    serving environment must not fail, and must not replace the live data."""
+    from tests.vaultkit import everything, populate
+
+    testing = env.load("testing", secrets_repo)
+    seal = vault.seal_material(secrets_repo, "testing")
+    credentials = vault.backup_login(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "elsewhere") as other:
+        token = vault.client(other.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(other.addr)
+        populate(vault.client(other.addr, token), credentials, secrets_per_mount=2)
+        elsewhere = vaultdrill.backup(testing, other.addr)
+    live_token = vault.client(openbao.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+    vault.wait_active(openbao.addr)
+    populate(vault.client(openbao.addr, live_token), credentials, secrets_per_mount=3)
+    before = everything(vault.client(openbao.addr, live_token))
+
+    timeline = bootstrap.run("testing", _options())
+    assert timeline is not None and timeline.result == "ok"
+    [restore] = [e for e in timeline.events if e.phase == "restore"]
+    assert f"holds other data than snapshot {elsewhere.id}: left as it is" in restore.detail
+    assert everything(vault.client(openbao.addr, live_token)) == before
