@@ -148,21 +148,24 @@ class FakeCluster:
                 self._patch_status(path, obj, "False", "DependencyNotReady",
                                    f"dependency 'flux-system/{blocking[0]}' is not ready")
                 continue
+            if name not in started and name == "platform-controllers":
+                self._release_helm_charts()  # the HelmReleases go Ready while their Kustomization still waits
             started.setdefault(name, now)
             if name in self.scenario.fail:
                 self._patch_status(path, obj, "False", "BuildFailed", self.scenario.fail[name], stalled=True)
             elif now - started[name] >= self.scenario.delay and self.scenario.ready_when.get(name, _always)():
                 self._patch_status(path, obj, "True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc")
                 self.ready_order.append(name)
-                if name == "platform-controllers":
-                    for release in self.objects("/apis/helm.toolkit.fluxcd.io/v2/helmreleases"):
-                        meta = release["metadata"]
-                        self._http("PATCH", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{meta['namespace']}/"
-                                   f"helmreleases/{meta['name']}/status", {"status": {"conditions": [
-                                       {"type": "Ready", "status": "True", "reason": "InstallSucceeded",
-                                        "message": "Helm install succeeded"}]}}, "application/merge-patch+json")
             else:
                 self._patch_status(path, obj, "Unknown", "Progressing", "Reconciliation in progress")
+
+    def _release_helm_charts(self) -> None:
+        for release in self.objects("/apis/helm.toolkit.fluxcd.io/v2/helmreleases"):
+            meta = release["metadata"]
+            self._http("PATCH", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{meta['namespace']}/"
+                       f"helmreleases/{meta['name']}/status", {"status": {"conditions": [
+                           {"type": "Ready", "status": "True", "reason": "InstallSucceeded",
+                            "message": "Helm install succeeded"}]}}, "application/merge-patch+json")
 
     def _patch_status(self, path: str, obj: dict[str, Any], status: str, reason: str, message: str,
                       stalled: bool = False) -> None:
