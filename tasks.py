@@ -309,20 +309,31 @@ _VAULT_HELP = {"env": "environment (default: testing)", "addr": "OpenBao address
 
 
 @task(name="configure", help={"env": _VAULT_HELP["env"], "addr": _VAULT_HELP["addr"],
-                              "token": "a root/admin token (default: $VAULT_TOKEN)"})
-def vault_configure(c: Context, env: str | None = None, addr: str | None = None, token: str | None = None) -> None:
-    """Create the backup login, its policy and the canary mount on an OpenBao (idempotent)."""
+                              "token": "a root/admin token (default: $VAULT_TOKEN)",
+                              "kubernetes_ca": "PEM file of the cluster CA, for an OpenBao that does not run in the "
+                                               "cluster (in-cluster it reads its pod's own)"})
+def vault_configure(c: Context, env: str | None = None, addr: str | None = None, token: str | None = None,
+                    kubernetes_ca: str | None = None) -> None:
+    """Set up an OpenBao for cattle (backup login, policy, canary mount) and the platform (external-secrets auth)."""
     import os
 
+    from hvac.exceptions import VaultError as HvacError
+
     from cattle import env as environments
-    from cattle import vault, vaultdrill
+    from cattle import vault, vaultdrill, vaultinit
+    from cattle.errors import VaultError
 
     with failures():
         item = environments.load(_env_name(c, env))
         server = vaultdrill.address(addr)
-        vault.configure(vault.client(server, token or os.environ.get("VAULT_TOKEN")),
-                        vault.backup_login(item.root, item.name))
-    print(f"configured {server} for backups of {item.name}")
+        client = vault.client(server, token or os.environ.get("VAULT_TOKEN"))
+        try:
+            vault.configure(client, vault.backup_login(item.root, item.name))
+            vaultinit.configure_platform(client, Path(kubernetes_ca).read_text() if kubernetes_ca else None)
+        except HvacError as exc:
+            raise VaultError(f"OpenBao at {server} refused the configuration: {exc.__class__.__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}", "use a root token (--token or VAULT_TOKEN)") from exc
+    print(f"configured {server} for backups of {item.name} and for external-secrets (Kubernetes auth)")
 
 
 @task(name="backup", help=_VAULT_HELP)

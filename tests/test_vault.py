@@ -272,3 +272,33 @@ def test_in_cluster_cronjob_writes_what_restore_reads(servers: Callable[..., Bao
     target = servers(seal)
     report = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)
     assert report.snapshot == snapshot_id and report.counts["kv_secrets"] == 42
+
+
+def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path, tmp_path: Path) -> None:
+    """`invoke vault.configure` on an OpenBao initialised by hand (e.g. with recovery shares split among people)."""
+    import subprocess
+    import sys
+
+    from cattle import vaultinit
+    from tests.conftest import REPO
+    from tests.kubemock import self_signed_ca_pem
+
+    seal = vault.seal_material(secrets_repo, "testing")
+    ca = tmp_path / "ca.pem"
+    ca.write_text(self_signed_ca_pem())
+    with BaoServer(seal.key_hex, seal.key_id) as server:
+        token = vault.client(server.addr).sys.initialize(recovery_shares=3, recovery_threshold=2)["root_token"]
+        vault.wait_active(server.addr)
+        base = [sys.executable, "-m", "invoke", "vault.configure", "--addr", server.addr, "--kubernetes-ca", str(ca)]
+        refused = subprocess.run([*base, "--token", "not-a-token"], cwd=REPO, capture_output=True, text=True,
+                                 timeout=120, check=False)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert f"OpenBao at {server.addr} refused the configuration: Forbidden" in refused.stderr
+        done = subprocess.run([*base, "--token", token], cwd=REPO, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        root = vault.client(server.addr, token)
+        assert root.auth.kubernetes.read_role(vaultinit.ESO_ROLE)["policies"] == [vaultinit.ESO_POLICY]
+        assert root.auth.kubernetes.read_config()["kubernetes_ca_cert"] == ca.read_text()
+        login = vault.backup_login(secrets_repo, "testing")
+        assert vault.login(server.addr, login).is_authenticated()
