@@ -35,6 +35,13 @@ def _env_name(c: Context, env: str | None) -> str:
     return env or str(c.config.get("cattle", {}).get("env", DEFAULT_ENV))
 
 
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """A flag value from a fixed set, or a clear error naming the set."""
+    if value not in choices:
+        raise Exit(f"error: --{option} {value!r} is not one of: {', '.join(choices)}", code=2)
+    return value
+
+
 # --- top level -------------------------------------------------------------------------------
 
 
@@ -116,6 +123,7 @@ def validate(c: Context, env: str | None = None, format: str = "text") -> None:
     """Render every environment offline as Flux would and check schemas and policy."""
     from cattle import validate as validation
 
+    _choice("format", format, ("text", "json"))
     with failures():
         reports = validation.validate([env] if env else None)
     print(validation.format_json(reports) if format == "json" else validation.format_text(reports))
@@ -130,6 +138,7 @@ def diff(c: Context, base: str, env: str | None = None, format: str = "text") ->
     from cattle import diff as differ
     from cattle.paths import repo_root
 
+    _choice("format", format, ("text", "markdown"))
     with failures():
         results = differ.diff(repo_root(), base, [env] if env else None)
     print(differ.format_markdown(results, base) if format == "markdown" else differ.format_text(results))

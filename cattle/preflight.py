@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cattle import tools
 from cattle.env import Environment
-from cattle.errors import PreflightError, ToolError
+from cattle.errors import ConfigError, PreflightError, ToolError
 
 PROVIDER_TOOLS = {"kind": ("docker", "kind"), "k3d": ("docker", "k3d"), "kubeconfig": ()}
 BASE_TOOLS = ("kubectl", "sops", "git")
@@ -75,6 +75,8 @@ def check_key(env: Environment) -> Check:
 def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     """Every preflight check for bootstrapping an environment."""
     chosen = provider or env.provider
+    if chosen not in PROVIDER_TOOLS:
+        raise ConfigError(f"unknown provider {chosen!r}", f"use one of: {', '.join(PROVIDER_TOOLS)}")
     checks = [check_tool(name) for name in (*BASE_TOOLS, *PROVIDER_TOOLS[chosen])]
     checks.append(check_key(env))
     if chosen == "kubeconfig":

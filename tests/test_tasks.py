@@ -40,3 +40,11 @@ def test_status_of_a_cluster_never_built_here_says_what_to_do(repo_copy: Path) -
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"no kubeconfig at {repo_copy}/.cattle/kubeconfig-cattle-testing" in proc.stderr
     assert "run invoke bootstrap --env ENV first" in proc.stderr
+
+
+def test_bad_flag_values_are_named_with_the_valid_ones() -> None:
+    fmt = _invoke("validate", "--format", "yaml")
+    assert fmt.returncode == 2 and "error: --format 'yaml' is not one of: text, json" in fmt.stderr
+    provider = _invoke("bootstrap", "--provider", "nope", "--dry-run")
+    assert provider.returncode == 1 and "Traceback" not in provider.stderr
+    assert "error: unknown provider 'nope'" in provider.stderr and "kind, k3d, kubeconfig" in provider.stderr
