@@ -94,6 +94,24 @@ def gather_facts(environment: env.Environment, provider: Provider, options: Opti
                  tuple(f"{c.name}: {c.detail}" for c in failed_checks or []))
 
 
+SERVE_HOST_VARIABLE = "CATTLE_SERVE_HOST"
+
+
+def serve_host(provider: Provider) -> str:
+    """The address of this machine that the cluster reaches: $CATTLE_SERVE_HOST, else the provider's docker
+    network gateway (kind, k3d)."""
+    from cattle.gitserve import docker_gateway
+
+    host = os.environ.get(SERVE_HOST_VARIABLE)
+    if host:
+        return host
+    if provider.docker_network is None:
+        raise CattleError(f"serving this checkout to a {provider.name} cluster needs ${SERVE_HOST_VARIABLE}: an "
+                          "address of this machine that the cluster can reach",
+                          "set it, or push and pass --git-url (or set git.url in the environment file)")
+    return docker_gateway(provider.docker_network)
+
+
 def cluster_ca(kube: Kube) -> str | None:
     """The CA pods trust for the API server (ConfigMap kube-root-ca.crt, which every namespace gets)."""
     found = kube.get("v1", "ConfigMap", "kube-root-ca.crt", baoendpoint.NAMESPACE) or {}
@@ -217,18 +235,18 @@ def _execute(environment: env.Environment, options: Options, timeline: Timeline)
             identity, outcomes = secrets.ensure_key(root, environment.name,
                                                     may_generate=environment.generate_missing_key)
             event.detail = f"{identity.source}" + (f"; regenerated {len(outcomes)} secrets" if outcomes else "")
-        git_url = options.git_url
-        if options.serve:
-            from cattle.gitserve import GitServer, docker_gateway
-
-            server = stack.enter_context(GitServer(root, environment.git_branch, host="0.0.0.0"))
-            git_url = server.url(os.environ.get("CATTLE_SERVE_HOST") or docker_gateway())
-            console.say(f"serving this checkout (commit {server.commit[:10]}) at {git_url}")
-        else:
-            git_url = gitsource.resolve(environment, git_url).url
         with timeline.phase("cluster", waiting=True) as event:
             created = provider.ensure()
             event.detail = "created" if created else "reused"
+        if options.serve:  # after the cluster: its docker network (where the host address comes from) exists now
+            from cattle.gitserve import GitServer
+
+            host = serve_host(provider)
+            server = stack.enter_context(GitServer(root, environment.git_branch, host="0.0.0.0"))
+            git_url = server.url(host)
+            console.say(f"serving this checkout (commit {server.commit[:10]}) at {git_url}")
+        else:
+            git_url = gitsource.resolve(environment, options.git_url).url
         kube = Kube.from_kubeconfig(*provider.kubeconfig())
         stack.callback(kube.close)
         with timeline.phase("flux", waiting=True) as event:

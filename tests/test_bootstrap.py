@@ -12,7 +12,7 @@ import pytest
 
 from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultinit
 from cattle.baoserver import BaoServer
-from cattle.errors import PreflightError, ReconcileFailed, WaitTimeout
+from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
 from cattle.render import render
 from tests.kubemock import FakeCluster, Scenario
 
@@ -307,3 +307,77 @@ def test_rerun_on_a_serving_openbao_leaves_its_data_alone(cluster: FakeCluster, 
     [restore] = [e for e in timeline.events if e.phase == "restore"]
     assert f"holds other data than snapshot {elsewhere.id}: left as it is" in restore.detail
     assert everything(vault.client(openbao.addr, live_token)) == before
+
+
+FAKE_KIND = """#!/bin/sh
+case "$*" in
+  "version") echo "kind v0.27.0 go1.24 linux/amd64" ;;
+  "get clusters") cat "{state}" 2>/dev/null || true ;;
+  "create cluster"*) echo cattle-testing > "{state}" ;;
+  "get kubeconfig --name cattle-testing") cat "{kubeconfig}" ;;
+esac
+"""
+FAKE_DOCKER = """#!/bin/sh
+case "$*" in
+  "version --format {{{{.Server.Version}}}}") echo "27.5.1" ;;
+  "network inspect kind"*) if [ -s "{state}" ]; then echo 127.0.0.1; else
+    echo "Error response from daemon: network kind not found" >&2; exit 1; fi ;;
+esac
+"""
+
+
+def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
+        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fresh Docker host the `kind` network only exists once kind created its first cluster: the served
+    checkout's address is looked up after that. Flux (played here by a git clone while platform-controllers
+    reconciles) fetches the working tree, uncommitted changes included."""
+    import stat
+    import subprocess
+
+    from cattle import tools
+
+    bin_dir, state = tmp_path / "fake-bin", tmp_path / "kind-clusters"
+    bin_dir.mkdir()
+    kubeconfig = tmp_path / "kind-kubeconfig"
+    kubeconfig.write_text(cluster.kubeconfig.read_text().replace("kmock", "kind-cattle-testing"))
+    for name, text in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
+        script = bin_dir / name
+        script.write_text(text.format(state=state, kubeconfig=kubeconfig))
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=secrets_repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=secrets_repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=secrets_repo, check=True)
+    (secrets_repo / "clusters/testing/uncommitted.txt").write_text("served too\n")
+    fetched: list[Path] = []
+
+    def source_controller_fetches() -> bool:
+        if not fetched:
+            [repository] = cluster.objects("/apis/source.toolkit.fluxcd.io/v1/gitrepositories")
+            clone = tmp_path / "fetched"
+            subprocess.run(["git", "clone", "-q", "--branch", "main", repository["spec"]["url"], str(clone)],
+                           check=True, timeout=60)
+            fetched.append(clone)
+        return True
+
+    cluster.scenario.ready_when["platform-controllers"] = source_controller_fetches
+    tools.find.cache_clear()
+    try:
+        timeline = bootstrap.run("testing", bootstrap.Options(provider="kind", timeout=60.0))
+    finally:
+        tools.find.cache_clear()
+    assert timeline is not None and timeline.result == "ok"
+    assert [e.detail for e in timeline.events if e.phase == "cluster"] == ["created"]
+    [repository] = cluster.objects("/apis/source.toolkit.fluxcd.io/v1/gitrepositories")
+    assert repository["spec"]["url"].startswith("http://127.0.0.1:") and repository["spec"]["ref"] == {
+        "branch": "main"}
+    assert (fetched[0] / "clusters/testing/uncommitted.txt").read_text() == "served too\n"
+
+
+def test_serving_to_a_kubeconfig_cluster_needs_an_address(cluster: FakeCluster,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(bootstrap.SERVE_HOST_VARIABLE, raising=False)
+    with pytest.raises(CattleError, match=r"serving this checkout to a kubeconfig cluster needs "
+                                          r"\$CATTLE_SERVE_HOST"):
+        bootstrap.run("testing", _options(serve=True, git_url=None))

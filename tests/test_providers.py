@@ -37,6 +37,7 @@ def test_create_reuse_kubeconfig_and_delete(tool: str, tmp_path: Path, monkeypat
     path, context = provider.kubeconfig()
     assert path is not None and path.read_text() == "apiVersion: v1\n" and path.stat().st_mode & 0o777 == 0o600
     assert context == f"{tool}-c1"
+    assert provider.docker_network == {"kind": "kind", "k3d": "k3d-c1"}[tool]  # where the served checkout is found
     provider.delete()
     assert not provider.exists() and not path.exists()
     calls = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]

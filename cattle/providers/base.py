@@ -12,6 +12,11 @@ class Provider(Protocol):
     name: str
     creates_clusters: bool
 
+    @property
+    def docker_network(self) -> str | None:
+        """The docker network the cluster's nodes live on (None: not a local docker cluster)."""
+        ...
+
     def exists(self) -> bool:
         """Whether the cluster is there."""
         ...

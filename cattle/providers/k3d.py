@@ -14,6 +14,10 @@ class K3dProvider(LocalCluster):
     name: str = "k3d"
     context_prefix = "k3d"
 
+    @property
+    def docker_network(self) -> str:
+        return f"k3d-{self.cluster}"
+
     def exists(self) -> bool:
         out = tools.run(["k3d", "cluster", "list", "-o", "json"], timeout=60).stdout
         return any(item.get("name") == self.cluster for item in json.loads(out or b"[]"))

@@ -13,6 +13,10 @@ class KindProvider(LocalCluster):
     name: str = "kind"
     context_prefix = "kind"
 
+    @property
+    def docker_network(self) -> str:
+        return "kind"
+
     def exists(self) -> bool:
         out = tools.run(["kind", "get", "clusters"], timeout=60).stdout.decode()
         return self.cluster in out.split()

@@ -14,6 +14,7 @@ class KubeconfigProvider:
     context: str | None
     name: str = "kubeconfig"
     creates_clusters: bool = False
+    docker_network: None = None
 
     def exists(self) -> bool:
         return True
