@@ -98,10 +98,3 @@ def error(env: Environment, provider: str | None, failed: list[Check]) -> Prefli
         f"nothing was changed:\n" + "\n".join(lines),
         f"fix the above and re-run, or meanwhile run what needs no cluster:\n{alternatives}",
     )
-
-
-def require(env: Environment, provider: str | None = None) -> None:
-    """Run the checks; raise PreflightError when any failed."""
-    failed = failed_checks(env, provider)
-    if failed:
-        raise error(env, provider, failed)
