@@ -113,7 +113,11 @@ def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_
     if record is None:
         return done + "; no init record in the store, so the platform configuration was not checked"
     try:
-        vaultinit.configure_platform(vault.client(addr, record.root_token), kubernetes_ca_cert)
+        root = vault.client(addr, record.root_token)
+        vault.configure(root, vault.backup_login(env.root, env.name))
+        vaultinit.configure_platform(root, kubernetes_ca_cert)
     except HvacError as exc:
         return done + f"; platform configuration not ensured (init record {record.name}: {exc.__class__.__name__})"
+    if latest is None:  # e.g. a run that initialised OpenBao and stopped before its first snapshot
+        done += f"; first snapshot {backup(env, addr).id}"
     return done + "; platform configuration ensured"

@@ -381,3 +381,28 @@ def test_serving_to_a_kubeconfig_cluster_needs_an_address(cluster: FakeCluster,
     with pytest.raises(CattleError, match=r"serving this checkout to a kubeconfig cluster needs "
                                           r"\$CATTLE_SERVE_HOST"):
         bootstrap.run("testing", _options(serve=True, git_url=None))
+
+
+@pytest.mark.slow
+def test_rerun_after_an_interrupted_first_setup_finishes_it(cluster: FakeCluster, openbao: BaoServer,
+                                                             secrets_repo: Path) -> None:
+    """A first run initialised OpenBao (init record kept) and stopped before its first snapshot: the re-run
+    configures it with the record's root token and takes that snapshot."""
+    from cattle import snapshots, sopsconfig
+    from tests.kubemock import self_signed_ca_pem
+
+    testing = env.load("testing", secrets_repo)
+    store = vaultdrill.store_for(testing)
+    answer = vault.client(openbao.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)
+    record = vaultinit.InitRecord("20260101T000000.000000Z-aaaaaa", "testing", "2026-01-01T00:00:00Z",
+                                  answer["root_token"], answer["recovery_keys"])
+    vaultinit.save(store, record, sopsconfig.required_recipients(secrets_repo, "testing"))
+    vault.wait_active(openbao.addr)
+    vaultinit.configure_platform(vault.client(openbao.addr, record.root_token), self_signed_ca_pem())
+
+    timeline = bootstrap.run("testing", _options())
+    assert timeline is not None and timeline.result == "ok"
+    [restore] = [e for e in timeline.events if e.phase == "restore"]
+    first = snapshots.find(store, "testing")
+    assert f"holds no snapshot of it yet; first snapshot {first.id}; platform configuration ensured" in restore.detail
+    assert vault.login(openbao.addr, vault.backup_login(secrets_repo, "testing")).is_authenticated()
