@@ -44,6 +44,9 @@ def test_bootstrap_testing_on_kind() -> None:
     options = bootstrap.Options(provider="kind", serve=True, timeout=float(os.environ.get("CATTLE_E2E_TIMEOUT", 1500)))
     timeline = bootstrap.run("testing", options)
     assert timeline is not None and timeline.result == "ok"
+    [vault_phase] = [e for e in timeline.events if e.phase == "restore"]
+    assert vault_phase.status == "ok"  # OpenBao initialised (or restored) and configured during the reconcile
+    assert "initialised a fresh OpenBao" in vault_phase.detail or "configuration ensured" in vault_phase.detail
     environment = env.load("testing")
     provider = get_provider(environment, "kind", state_dir(environment.root))
     kube = Kube.from_kubeconfig(*provider.kubeconfig())
