@@ -70,13 +70,15 @@ def install(kube: Kube, objects: list[dict[str, Any]], timeout: float) -> int:
     ordered = sort_for_apply(objects)
     first = [o for o in ordered if o["kind"] in ("Namespace", "CustomResourceDefinition")]
     rest = [o for o in ordered if o not in first]
+    # force: on a re-run kustomize-controller co-owns these fields (the root Kustomization applies the same
+    # manifests); a newer Flux in git must win over the running one's values instead of failing with a conflict.
     for obj in first:
-        kube.apply(obj)
+        kube.apply(obj, force=True)
     crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
     console.say(f"  applied {len(first)} namespaces and CRDs; waiting for {len(crds)} CRDs to be Established")
     wait_until(lambda: _established(kube, crds), timeout, "Flux CRDs")
     for obj in rest:
-        kube.apply(obj)
+        kube.apply(obj, force=True)
     deployments = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in rest if o["kind"] == "Deployment"]
     console.say(f"  applied {len(rest)} controller objects; waiting for {len(deployments)} Deployments")
     wait_until(lambda: _available(kube, deployments), timeout, "Flux controllers")

@@ -74,6 +74,7 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     applies = [r for r in _client_requests(cluster) if str(r.method) in ("PATCH", "method.PATCH")
                or getattr(r.method, "value", "") == "PATCH"]
     assert applies and all(r.params.get("fieldManager") == "cattle" for r in applies)
+    assert all(r.params.get("force") == "true" for r in applies)  # cattle's objects win conflicts on a re-run
     paths = [r.url.path for r in applies]
     first_deployment = next(i for i, p in enumerate(paths) if "/deployments/" in p)
     assert all(i < first_deployment for i, p in enumerate(paths) if "customresourcedefinitions" in p)
