@@ -34,9 +34,9 @@ class Rehearsal:
 
     def render(self) -> str:
         lines = [f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}" for f in self.findings]
-        verdict = "READY" if self.ready else "NOT READY"
-        reasons = [f"  - {f.check}: {f.detail}" for f in self.findings if not f.ok]
-        return "\n".join([*lines, "", f"{self.env}: {verdict}", *reasons])
+        failed = [f.check for f in self.findings if not f.ok]
+        verdict = "READY" if self.ready else f"NOT READY ({', '.join(failed)}: see ✗ above)"
+        return "\n".join([*lines, "", f"{self.env}: {verdict}"])
 
 
 def _check(rehearsal: Rehearsal, name: str, action: Callable[[], str]) -> None:
