@@ -1,9 +1,12 @@
-"""Start-up order across Flux Kustomizations.
+"""Start-up order across Flux Kustomizations and HelmReleases.
 
 A workload or HelmRelease that reads a Secret when it starts (a volume, an env reference, a chart's
 `existingSecret`/`secretName` value) must be applied by the Kustomization that applies the Secret, or by one that
 depends on it, directly or not. Otherwise the reader's Kustomization can wait forever (`wait: true`) on a pod
 that cannot start until a later layer applies the Secret: a deadlock no cluster-less test shows.
+
+Likewise a HelmRelease whose values turn on a ServiceMonitor or PodMonitor must depend (directly or not) on the
+release that installs the prometheus-operator CRDs: Helm cannot install a kind the API server does not serve yet.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ POD_SPEC_PATHS = {
 }
 
 Report = Callable[[RenderedObject, str, str], None]
+# The release that installs the prometheus-operator CRDs (ServiceMonitor, PodMonitor, PrometheusRule).
+MONITORING_CRDS_RELEASE = ("monitoring", "kube-prometheus-stack")
 
 
 def _dig(obj: Any, path: tuple[str, ...]) -> Any:
@@ -101,3 +106,50 @@ def check(rendering: Rendering, report: Report) -> None:
                        f"{owner}, which {item.kustomization} does not depend on: with wait: true, Flux can wait on "
                        "it forever", f"add dependsOn {owner} to Kustomization {item.kustomization} (or move the "
                        "Secret to an earlier layer)")
+
+
+def _turns_on_monitors(values: Any) -> bool:
+    """Whether chart values enable a ServiceMonitor or PodMonitor (`serviceMonitor.enabled`, `podMonitorEnabled`)."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            name = str(key).lower()
+            if value is True and name in ("podmonitorenabled", "servicemonitorenabled"):
+                return True
+            if name in ("servicemonitor", "podmonitor") and isinstance(value, dict) and value.get("enabled") is True:
+                return True
+            if _turns_on_monitors(value):
+                return True
+    elif isinstance(values, list):
+        return any(_turns_on_monitors(v) for v in values)
+    return False
+
+
+def _release_ancestors(releases: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str]) -> set[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    todo = [key]
+    while todo:
+        namespace = todo[-1][0]
+        for dep in _dig(releases.get(todo.pop(), {}), ("spec", "dependsOn")) or []:
+            target = (str(dep.get("namespace") or namespace), str(dep.get("name")))
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def check_chart_crds(rendering: Rendering, report: Report) -> None:
+    """Report every HelmRelease that turns on monitors without waiting for the monitoring CRDs' release."""
+    releases = {(str(i.obj["metadata"].get("namespace")), str(i.obj["metadata"].get("name"))): i
+                for i in rendering.objects if i.obj.get("kind") == "HelmRelease"
+                and str(i.obj.get("apiVersion", "")).startswith("helm.toolkit.fluxcd.io/")}
+    if MONITORING_CRDS_RELEASE not in releases:
+        return
+    objs = {key: item.obj for key, item in releases.items()}
+    for key, item in sorted(releases.items()):
+        if key == MONITORING_CRDS_RELEASE or not _turns_on_monitors((item.obj.get("spec") or {}).get("values")):
+            continue
+        if MONITORING_CRDS_RELEASE not in _release_ancestors(objs, key):
+            namespace, name = MONITORING_CRDS_RELEASE
+            report(item, f"turns on a ServiceMonitor/PodMonitor but does not depend on HelmRelease {namespace}/{name}, "
+                   "which installs their CRDs: its install fails while they are missing",
+                   f"add dependsOn [{{name: {name}, namespace: {namespace}}}] to this HelmRelease")

@@ -257,4 +257,5 @@ def check(rendering: Rendering, store: SchemaStore) -> list[Problem]:
         checker.namespaces(item, declared)
     _graph_checks(checker)
     ordering.check(rendering, lambda item, message, hint: checker.add(item, "ordering", message, hint))
+    ordering.check_chart_crds(rendering, lambda item, message, hint: checker.add(item, "ordering", message, hint))
     return checker.problems

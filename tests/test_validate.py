@@ -183,3 +183,12 @@ def test_flux_install_is_the_vendored_one(name: str) -> None:
     container = controller["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/fluxcd/kustomize-controller:v1.9.4"
     assert "--sops-age-secret=sops-age" in container["args"]
+
+
+def test_chart_turning_on_monitors_must_wait_for_the_monitoring_crds(repo_copy: Path) -> None:
+    _edit(repo_copy / "platform/controllers/base/cloudnative-pg/release.yaml",
+          "  dependsOn:\n    - name: kube-prometheus-stack\n      namespace: monitoring\n", "")
+    assert _problems(repo_copy) == [
+        "ordering|platform/controllers/base/cloudnative-pg/release.yaml|HelmRelease cnpg-system/cloudnative-pg|"
+        "turns on a ServiceMonitor/PodMonitor but does not depend on HelmRelease monitoring/kube-prometheus-stack, "
+        "which installs their CRDs: its install fails while they are missing"]
