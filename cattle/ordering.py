@@ -81,19 +81,23 @@ def secret_reads(obj: dict[str, Any]) -> set[tuple[str, str]]:
     return set()
 
 
-def _ancestors(kustomizations: dict[str, dict[str, Any]], name: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [name]
+def _depends_on(objects: dict[tuple[str, str], dict[str, Any]], start: tuple[str, str]) -> set[tuple[str, str]]:
+    """Every (namespace, name) that `start` depends on, directly or not (dependsOn defaults to its namespace)."""
+    seen: set[tuple[str, str]] = set()
+    todo = [start]
     while todo:
-        for dep in _dig(kustomizations.get(todo.pop(), {}), ("spec", "dependsOn")) or []:
-            if dep.get("name") not in seen:
-                seen.add(str(dep.get("name")))
-                todo.append(str(dep.get("name")))
+        node = todo.pop()
+        for dep in _dig(objects.get(node, {}), ("spec", "dependsOn")) or []:
+            target = (str(dep.get("namespace") or node[0]), str(dep.get("name")))
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
     return seen
 
 
 def check(rendering: Rendering, report: Report) -> None:
     """Report every start-up read of a Secret that a later (or unrelated) layer applies."""
+    kustomizations = {("flux-system", name): obj for name, obj in rendering.kustomizations.items()}
     applied_by = {(str(i.obj["metadata"].get("namespace")), str(i.obj["metadata"].get("name"))): i.kustomization
                   for i in rendering.objects if i.obj.get("kind") == "Secret" and i.obj.get("apiVersion") == "v1"}
     for item in rendering.objects:
@@ -101,7 +105,7 @@ def check(rendering: Rendering, report: Report) -> None:
             owner = applied_by.get((namespace, name))
             if owner is None or owner == item.kustomization:
                 continue  # made in the cluster (e.g. by an operator), or applied together
-            if owner not in _ancestors(rendering.kustomizations, item.kustomization):
+            if ("flux-system", owner) not in _depends_on(kustomizations, ("flux-system", item.kustomization)):
                 report(item, f"reads Secret {namespace}/{name} at start, but that Secret is applied by Kustomization "
                        f"{owner}, which {item.kustomization} does not depend on: with wait: true, Flux can wait on "
                        "it forever", f"add dependsOn {owner} to Kustomization {item.kustomization} (or move the "
@@ -124,19 +128,6 @@ def _turns_on_monitors(values: Any) -> bool:
     return False
 
 
-def _release_ancestors(releases: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str]) -> set[tuple[str, str]]:
-    seen: set[tuple[str, str]] = set()
-    todo = [key]
-    while todo:
-        namespace = todo[-1][0]
-        for dep in _dig(releases.get(todo.pop(), {}), ("spec", "dependsOn")) or []:
-            target = (str(dep.get("namespace") or namespace), str(dep.get("name")))
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    return seen
-
-
 def check_chart_crds(rendering: Rendering, report: Report) -> None:
     """Report every HelmRelease that turns on monitors without waiting for the monitoring CRDs' release."""
     releases = {(str(i.obj["metadata"].get("namespace")), str(i.obj["metadata"].get("name"))): i
@@ -148,7 +139,7 @@ def check_chart_crds(rendering: Rendering, report: Report) -> None:
     for key, item in sorted(releases.items()):
         if key == MONITORING_CRDS_RELEASE or not _turns_on_monitors((item.obj.get("spec") or {}).get("values")):
             continue
-        if MONITORING_CRDS_RELEASE not in _release_ancestors(objs, key):
+        if MONITORING_CRDS_RELEASE not in _depends_on(objs, key):
             namespace, name = MONITORING_CRDS_RELEASE
             report(item, f"turns on a ServiceMonitor/PodMonitor but does not depend on HelmRelease {namespace}/{name}, "
                    "which installs their CRDs: its install fails while they are missing",
