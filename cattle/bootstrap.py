@@ -174,10 +174,7 @@ def plan(name: str, options: Options) -> tuple[env.Environment, Plan, PreflightE
     failed = preflight.failed_checks(environment, options.provider)
     snapshot = _latest_snapshot(environment)
     if environment.protected and snapshot[0] is None and not options.allow_empty_vault:
-        failed.append(preflight.Check(
-            "vault snapshot", False, f"no Vault snapshot of {name} in {snapshot[1]}: refusing to start {name} with "
-            "an empty OpenBao", "check the store and its credentials (AWS_*), or pass --allow-empty-vault for a "
-            "brand-new environment"))
+        failed.append(preflight.Check("vault snapshot", False, *vaultdrill.empty_refusal(environment, snapshot[1])))
     blocked = preflight.error(environment, options.provider, failed) if failed else None
     if blocked is not None and not options.dry_run:
         raise blocked

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hvac
 import requests
 import yaml
 
@@ -45,7 +46,7 @@ class Canary:
     vault_written: bool = False
 
 
-def _root_client(environment: env.Environment, addr: str) -> Any:
+def _root_client(environment: env.Environment, addr: str) -> hvac.Client | None:
     """A root client from the env's init record (cattle.vaultinit); None when the store has no record."""
     record = vaultinit.find(vaultdrill.store_for(environment), environment.name,
                             keys.candidate_identities(environment.name))

@@ -32,7 +32,8 @@ Report = Callable[[RenderedObject, str, str], None]
 MONITORING_CRDS_RELEASE = ("monitoring", "kube-prometheus-stack")
 
 
-def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+def dig(obj: Any, path: tuple[str, ...]) -> Any:
+    """obj[path[0]][path[1]]…, or None where a level is missing."""
     for key in path:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
@@ -40,18 +41,18 @@ def _dig(obj: Any, path: tuple[str, ...]) -> Any:
 
 def _pod_secret_names(pod: dict[str, Any]) -> Iterator[str]:
     for volume in pod.get("volumes") or []:
-        if _dig(volume, ("secret", "secretName")):
+        if dig(volume, ("secret", "secretName")):
             yield str(volume["secret"]["secretName"])
-        for source in _dig(volume, ("projected", "sources")) or []:
-            if _dig(source, ("secret", "name")):
+        for source in dig(volume, ("projected", "sources")) or []:
+            if dig(source, ("secret", "name")):
                 yield str(source["secret"]["name"])
     for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
         for variable in container.get("env") or []:
-            name = _dig(variable, ("valueFrom", "secretKeyRef", "name"))
-            if name and not _dig(variable, ("valueFrom", "secretKeyRef", "optional")):
+            name = dig(variable, ("valueFrom", "secretKeyRef", "name"))
+            if name and not dig(variable, ("valueFrom", "secretKeyRef", "optional")):
                 yield str(name)
         for source in container.get("envFrom") or []:
-            if _dig(source, ("secretRef", "name")) and not _dig(source, ("secretRef", "optional")):
+            if dig(source, ("secretRef", "name")) and not dig(source, ("secretRef", "optional")):
                 yield str(source["secretRef"]["name"])
 
 
@@ -72,7 +73,7 @@ def secret_reads(obj: dict[str, Any]) -> set[tuple[str, str]]:
     kind = str(obj.get("kind"))
     namespace = str((obj.get("metadata") or {}).get("namespace"))
     if kind in POD_SPEC_PATHS and str(obj.get("apiVersion", "")).startswith(("apps/", "batch/", "v1")):
-        pod = _dig(obj, POD_SPEC_PATHS[kind]) or {}
+        pod = dig(obj, POD_SPEC_PATHS[kind]) or {}
         return {(namespace, name) for name in _pod_secret_names(pod)}
     if kind == "HelmRelease" and str(obj.get("apiVersion", "")).startswith("helm.toolkit.fluxcd.io/"):
         spec = obj.get("spec") or {}
@@ -87,7 +88,7 @@ def _depends_on(objects: dict[tuple[str, str], dict[str, Any]], start: tuple[str
     todo = [start]
     while todo:
         node = todo.pop()
-        for dep in _dig(objects.get(node, {}), ("spec", "dependsOn")) or []:
+        for dep in dig(objects.get(node, {}), ("spec", "dependsOn")) or []:
             target = (str(dep.get("namespace") or node[0]), str(dep.get("name")))
             if target not in seen:
                 seen.add(target)

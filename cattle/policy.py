@@ -21,14 +21,6 @@ POD_PATHS = ordering.POD_SPEC_PATHS
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}
 
 
-def _dig(obj: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
@@ -62,11 +54,11 @@ class _Checker:
         kind = item.obj.get("kind")
         images: list[str] = []
         if kind in POD_PATHS:
-            pod = _dig(item.obj, POD_PATHS[str(kind)]) or {}
+            pod = ordering.dig(item.obj, POD_PATHS[str(kind)]) or {}
             for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
                 images.append(str(container.get("image", "")))
         elif kind == "Cluster" and _group(str(item.obj.get("apiVersion"))) == "postgresql.cnpg.io":
-            image = _dig(item.obj, ("spec", "imageName"))
+            image = ordering.dig(item.obj, ("spec", "imageName"))
             if image:
                 images.append(str(image))
         for image in images:
@@ -81,14 +73,14 @@ class _Checker:
         obj, kind = item.obj, item.obj.get("kind")
         group = _group(str(obj.get("apiVersion")))
         if kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
-            spec = _dig(obj, ("spec", "chart", "spec"))
+            spec = ordering.dig(obj, ("spec", "chart", "spec"))
             if spec is not None:
                 version = str(spec.get("version", "") or "")
                 if not EXACT_VERSION.match(version):
                     self.add(item, "pinning", f"chart {spec.get('chart')} version {version or '(missing)'!r} "
                              "is not an exact version", "set spec.chart.spec.version to an exact release, e.g. 1.2.3")
         if kind == "OCIRepository" and group == "source.toolkit.fluxcd.io":
-            ref = _dig(obj, ("spec", "ref")) or {}
+            ref = ordering.dig(obj, ("spec", "ref")) or {}
             tag, semver, digest = ref.get("tag"), ref.get("semver"), ref.get("digest")
             if digest:
                 return
@@ -103,7 +95,7 @@ class _Checker:
         kind = str(item.obj.get("kind"))
         if kind not in POD_PATHS or not str(item.obj.get("apiVersion", "")).startswith(("apps/", "batch/", "v1")):
             return
-        pod = _dig(item.obj, POD_PATHS[kind]) or {}
+        pod = ordering.dig(item.obj, POD_PATHS[kind]) or {}
         for container in pod.get("containers") or []:
             name = container.get("name", "?")
             resources = container.get("resources") or {}
@@ -126,7 +118,7 @@ class _Checker:
         if item.obj.get("kind") == "CustomResourceDefinition" or disabled(item.obj):
             return
         ks = self.rendering.kustomizations.get(item.kustomization, {})
-        if _dig(ks, ("spec", "postBuild")):
+        if ordering.dig(ks, ("spec", "postBuild")):
             return  # undefined variables there were reported while substituting
         for text in _strings(item.obj):
             match = LEFTOVER.search(text)
@@ -180,7 +172,7 @@ def _graph_checks(checker: _Checker) -> None:
         if kind == "Kustomization" and group == KUSTOMIZATION_API:
             refs.append(("sourceRef", spec.get("sourceRef") or {}))
         if kind == "HelmRelease":
-            if _dig(spec, ("chart", "spec", "sourceRef")):
+            if ordering.dig(spec, ("chart", "spec", "sourceRef")):
                 refs.append(("chart.spec.sourceRef", spec["chart"]["spec"]["sourceRef"]))
             if spec.get("chartRef"):
                 refs.append(("chartRef", spec["chartRef"]))

@@ -70,6 +70,12 @@ def _root_access(addr: str, store: Store, env: str, identities: list[keys.Identi
     return f"root token of init record {record.name} works"
 
 
+def empty_refusal(env: Environment, store_url: str) -> tuple[str, str]:
+    """Why a protected env does not start with an empty OpenBao, and what to do (message, hint)."""
+    return (f"no Vault snapshot of {env.name} in {store_url}: refusing to start {env.name} with an empty OpenBao",
+            "check the store and its credentials (AWS_*), or pass --allow-empty-vault for a brand-new environment")
+
+
 def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_ca_cert: str | None = None) -> str:
     """Make the env's OpenBao serve the platform; returns what was done (never a secret).
 
@@ -87,7 +93,7 @@ def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_
     live = vault.health(addr) != 501  # initialised before this run: a re-run on a serving env must not break it
     if latest is not None:
         try:
-            report = restore(env, addr)
+            report = restore(env, addr, snapshot=latest)
         except VaultInUse:
             if not live:
                 raise
@@ -99,9 +105,7 @@ def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_
             record = vaultinit.find(store, env.name, identities, before=report.snapshot)
     elif not live:
         if env.protected and not allow_empty:
-            raise VaultError(f"no Vault snapshot of {env.name} in {store.url}: refusing to start {env.name} with an "
-                             "empty OpenBao", "check the store and its credentials (AWS_*), or pass "
-                             "--allow-empty-vault for a brand-new environment")
+            raise VaultError(*empty_refusal(env, store.url))
         record = vaultinit.initialise(addr, env.name, store, sopsconfig.required_recipients(env.root, env.name),
                                       vault.backup_login(env.root, env.name), kubernetes_ca_cert)
         first = backup(env, addr)
