@@ -7,9 +7,12 @@ Every problem is reported at once, each with its file and key.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,7 @@ from cattle.yamlio import load_file
 
 ENV_FILE = "environment.yaml"
 VARS_FILE = "cluster-vars.yaml"
-PROVIDERS = ("kind", "k3d", "kubeconfig")
 REQUIRED_VARS = ("ENVIRONMENT", "CLUSTER_NAME", "DOMAIN")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -76,39 +77,69 @@ def parse_duration(text: str) -> float:
     return float(number * {"s": 1, "m": 60, "h": 3600}[unit])
 
 
-class _Fields:
-    """Reads typed keys from a mapping, collecting every problem with its file and key."""
+SCHEMA_FILE = "environment.schema.json"
 
-    def __init__(self, source: Path, data: Mapping[str, Any], problems: list[str]) -> None:
-        self.source = source
-        self.data = data
-        self.problems = problems
 
-    def problem(self, key: str, text: str) -> None:
-        self.problems.append(f"{self.source}: {key}: {text}")
+def schema_path(root: Path) -> Path:
+    """The JSON Schema of environment.yaml (also usable by editors: clusters/environment.schema.json)."""
+    return root / "clusters" / SCHEMA_FILE
 
-    def get(self, key: str, kind: type, default: Any = ..., choices: tuple[str, ...] = ()) -> Any:
-        node: Any = self.data
-        for part in key.split("."):
-            node = node.get(part, ...) if isinstance(node, Mapping) else ...
-        if node is ... or node is None:
-            if default is ...:
-                self.problem(key, "required but missing")
-            return None if default is ... else default
-        if (kind is int and isinstance(node, bool)) or not isinstance(node, kind):
-            self.problem(key, f"must be a {kind.__name__}, got {type(node).__name__} {node!r}")
-            return None if default is ... else default
-        if choices and node not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}, got {node!r}")
-        return node
 
-    def duration(self, key: str, default: str) -> float:
-        text = self.get(key, str, default)
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            self.problem(key, str(exc))
-            return parse_duration(default)
+@lru_cache(maxsize=4)
+def _validator(path: Path) -> Any:
+    import jsonschema
+
+    schema = json.loads(path.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+_TYPE_NAMES = {"integer": "an integer", "boolean": "true or false", "string": "a string", "object": "a mapping"}
+
+
+def _schema_problem(error: Any) -> list[tuple[str, str]]:
+    """(dotted key, text) for one JSON Schema error, worded for a person editing the file."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    instance, schema = error.instance, error.schema
+    if error.validator == "additionalProperties":
+        known = sorted((schema.get("properties") or {}).keys())
+        found = []
+        for key in sorted(set(instance) - set(known), key=str):
+            nearest = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            suggestion = f"did you mean {nearest[0]!r}?" if nearest else f"valid keys here: {', '.join(known)}"
+            found.append((f"{where}.{key}" if where else str(key), f"unknown key; {suggestion}"))
+        return found
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return [(f"{where}.{key}" if where else key, "required but missing") for key in missing]
+    if error.validator == "type":
+        wanted = _TYPE_NAMES.get(str(error.validator_value), str(error.validator_value))
+        return [(where, f"must be {wanted}, got {type(instance).__name__} {instance!r}")]
+    if error.validator == "enum":
+        return [(where, f"must be one of {', '.join(map(str, error.validator_value))}, got {instance!r}")]
+    if error.validator == "const":
+        return [(where, f"must be {error.validator_value}, got {instance!r}")]
+    if error.validator == "pattern":
+        wanted = schema.get("title") or f"valid (must match {schema['pattern']})"
+        return [(where, f"{instance!r} is not {wanted}")]
+    description = schema.get("description")
+    return [(where, error.message + (f" ({description})" if description else ""))]
+
+
+def schema_problems(path: Path, doc: Any, root: Path) -> list[str]:
+    """Every way `doc` breaks the Environment schema, as 'file: key: text' lines."""
+    found: list[str] = []
+    for error in sorted(_validator(schema_path(root)).iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        found += [f"{path}: {key or '(top level)'}: {text}" for key, text in _schema_problem(error)]
+    return found
+
+
+def _get(data: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """A dotted key of a document that passed the schema, or the default."""
+    node: Any = data
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return default if node is None else node
 
 
 def environment_names(root: Path | None = None) -> list[str]:
@@ -154,48 +185,40 @@ def _parse(name: str, root: Path, problems: list[str]) -> Environment | None:
     except ConfigError as exc:
         problems.append(exc.message)
         return None
-    if not isinstance(doc, Mapping):
-        problems.append(f"{path}: must be a mapping, got {type(doc).__name__}")
-        return None
-    f = _Fields(path, doc, problems)
-    if f.get("kind", str) != "Environment":
-        f.problem("kind", "must be Environment")
-    declared = f.get("name", str)
-    if declared is not None and not _NAME.match(declared):
-        f.problem("name", "must be lowercase letters, digits and dashes, starting with a letter")
-    if declared is not None and declared != name:
-        f.problem("name", f"is {declared!r} but the directory is clusters/{name}; they must match")
-    provider = f.get("cluster.provider", str, "kind", PROVIDERS)
-    keep = f.get("backups.keep", int, 7)
-    if isinstance(keep, int) and keep < 1:
-        f.problem("backups.keep", "must be at least 1")
     env_vars = _read_vars(directory / VARS_FILE, problems)
     if env_vars.get("ENVIRONMENT") not in (None, name):
         problems.append(f"{directory / VARS_FILE}: data.ENVIRONMENT: must be {name!r}")
+    invalid = schema_problems(path, doc, root)
+    if invalid:
+        problems += invalid
+        return None
+    declared = doc["name"]
+    if declared != name:
+        problems.append(f"{path}: name: is {declared!r} but the directory is clusters/{name}; they must match")
     env = Environment(
         name=name,
         root=root,
-        provider=provider,
-        cluster_name=f.get("cluster.name", str, f"cattle-{name}"),
-        kube_context=f.get("cluster.context", str, None),
-        git_url=f.get("git.url", str, None),
-        git_branch=f.get("git.branch", str, "main"),
-        domain=f.get("domain", str),
-        reconcile_timeout=f.duration("reconcile.timeout", "15m"),
-        rto_budget=f.duration("rto.budget", "15m"),
+        provider=_get(doc, "cluster.provider", "kind"),
+        cluster_name=_get(doc, "cluster.name", f"cattle-{name}"),
+        kube_context=_get(doc, "cluster.context"),
+        git_url=_get(doc, "git.url"),
+        git_branch=_get(doc, "git.branch", "main"),
+        domain=doc["domain"],
+        reconcile_timeout=parse_duration(_get(doc, "reconcile.timeout", "15m")),
+        rto_budget=parse_duration(_get(doc, "rto.budget", "15m")),
         backups=BackupConfig(
-            vault_store=f.get("backups.vault", str, f"file://.cattle/backups/{name}/vault"),
-            database_store=f.get("backups.database", str, None),
-            keep=keep,
+            vault_store=_get(doc, "backups.vault", f"file://.cattle/backups/{name}/vault"),
+            database_store=_get(doc, "backups.database"),
+            keep=_get(doc, "backups.keep", 7),
         ),
-        protected=f.get("protected", bool, False),
-        generate_missing_key=f.get("secrets.generateMissingKey", bool, False),
+        protected=_get(doc, "protected", False),
+        generate_missing_key=_get(doc, "secrets.generateMissingKey", False),
         vars=env_vars,
     )
-    if provider == "kubeconfig" and env.kube_context is None:
-        f.problem("cluster.context", "required when cluster.provider is kubeconfig")
-    if env.domain is not None and env_vars.get("DOMAIN") not in (None, env.domain):
-        f.problem("domain", f"is {env.domain!r} but cluster-vars DOMAIN is {env_vars['DOMAIN']!r}")
+    if env.provider == "kubeconfig" and env.kube_context is None:
+        problems.append(f"{path}: cluster.context: required when cluster.provider is kubeconfig")
+    if env_vars.get("DOMAIN") not in (None, env.domain):
+        problems.append(f"{path}: domain: is {env.domain!r} but cluster-vars DOMAIN is {env_vars['DOMAIN']!r}")
     return env
 
 

@@ -47,7 +47,7 @@ def test_wrong_types_are_all_reported_with_file_and_key(repo_copy: Path) -> None
     message = caught.value.message
     assert "3 problem(s)" in message
     assert f"{path}: cluster.provider: must be one of kind, k3d, kubeconfig, got 'minikube'" in message
-    assert f"{path}: backups.keep: must be a int, got str 'five'" in message
+    assert f"{path}: backups.keep: must be an integer, got str 'five'" in message
     assert f"{path}: reconcile.timeout: '15 minutes' is not a duration" in message
 
 
@@ -83,3 +83,30 @@ def test_kubeconfig_provider_needs_a_context(repo_copy: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90.0), ("15m", 900.0), ("2h", 7200.0)])
 def test_durations(text: str, seconds: float) -> None:
     assert env.parse_duration(text) == seconds
+
+
+def test_a_misspelt_key_is_an_error_naming_file_key_and_the_nearest_valid_key(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/production/environment.yaml"
+    path.write_text(path.read_text().replace("protected: true", "protcted: true"))
+    with pytest.raises(ConfigError) as caught:
+        env.load("production")
+    assert f"{path}: protcted: unknown key; did you mean 'protected'?" in caught.value.message
+
+
+def test_unknown_nested_keys_are_errors_too(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/staging/environment.yaml"
+    path.write_text(path.read_text().replace("  keep: 14", "  keep: 14\n  retention: 30d"))
+    with pytest.raises(ConfigError, match=r"backups.retention: unknown key; valid keys here: database, keep, vault"):
+        env.load("staging")
+
+
+def test_every_environment_file_names_the_schema_for_editors() -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(env.schema_path(env.repo_root()).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for name in env.environment_names():
+        first = (env.repo_root() / "clusters" / name / env.ENV_FILE).read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../environment.schema.json"
