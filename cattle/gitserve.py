@@ -7,6 +7,8 @@ that cannot reach a pushed remote; Flux's source-controller fetches from http://
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import shutil
 import subprocess
@@ -18,8 +20,10 @@ from types import TracebackType
 from typing import Any
 
 from cattle import tools
+from cattle.errors import ProviderError
 
 REPO_NAME = "cattle.git"
+SERVE_HOST_VARIABLE = "CATTLE_SERVE_HOST"
 
 
 def snapshot_commit(root: Path, bare: Path, branch: str) -> str:
@@ -107,7 +111,34 @@ class GitServer:
         shutil.rmtree(self.project_root, ignore_errors=True)
 
 
+def ipv4_gateway(inspect: Any, network: str) -> str:
+    """The IPv4 gateway of a network from `docker network inspect` JSON, whatever the order of its IPAM entries.
+
+    kind >= v0.27 makes its network dual-stack and Docker lists the IPv6 entry first, without a gateway on
+    GitHub-hosted runners: the first entry is not the host's address.
+    """
+    networks = inspect if isinstance(inspect, list) else [inspect]
+    entries = [entry for item in networks if isinstance(item, dict)
+               for entry in ((item.get("IPAM") or {}).get("Config") or []) if isinstance(entry, dict)]
+    for entry in entries:
+        try:
+            address = ipaddress.ip_address(str(entry.get("Gateway") or "").split("/")[0])
+        except ValueError:
+            continue
+        if address.version == 4:
+            return str(address)
+    subnets = ", ".join(str(entry.get("Subnet")) for entry in entries) or "none"
+    raise ProviderError(f"docker network {network!r} has no IPv4 gateway (IPAM subnets: {subnets}): the cluster "
+                        "could not reach this checkout's server", f"set ${SERVE_HOST_VARIABLE} to an address of this "
+                        "machine that the cluster's nodes reach, or push and pass --git-url")
+
+
 def docker_gateway(network: str = "kind") -> str:
-    """The host's address as seen from containers on a docker network (where kind nodes live)."""
-    out = tools.run(["docker", "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"])
-    return out.stdout.decode().strip()
+    """The host's IPv4 address as seen from containers on a docker network (where kind and k3d nodes live)."""
+    out = tools.run(["docker", "network", "inspect", network]).stdout
+    try:
+        inspect = json.loads(out)
+    except ValueError as exc:
+        raise ProviderError(f"docker network inspect {network} did not print JSON: {out[:200]!r}",
+                            f"check the Docker engine, or set ${SERVE_HOST_VARIABLE}") from exc
+    return ipv4_gateway(inspect, network)
