@@ -37,6 +37,24 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class KubernetesSpec:
+    """The Kubernetes an environment runs: its version and, for kind/k3d, the node image pinned by digest."""
+
+    version: str
+    node_image: str | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the cluster's nodes offer, and the requests of what runs there outside git (the control plane)."""
+
+    cpu_millis: int
+    memory_bytes: int
+    overhead_cpu_millis: int
+    overhead_memory_bytes: int
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment, as declared in git."""
 
@@ -53,6 +71,9 @@ class Environment:
     backups: BackupConfig
     protected: bool
     generate_missing_key: bool
+    kubernetes: KubernetesSpec
+    capacity: Capacity | None = None
+    registry_mirrors: Mapping[str, str] = field(default_factory=dict)  # upstream registry host -> mirror URL
     vars: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -142,6 +163,30 @@ def _get(data: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return default if node is None else node
 
 
+def _capacity(doc: Mapping[str, Any] | None) -> Capacity | None:
+    """The capacity block of a document that passed the schema (quantities as integers)."""
+    from cattle.quantities import cpu_millis, memory_bytes
+
+    if not doc:
+        return None
+    overhead = doc["overhead"]
+    return Capacity(cpu_millis(doc["cpu"]), memory_bytes(doc["memory"]), cpu_millis(overhead["cpu"]),
+                    memory_bytes(overhead["memory"]))
+
+
+def _node_image_problems(provider: str, spec: KubernetesSpec) -> list[str]:
+    """kind/k3d need a node image whose tag is the declared version; other providers have none."""
+    if provider not in ("kind", "k3d"):
+        return ["kubernetes.nodeImage: only kind and k3d clusters have a node image"] if spec.node_image else []
+    if spec.node_image is None:
+        return [f"kubernetes.nodeImage: required for a {provider} cluster: the node image, pinned by digest, that "
+                f"runs Kubernetes {spec.version}"]
+    tag = spec.node_image.split("@")[0].rsplit(":", 1)[1]
+    if re.split(r"[-+]", tag.removeprefix("v"))[0] != spec.version:
+        return [f"kubernetes.nodeImage: its tag {tag} is not kubernetes.version {spec.version}"]
+    return []
+
+
 def environment_names(root: Path | None = None) -> list[str]:
     """The environments declared under clusters/ (directories holding environment.yaml)."""
     clusters = (root or repo_root()) / "clusters"
@@ -213,8 +258,12 @@ def _parse(name: str, root: Path, problems: list[str]) -> Environment | None:
         ),
         protected=_get(doc, "protected", False),
         generate_missing_key=_get(doc, "secrets.generateMissingKey", False),
+        kubernetes=KubernetesSpec(doc["kubernetes"]["version"], _get(doc, "kubernetes.nodeImage")),
+        capacity=_capacity(doc.get("capacity")),
+        registry_mirrors=dict(_get(doc, "registry.mirrors", {})),
         vars=env_vars,
     )
+    problems += [f"{path}: {text}" for text in _node_image_problems(env.provider, env.kubernetes)]
     if env.provider == "kubeconfig" and env.kube_context is None:
         problems.append(f"{path}: cluster.context: required when cluster.provider is kubeconfig")
     if env_vars.get("DOMAIN") not in (None, env.domain):
