@@ -205,14 +205,15 @@ def _print_outcomes(outcomes: list[Any]) -> None:
 
 
 @task(name="init", help={"env": "environment (default: testing)",
-                         "regenerate": "also regenerate every declared secret for the new key (placeholders)"})
-def secrets_init(c: Context, env: str | None = None, regenerate: bool = False) -> None:
+                         "regenerate": "also regenerate every declared secret for the new key (placeholders)",
+                         "force": "replace the key of an env whose files are encrypted for another (lost) key"})
+def secrets_init(c: Context, env: str | None = None, regenerate: bool = False, force: bool = False) -> None:
     """Create the env's age key (never overwrites one), set it in .sops.yaml, install the pre-commit hook."""
     from cattle import keys, secrets
 
     name = _env_name(c, env)
     with failures():
-        identity = secrets.init(_root(), name)
+        identity = secrets.init(_root(), name, force=force)
         print(f"created {keys.key_file(name)} (0600); public key {identity.public} written to .sops.yaml")
         print("Put a copy of the private key in custody now (docs/secrets.md).")
         if regenerate:

@@ -20,12 +20,11 @@ from cattle import (
     preflight,
     reconcile,
     secrets,
-    snapshots,
     sopsconfig,
     vault,
     vaultdrill,
 )
-from cattle.errors import CattleError, DatabaseError, PreflightError, StoreError, VaultError
+from cattle.errors import CattleError, DatabaseError, PreflightError, StoreError
 from cattle.kube import Kube
 from cattle.paths import repo_root, state_dir
 from cattle.plan import Facts, Plan, build_plan
@@ -50,14 +49,16 @@ class Options:
     timeout: float | None = None
     allow_empty_database: bool = False
     allow_empty_vault: bool = False
+    snapshot: str = "latest"  # the Vault snapshot to restore (an id from vault.snapshots)
 
 
 OPENBAO_RELEASE = ("HelmRelease", "openbao", "openbao")
 
 
-def _expected(environment: env.Environment) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
+def _expected(environment: env.Environment, bootstrap_vars: dict[str, str] | None
+              ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
     """The Flux Kustomizations and HelmReleases git declares for the env, and the Kustomizations' dependsOn."""
-    rendering = render(environment)
+    rendering = render(environment, bootstrap_vars)
     expected: list[tuple[str, str, str]] = []
     depends: dict[str, list[str]] = {}
     for item in rendering.objects:
@@ -69,19 +70,9 @@ def _expected(environment: env.Environment) -> tuple[list[tuple[str, str, str]],
     return expected, depends
 
 
-def _latest_snapshot(environment: env.Environment) -> tuple[str | None, str]:
-    """The newest Vault snapshot id of the env (None when there is none) and where cattle looked."""
-    store = vaultdrill.store_for(environment)
-    try:
-        return snapshots.find(store, environment.name).id, store.url
-    except VaultError:
-        return None, store.url
-    except StoreError as exc:
-        return None, f"{store.url} (unreachable: {exc.message})"
-
-
 def gather_facts(environment: env.Environment, provider: Provider, options: Options, git_url: str,
-                 snapshot: tuple[str | None, str], failed_checks: list[preflight.Check] | None = None) -> Facts:
+                 vault_decision: vaultdrill.VaultDecision, database_reason: str,
+                 failed_checks: list[preflight.Check] | None = None) -> Facts:
     """Read-only facts for the plan; with failed preflight checks (a dry run), what cannot be asked is unknown."""
     recipient = sopsconfig.env_recipient(environment.root, environment.name)
     identity = keys.find_identity(environment.name, [recipient] if recipient else None)
@@ -89,8 +80,8 @@ def gather_facts(environment: env.Environment, provider: Provider, options: Opti
     exists = None if failed_checks else provider.exists()
     return Facts(environment.name, provider.name, provider.creates_clusters, exists,
                  identity.source if identity else None, environment.generate_missing_key, git_url,
-                 environment.git_branch, source.warning if source else None, *snapshot,
-                 options.timeout or environment.reconcile_timeout,
+                 environment.git_branch, source.warning if source else None, vault_decision.action,
+                 vault_decision.reason, database_reason, options.timeout or environment.reconcile_timeout,
                  tuple(f"{c.name}: {c.detail}" for c in failed_checks or []))
 
 
@@ -119,15 +110,15 @@ def cluster_ca(kube: Kube) -> str | None:
 
 
 def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
-                  vault_addr: str | None, allow_empty_vault: bool = False, ca_cert: str | None = None) -> str:
-    """Bring OpenBao up: restore the latest snapshot, or initialise a fresh one (database recovery is in git)."""
+                  vault_addr: str | None, decision: vaultdrill.VaultDecision, ca_cert: str | None = None) -> str:
+    """Bring OpenBao up as the plan decided: restore the snapshot, or initialise a fresh one."""
     with ExitStack() as stack:
         addr = vault_addr or os.environ.get(VAULT_ADDR_VARIABLE)
         if addr:
             vault.wait_ready(addr, 300)
         else:
             addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
-        return vaultdrill.bring_up(environment, addr, allow_empty_vault, ca_cert)
+        return vaultdrill.bring_up(environment, addr, decision, ca_cert)
 
 
 DB_STORE_VARIABLE = "CATTLE_DB_STORE"
@@ -138,32 +129,49 @@ def database_store(environment: env.Environment) -> Store | None:
     return open_store(url, environment.root) if url else None
 
 
+def plan_database(environment: env.Environment, allow_empty: bool) -> tuple[database.Decision | None,
+                                                                             preflight.Check | None]:
+    """initdb or recovery from the env's database store, read once at preflight; a failed check when in doubt."""
+    try:
+        store = database_store(environment)
+    except StoreError as exc:
+        return None, preflight.Check("database store", False, exc.message, exc.hint)
+    if store is None:
+        return database.Decision("initdb", 1, None, None, "no database backup store configured: new, empty "
+                                 "database"), None
+    try:
+        return database.decide(store, environment.name, protected=environment.protected,
+                               allow_empty=allow_empty), None
+    except DatabaseError as exc:
+        return None, preflight.Check("database store", False, exc.message, exc.hint)
+
+
 def database_choice(environment: env.Environment, kube: Kube,
-                    allow_empty: bool) -> tuple[dict[str, str], str]:
-    """initdb or recovery for the CNPG Cluster, decided before Flux creates it (and kept once it exists)."""
+                    decision: database.Decision) -> tuple[dict[str, str], str]:
+    """The planned initdb/recovery for the CNPG Cluster, applied before Flux creates it (kept once it exists)."""
     kube.learn_flux(load_crd_docs(environment.root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_clusters.yaml"))
     existing = kube.get("v1", "ConfigMap", flux.BOOTSTRAP_VARS, flux.NAMESPACE)
     if existing and kube.get("postgresql.cnpg.io/v1", "Cluster", database.CLUSTER, "feeds"):
         data = {str(k): str(v) for k, v in (existing.get("data") or {}).items()}
         return data, f"{database.CLUSTER} exists already ({data.get('DB_BOOTSTRAP')}, {data.get('DB_GENERATION')})"
     store = database_store(environment)
-    if store is None:
-        decision = database.Decision("initdb", 1, None, None, "no database backup store configured")
-    else:
-        try:
-            decision = database.decide(store, environment.name, protected=environment.protected,
-                                       allow_empty=allow_empty)
-        except DatabaseError as exc:
-            if environment.protected or "cannot read" not in exc.message:
-                raise
-            console.say(f"warning: {exc.message}; {environment.name} is not protected, so it starts empty")
-            decision = database.Decision("initdb", 1, None, None, f"backup store unreadable: {exc.message[:80]}")
-        else:
-            database.record(store, decision)
+    if store is not None:
+        database.record(store, decision)
     return decision.variables, decision.reason
 
 
-def plan(name: str, options: Options) -> tuple[env.Environment, Plan, PreflightError | None]:
+@dataclass(frozen=True)
+class Planned:
+    """Everything bootstrap decided before touching anything; the run executes exactly this."""
+
+    environment: env.Environment
+    plan: Plan
+    vault: vaultdrill.VaultDecision
+    database: database.Decision | None
+    blocked: PreflightError | None
+
+
+def plan(name: str, options: Options) -> Planned:
     """Load, preflight and plan; touches nothing.
 
     A failed preflight raises at once, except in a dry run: there the plan is still made (what cannot be asked
@@ -172,22 +180,26 @@ def plan(name: str, options: Options) -> tuple[env.Environment, Plan, PreflightE
     """
     environment = env.load(name)
     failed = preflight.failed_checks(environment, options.provider)
-    snapshot = _latest_snapshot(environment)
-    if environment.protected and snapshot[0] is None and not options.allow_empty_vault:
-        failed.append(preflight.Check("vault snapshot", False, *vaultdrill.empty_refusal(environment, snapshot[1])))
+    vault_decision = vaultdrill.plan_vault(environment, options.allow_empty_vault, options.snapshot)
+    if vault_decision.action == "refuse":
+        failed.append(preflight.Check("vault store", False, vault_decision.reason, vault_decision.hint))
+    db_decision, db_check = plan_database(environment, options.allow_empty_database)
+    if db_check is not None:
+        failed.append(db_check)
     blocked = preflight.error(environment, options.provider, failed) if failed else None
     if blocked is not None and not options.dry_run:
         raise blocked
     provider = get_provider(environment, options.provider, state_dir(environment.root))
     git_url = "(served from this checkout)" if options.serve else gitsource.resolve(environment, options.git_url).url
-    facts = gather_facts(environment, provider, options, git_url, snapshot, failed)
+    database_reason = db_decision.reason if db_decision else "REFUSED: see the failed preflight check"
+    facts = gather_facts(environment, provider, options, git_url, vault_decision, database_reason, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
-    expected, _ = _expected(environment)
+    expected, _ = _expected(environment, db_decision.variables if db_decision else None)
     the_plan = build_plan(facts, flux_objects,
                           flux.sync_objects(environment, git_url, with_credentials=credentials is not None),
                           [flux.GIT_SECRET] if credentials else [], expected)
-    return environment, the_plan, blocked
+    return Planned(environment, the_plan, vault_decision, db_decision, blocked)
 
 
 def run(name: str, options: Options | None = None) -> Timeline | None:
@@ -200,7 +212,8 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
     timeline = Timeline(name)
     try:
         with timeline.phase("preflight") as event:
-            environment, the_plan, blocked = plan(name, options)
+            planned = plan(name, options)
+            environment, the_plan, blocked = planned.environment, planned.plan, planned.blocked
             event.detail = f"{len(the_plan.changes)} steps will act"
             if blocked is not None:
                 event.status, event.detail = "failed", "a real run would stop here (dry run goes on to plan)"
@@ -210,7 +223,7 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
             if blocked is not None:
                 raise blocked
             return None
-        _execute(environment, options, timeline)
+        _execute(planned, options, timeline)
         timeline.result = "ok"
         return timeline
     except CattleError:
@@ -223,7 +236,9 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
             console.say(f"timeline written to {path}")
 
 
-def _execute(environment: env.Environment, options: Options, timeline: Timeline) -> None:
+def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
+    environment = planned.environment
+    assert planned.database is not None  # a plan without a database decision is blocked at preflight
     root = environment.root
     timeout = options.timeout or environment.reconcile_timeout
     provider = get_provider(environment, options.provider, state_dir(root))
@@ -256,19 +271,19 @@ def _execute(environment: env.Environment, options: Options, timeline: Timeline)
                 kube.apply(credentials, force=True)
             event.detail = "sops-age" + (" + git credentials" if credentials else "")
         with timeline.phase("database") as event:
-            decision_vars, event.detail = database_choice(environment, kube, options.allow_empty_database)
+            decision_vars, event.detail = database_choice(environment, kube, planned.database)
             kube.apply(flux.bootstrap_configmap(decision_vars), force=True)
         with timeline.phase("sync") as event:
             for obj in flux.sync_objects(environment, git_url, with_credentials=credentials is not None):
                 kube.apply(obj, force=True)
             event.detail = f"{git_url} @ {environment.git_branch}"
-        expected, depends = _expected(environment)
+        expected, depends = _expected(environment, decision_vars)
         vault_done: list[str] = []
 
         def bring_up_vault() -> None:  # as soon as OpenBao is up: the secret store of platform-configs needs it
             with timeline.phase("restore", waiting=True) as vault_event:
                 vault_event.detail = restore_state(environment, provider.kubeconfig(), options.vault_addr,
-                                                   options.allow_empty_vault, cluster_ca(kube))
+                                                   planned.vault, cluster_ca(kube))
             vault_done.append(vault_event.detail)
 
         waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault})

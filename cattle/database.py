@@ -53,6 +53,15 @@ class Decision:
                 "DB_RECOVERY_GENERATION": f"g{self.source}" if self.source else "none"}
 
 
+def validation_variables(protected: bool) -> dict[str, str] | None:
+    """The cattle-bootstrap variables to render an env with offline (validate, diff).
+
+    A protected env refuses to build without cattle's decision (apps/components/database-undecided), so it is
+    rendered as its rebuilds normally go: recovery from the previous generation.
+    """
+    return Decision("recovery", 2, 1, None, "offline rendering").variables if protected else None
+
+
 def parse_backup_info(text: str) -> dict[str, str]:
     """barman's backup.info: key=value lines."""
     values: dict[str, str] = {}
@@ -94,9 +103,18 @@ def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False
     """initdb for an empty store; recovery from the newest complete base backup; an error for anything odd."""
     try:
         found = generations(store)
+        listed = store.keys() if not found else []
+        everything = [n for n in listed if n != MARKER]  # the marker is cattle's own
     except StoreError as exc:
         raise DatabaseError(f"cannot read the database backup store {store.url}: {exc.message}",
-                            "fix access to the store; cattle will not guess whether a backup exists") from exc
+                            "fix access to the store (credentials AWS_*, AWS_ENDPOINT_URL, network); cattle will "
+                            "not guess whether a backup exists") from exc
+    if not found and everything and not allow_empty:
+        shown = ", ".join(everything[:5]) + (f" (and {len(everything) - 5} more)" if len(everything) > 5 else "")
+        raise DatabaseError(f"{env}: {store.url} holds no database generation cattle can read, but it is not empty "
+                            f"({shown}); refusing to start {CLUSTER} empty over it",
+                            "inspect the store (a generation lives under feeds-db-gN/); pass "
+                            "--allow-empty-database to start empty anyway (nothing there is deleted)")
     if not found:
         if protected and not allow_empty:
             raise DatabaseError(f"{env}: no database backup found in {store.url}; refusing to start "
@@ -104,7 +122,11 @@ def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False
                                 "with --allow-empty-database; otherwise fix the backup store setting")
         return Decision("initdb", 1, None, None, f"no backup in {store.url}: new, empty database")
     latest = max(found)
-    backups = base_backups(store, latest, found[latest])
+    try:
+        backups = base_backups(store, latest, found[latest])
+    except StoreError as exc:
+        raise DatabaseError(f"{env}: cannot read the base backups of generation g{latest} in {store.url}: "
+                            f"{exc.message}", "fix access to the store; cattle will not guess") from exc
     complete = [b for b in backups if b.status == "DONE"]
     if not complete:
         states = ", ".join(f"{b.backup_id}: {b.status}" for b in backups) or "no base backup, only WAL"

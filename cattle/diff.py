@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from cattle import env as environments
+from cattle.database import validation_variables
 from cattle.errors import CattleError
 from cattle.render import render
 
@@ -54,7 +55,8 @@ def _key(obj: dict[str, Any]) -> str:
 
 
 def objects(root: Path, name: str) -> dict[str, dict[str, Any]]:
-    rendering = render(environments.load(name, root))
+    environment = environments.load(name, root)
+    rendering = render(environment, validation_variables(environment.protected))
     return {_key(i.obj): masked(i.obj) for i in rendering.objects}
 
 

@@ -104,8 +104,9 @@ def require_identity(env: str, recipients: list[str] | None = None) -> Identity:
         raise SecretsError(
             f"no age key for environment {env!r}{wanted} (looked in ${env_var(env)}, $SOPS_AGE_KEY "
             f"and {key_file(env)})",
-            f"get the {env} key from its custodian (docs/secrets.md) into {key_file(env)} (chmod 600) or "
-            f"${env_var(env)}; for a brand-new environment run: invoke secrets.init --env {env}")
+            f"get the {env} key from its custodian (docs/secrets.md, 'Where each key lives': who holds it and "
+            f"where it is kept) into {key_file(env)} (chmod 600) or ${env_var(env)}. A new key cannot stand "
+            "in for it: the files in git and the backups are encrypted for the one named here")
     return identity
 
 

@@ -31,8 +31,9 @@ class Facts:
     git_url: str
     git_branch: str
     git_warning: str | None
-    snapshot: str | None
-    store_url: str
+    vault_action: str  # restore | initialise | refuse
+    vault_reason: str
+    database_reason: str
     reconcile_timeout: float
     preflight_problems: tuple[str, ...] = ()
 
@@ -74,10 +75,12 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
         key = "no age key here: make a new one and regenerate every declared secret (throwaway environment)"
     else:
         key = "no age key: bootstrap will stop (see docs/secrets.md, key custody)"
-    restore = (f"as soon as OpenBao is up: restore Vault snapshot {facts.snapshot} from {facts.store_url}"
-               if facts.snapshot else f"as soon as OpenBao is up: no Vault snapshot in {facts.store_url}, so "
-               "initialise a fresh OpenBao (init record kept encrypted in that store), configure it for the "
-               "platform and take its first snapshot")
+    restore = f"as soon as OpenBao is up: {facts.vault_reason}"
+    if facts.vault_action == "initialise":
+        restore += ("; init record kept encrypted in that store, configured for the platform, first snapshot "
+                    "taken at once")
+    elif facts.vault_action == "refuse":
+        restore = f"REFUSED: {facts.vault_reason}"
     git = f"GitRepository {facts.git_url} @ {facts.git_branch}"
     if facts.git_warning:
         git += f" (warning: {facts.git_warning})"
@@ -93,7 +96,7 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
              "then Available", tuple(describe(o) for o in flux_objects)),
         Step("secrets", f"secret zero: {key}; flux-system/sops-age" + (" and git credentials" if secret_names
              else ""), tuple(f"Secret flux-system/{n} (values never printed)" for n in ["sops-age", *secret_names])),
-        Step("database", "decide initdb or recovery for the CNPG Cluster from the backup store; "
+        Step("database", f"{facts.database_reason} (kept as it is when the CNPG Cluster exists already); "
              "ConfigMap flux-system/cattle-bootstrap", ("ConfigMap flux-system/cattle-bootstrap",)),
         Step("sync", git, tuple(describe(o) for o in sync_objects)),
         Step("reconcile", f"wait up to {facts.reconcile_timeout:.0f}s for {len(expected)} Flux objects to be Ready",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cattle import ordering
+from cattle.plaintext import envelope_problem, secrets_in
 from cattle.problems import Problem
 from cattle.render import KUSTOMIZATION_API, RenderedObject, Rendering
 from cattle.schemas import SchemaStore
@@ -110,9 +111,11 @@ class _Checker:
                              "add readiness and liveness probes (an HTTP health endpoint or a TCP check)")
 
     def secrets(self, item: RenderedObject) -> None:
-        if item.obj.get("kind") == "Secret" and item.obj.get("apiVersion") == "v1" and "sops" not in item.obj:
-            self.add(item, "secrets", "plaintext Secret: not SOPS-encrypted",
-                     "move it under secrets/<env>/ and encrypt it: invoke secrets.encrypt --env <env> FILE")
+        for secret in secrets_in(item.obj):
+            problem = envelope_problem(secret)
+            if problem:
+                self.add(item, "secrets", f"plaintext Secret ({problem})",
+                         "move it under secrets/<env>/ and encrypt it: ./scripts/cattle secrets.encrypt FILE")
 
     def leftovers(self, item: RenderedObject) -> None:
         if item.obj.get("kind") == "CustomResourceDefinition" or disabled(item.obj):

@@ -11,6 +11,7 @@ import yaml
 
 from cattle import keys, sopsconfig, sopsfile
 from cattle.errors import ConfigError, SecretsError
+from cattle.plaintext import plaintext_secrets
 from cattle.problems import Problem
 from cattle.secrets import env_dir, secret_files
 from cattle.secretspec import SPEC_FILE, load_spec, spec_files
@@ -65,6 +66,8 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
     listed = _listed(directory)
     for relpath in secret_files(root, env):
         block = sopsfile.metadata(root / relpath)
+        if block is None and plaintext_secrets((root / relpath).read_text(errors="replace")):
+            continue  # reported by check_repository, the one plaintext guard
         if block is None:
             problems.append(_problem(str(relpath), "not SOPS-encrypted (plaintext in secrets/)",
                                      f"encrypt it now: invoke secrets.encrypt {relpath}; rotate its values "
@@ -115,30 +118,23 @@ def _listed(directory: Path) -> set[str]:
 
 
 def check_repository(root: Path) -> list[Problem]:
-    """Plaintext Secrets outside secrets/ and private key material anywhere in what git would commit."""
+    """Plaintext Secrets (decided by parsing, cattle.plaintext) and private key material in every file git
+    would commit."""
     problems: list[Problem] = []
     for relpath in repo_files(root):
-        if relpath.parts[0] == "vendor":
-            continue  # upstream files, checksummed; CRD descriptions quote PEM headers
         path = root / relpath
         try:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        if PRIVATE_KEY.search(text):
+        if relpath.parts[0] != "vendor" and PRIVATE_KEY.search(text):  # vendored CRDs quote PEM headers
             problems.append(_problem(str(relpath), "private key material (age or PEM private key)",
                                      "remove it from the repository and its history, then rotate that key",
                                      "private-key"))
-        if relpath.suffix in (".yaml", ".yml") and relpath.parts[0] != "secrets" and "kind: Secret" in text:
-            try:
-                docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-            except yaml.YAMLError:
-                continue
-            for doc in docs:
-                if isinstance(doc, dict) and doc.get("kind") == "Secret" and "sops" not in doc:
-                    problems.append(_problem(str(relpath), f"plaintext Secret {doc.get('metadata', {}).get('name')}",
-                                             "move it to secrets/<env>/ and encrypt it (invoke secrets.new)",
-                                             "plaintext"))
+        for name, why in plaintext_secrets(text):
+            problems.append(_problem(str(relpath), f"plaintext Secret {name}: {why}",
+                                     "move it to secrets/<env>/ and encrypt it (./scripts/cattle secrets.new or "
+                                     "secrets.encrypt); rotate its values if it was ever pushed", "plaintext"))
     return problems
 
 

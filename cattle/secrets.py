@@ -72,13 +72,28 @@ def install_hook(root: Path) -> str:
     return f"pre-commit hook installed: {hook}"
 
 
-def init(root: Path, env: str) -> Identity:
-    """Create the environment's age key (never overwriting one) and make it the env's recipient."""
+def init(root: Path, env: str, *, force: bool = False) -> Identity:
+    """Create the environment's age key (never overwriting one) and make it the env's recipient.
+
+    Refuses an environment whose files are encrypted for another key unless `force`: a new key decrypts none
+    of them, so this is only right when that key is truly lost (or for adopting a fresh repository).
+    """
     existing = [p for p in secret_files(root, env) if sopsfile.metadata(root / p)]
+    current = sopsconfig.env_recipient(root, env)
+    orphaned = [p for p in existing if current is None or current in sopsfile.recipients(root / p)]
+    if orphaned and not force and keys.find_identity(env) is None:
+        wanted = current or ", ".join(sopsfile.recipients(root / orphaned[0]))
+        raise SecretsError(
+            f"secrets/{env} holds {len(orphaned)} file(s) encrypted for {wanted}; a new key decrypts none of them. "
+            f"init would point .sops.yaml and cluster-vars at the new key, so Flux could no longer decrypt these "
+            "files and new Vault snapshots would no longer open with the old key",
+            f"get the {env} key from its custodian instead (docs/secrets.md, 'Where each key lives'). Only if it "
+            f"is truly lost, or to adopt a fresh repository: ./scripts/cattle secrets.init --env {env} --force "
+            "--regenerate (new values for every declared secret; the old ones stay readable only with the old key)")
     identity = keys.create_key(env)
     if existing and identity.public not in sopsfile.recipients(root / existing[0]):
         console.say(f"warning: {len(existing)} existing file(s) in secrets/{env} are encrypted for another key; "
-                    f"regenerate them (invoke secrets.generate --env {env} --rotate NAME) or restore the old key")
+                    f"regenerate them (secrets.generate --env {env} --rotate NAME) or restore the old key")
     sopsconfig.set_env_recipient(root, env, identity.public)
     console.say(install_hook(root))
     return identity

@@ -18,6 +18,7 @@ import yaml
 from cattle import tools
 from cattle.errors import SecretsError, ToolError
 from cattle.keys import Identity
+from cattle.plaintext import envelope_problem
 from cattle.sopsconfig import CONFIG
 
 
@@ -47,7 +48,9 @@ def metadata(path: Path) -> dict[str, Any] | None:
     if len(docs) != 1 or not isinstance(docs[0], dict):
         return None
     block = docs[0].get("sops")
-    return block if isinstance(block, dict) and block.get("mac") else None
+    if not isinstance(block, dict) or not block.get("mac"):
+        return None
+    return block if envelope_problem({**docs[0], "kind": "Secret"}) is None else None
 
 
 def recipients(path: Path) -> list[str]:
@@ -60,8 +63,11 @@ def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
     """Encrypt YAML for `relpath`'s creation rule; returns the encrypted document."""
     try:
         doc = yaml.safe_load(plaintext)
-    except yaml.YAMLError as exc:
-        raise SecretsError(f"{relpath}: not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # never echo the offending line: it may hold the secret
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SecretsError(f"{relpath}: not valid YAML{where}",
+                           "fix the YAML there (the content is not shown: it may be secret)") from None
     if isinstance(doc, dict) and "sops" in doc:
         raise SecretsError(f"{relpath} is already SOPS-encrypted; encrypting it again would lose it",
                            f"edit it with: invoke secrets.edit --env <env> {relpath}")
@@ -73,7 +79,8 @@ def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
             raise SecretsError(f"{relpath} matches no creation rule in {CONFIG}",
                                "secrets live in secrets/<env>/<name>.secret.yaml; run invoke secrets.init "
                                "--env <env> if the environment is new") from exc
-        raise SecretsError(f"sops could not encrypt {relpath}: {exc.message}") from exc
+        raise SecretsError(f"sops could not encrypt {relpath} (exit {exc.returncode}; its output is not shown: it "
+                           "may quote the secret)", f"run sops by hand to see why: sops encrypt {relpath}") from None
 
 
 def decrypt(root: Path, relpath: Path, identities: list[Identity]) -> bytes:

@@ -128,7 +128,8 @@ def s3_client(endpoint: str | None = None) -> Any:
 
     config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"},
                     s3={"addressing_style": "path"})
-    return boto3.client("s3", endpoint_url=endpoint or os.environ.get("AWS_ENDPOINT_URL") or None,
+    session = boto3.session.Session()  # credentials as the environment has them now (the default session caches)
+    return session.client("s3", endpoint_url=endpoint or os.environ.get("AWS_ENDPOINT_URL") or None,
                         region_name=os.environ.get("AWS_REGION", "us-east-1"), config=config)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from cattle import env as environments
 from cattle import policy
 from cattle.console import table
+from cattle.database import validation_variables
 from cattle.paths import repo_root
 from cattle.problems import Problem
 from cattle.render import render
@@ -60,7 +61,7 @@ def validate(names: list[str] | None = None, root: Path | None = None) -> list[E
     selected = [environments.load(name, base) for name in (names or environments.environment_names(base))]
     crds = load_crd_files(vendored_crd_files(base))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda e: validate_env(e, crds), selected))
+        return list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected)), selected))
 
 
 def format_text(reports: list[EnvReport]) -> str:

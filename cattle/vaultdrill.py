@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hvac.exceptions import VaultError as HvacError
@@ -12,7 +12,7 @@ from hvac.exceptions import VaultError as HvacError
 from cattle import keys, snapshots, sopsconfig, vault, vaultinit
 from cattle.baoserver import BaoServer
 from cattle.env import Environment
-from cattle.errors import VaultError, VaultInUse
+from cattle.errors import StoreError, VaultError, VaultInUse
 from cattle.stores import Store, open_store
 
 STORE_VARIABLE = "CATTLE_VAULT_STORE"
@@ -70,26 +70,89 @@ def _root_access(addr: str, store: Store, env: str, identities: list[keys.Identi
     return f"root token of init record {record.name} works"
 
 
+@dataclass(frozen=True)
+class VaultDecision:
+    """What bootstrap does with the env's OpenBao: restore one snapshot, initialise a fresh one, or refuse."""
+
+    action: str  # restore | initialise | refuse
+    store_url: str
+    reason: str
+    snapshot: str | None = None
+    hint: str | None = None
+
+
 def empty_refusal(env: Environment, store_url: str) -> tuple[str, str]:
     """Why a protected env does not start with an empty OpenBao, and what to do (message, hint)."""
     return (f"no Vault snapshot of {env.name} in {store_url}: refusing to start {env.name} with an empty OpenBao",
             "check the store and its credentials (AWS_*), or pass --allow-empty-vault for a brand-new environment")
 
 
-def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_ca_cert: str | None = None) -> str:
-    """Make the env's OpenBao serve the platform; returns what was done (never a secret).
+def decide(env: Environment, catalog: snapshots.Catalog | None, store_url: str, *, store_error: str | None = None,
+           allow_empty: bool = False, snapshot: str = "latest", named: snapshots.Manifest | None = None,
+           named_error: str | None = None) -> VaultDecision:
+    """The Vault decision from what the store holds; pure, so every mix of store contents can be tested.
 
-    The newest snapshot is restored when the store has one; otherwise a fresh OpenBao is initialised (its init
-    record kept in the store, cattle.vaultinit) and snapshotted at once, so the next rebuild restores it. Either way
-    the platform's configuration (external-secrets' Kubernetes auth) is ensured with the root token of the record
-    that applies. A protected env never starts with an empty OpenBao unless `allow_empty`.
+    Restore the named snapshot, else the newest valid one. Initialise only from a store that is reachable and
+    holds nothing of the env that cattle cannot account for, and for a protected env only with `allow_empty`.
     """
+    if store_error is not None:
+        return VaultDecision("refuse", store_url, f"cannot read the Vault backup store {store_url}: {store_error}",
+                             hint="fix access to the store (credentials AWS_*, AWS_ENDPOINT_URL, network); an "
+                             "unreachable store is never taken for an empty one")
+    if snapshot != "latest":
+        if named is None:
+            return VaultDecision("refuse", store_url, named_error or f"snapshot {snapshot!r} not found",
+                                 hint=f"list them with: ./scripts/cattle vault.snapshots --env {env.name}")
+        return VaultDecision("restore", store_url, f"restore the named snapshot {named.id}", named.id)
+    assert catalog is not None
+    if catalog.newest is not None:
+        skipped = f" (skipped, unusable: {catalog.describe_doubts()})" if catalog.doubts else ""
+        return VaultDecision("restore", store_url, f"restore the newest Vault snapshot {catalog.newest.id}{skipped}",
+                             catalog.newest.id)
+    if catalog.doubts and not allow_empty:
+        return VaultDecision("refuse", store_url, f"no usable Vault snapshot of {env.name} in {store_url}, but it "
+                             f"holds objects cattle cannot account for: {catalog.describe_doubts()}; refusing to "
+                             "initialise a fresh OpenBao over them",
+                             hint="inspect the store: repair or remove what is named (a snapshot taken by hand comes "
+                             "in with vault.import), restore one with --snapshot ID, or pass --allow-empty-vault to "
+                             "start empty anyway (the objects are left untouched)")
+    if env.protected and not allow_empty:
+        message, hint = empty_refusal(env, store_url)
+        return VaultDecision("refuse", store_url, message, hint=hint)
+    return VaultDecision("initialise", store_url, f"no Vault snapshot in {store_url}, so initialise a fresh OpenBao")
+
+
+def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "latest",
+               store: Store | None = None) -> VaultDecision:
+    """Read the env's Vault store once and decide (see `decide`)."""
+    store = store or store_for(env)
+    if snapshot != "latest":
+        try:
+            named = snapshots.find(store, env.name, snapshot)
+        except VaultError as exc:
+            return decide(env, None, store.url, snapshot=snapshot, named_error=exc.message)
+        except StoreError as exc:
+            return decide(env, None, store.url, store_error=exc.message)
+        return decide(env, None, store.url, snapshot=snapshot, named=named)
+    try:
+        catalog = snapshots.scan(store, env.name)
+    except StoreError as exc:
+        return decide(env, None, store.url, store_error=exc.message)
+    return decide(env, catalog, store.url, allow_empty=allow_empty)
+
+
+def bring_up(env: Environment, addr: str, decision: VaultDecision, kubernetes_ca_cert: str | None = None) -> str:
+    """Make the env's OpenBao serve the platform as decided; returns what was done (never a secret).
+
+    The decided snapshot is restored; or a fresh OpenBao is initialised (its init record kept in the store,
+    cattle.vaultinit) and snapshotted at once, so the next rebuild restores it. Either way the platform's
+    configuration (external-secrets' Kubernetes auth) is ensured with the root token of the record that applies.
+    """
+    if decision.action == "refuse":
+        raise VaultError(decision.reason, decision.hint)
     store = store_for(env)
     identities = keys.candidate_identities(env.name)
-    try:
-        latest: str | None = snapshots.find(store, env.name).id
-    except VaultError:
-        latest = None
+    latest = decision.snapshot
     live = vault.health(addr) != 501  # initialised before this run: a re-run on a serving env must not break it
     if latest is not None:
         try:
@@ -104,8 +167,6 @@ def bring_up(env: Environment, addr: str, allow_empty: bool = False, kubernetes_
             done = f"Vault snapshot {report.snapshot} {state}; {vault.describe_counts(report.counts)}"
             record = vaultinit.find(store, env.name, identities, before=report.snapshot)
     elif not live:
-        if env.protected and not allow_empty:
-            raise VaultError(*empty_refusal(env, store.url))
         record = vaultinit.initialise(addr, env.name, store, sopsconfig.required_recipients(env.root, env.name),
                                       vault.backup_login(env.root, env.name), kubernetes_ca_cert)
         first = backup(env, addr)

@@ -23,7 +23,7 @@ from cattle.errors import StoreError, VaultError
 from cattle.keys import Identity
 from cattle.stores import Store
 
-RECORD_SUFFIX = ".openbao-init.age"
+RECORD_SUFFIX = snapshots.RECORD_SUFFIX
 KV_MOUNT = "secret"
 KUBERNETES_HOST = "https://kubernetes.default.svc"
 ESO_ROLE = "external-secrets"

@@ -46,7 +46,7 @@ def secrets_repo(repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CATTLE_DB_STORE", f"file://{repo_copy.parent / 'db-backups'}")
     for env in ("testing", "staging", "production"):
         (repo_copy / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
-        secrets.init(repo_copy, env)
+        secrets.init(repo_copy, env, force=True)
         secrets.generate(repo_copy, env, regenerate_all=True)
     return repo_copy
 

@@ -276,11 +276,11 @@ def test_protected_env_without_a_vault_snapshot_stops_before_touching_anything(
     monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'empty-store'}")
     with pytest.raises(PreflightError) as caught:
         bootstrap.run("production", bootstrap.Options(provider="kubeconfig", dry_run=True))
-    assert "vault snapshot: no Vault snapshot of production in file://" in caught.value.message
+    assert "vault store: no Vault snapshot of production in file://" in caught.value.message
     assert "--allow-empty-vault" in caught.value.message
     with pytest.raises(PreflightError) as allowed:
         bootstrap.run("production", bootstrap.Options(provider="kubeconfig", dry_run=True, allow_empty_vault=True))
-    assert "vault snapshot" not in allowed.value.message  # only the missing kubeconfig context is left
+    assert "vault store" not in allowed.value.message  # only the missing kubeconfig context is left
 
 
 @pytest.mark.slow

@@ -76,12 +76,13 @@ def test_unreachable_store_is_an_error_not_an_empty_database() -> None:
 def test_both_modes_render_and_validate(name: str) -> None:
     environment = env.load(name)
     crds = validate.load_crd_files(validate.vendored_crd_files(environment.root))
-    for variables in (None, {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g5", "DB_RECOVERY_GENERATION": "g4"}):
+    initdb = database.Decision("initdb", 1, None, None, "new").variables  # protected envs need cattle's decision
+    for variables in (initdb, {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g5", "DB_RECOVERY_GENERATION": "g4"}):
         report = validate.validate_env(environment, crds, variables)
         assert report.problems == [], validate.format_text([report])
         cluster = next(i.obj for i in render(environment, variables).objects if i.obj["kind"] == "Cluster")
         params = cluster["spec"]["plugins"][0]["parameters"]
-        if variables is None:
+        if variables is initdb:
             assert "initdb" in cluster["spec"]["bootstrap"] and params["serverName"] == "feeds-db-g1"
         else:
             assert cluster["spec"]["bootstrap"] == {"recovery": {"source": "origin", "database": "miniflux",

@@ -107,6 +107,21 @@ def test_missing_key_explains_custody(secrets_repo: Path) -> None:
         secrets.decrypt(secrets_repo, Path("secrets/production/grafana-admin.secret.yaml"))
     assert "no age key for environment 'production'" in caught.value.message
     assert "custodian" in (caught.value.hint or "")
+    assert "secrets.init" not in (caught.value.hint or "")  # a new key decrypts nothing: never the way out
+
+
+def test_init_refuses_an_env_encrypted_for_a_key_that_is_not_here(secrets_repo: Path) -> None:
+    keys.key_file("production").unlink()
+    sops_config, cluster_vars = secrets_repo / ".sops.yaml", secrets_repo / "clusters/production/cluster-vars.yaml"
+    before = (sops_config.read_bytes(), cluster_vars.read_bytes())
+    with pytest.raises(SecretsError) as caught:
+        secrets.init(secrets_repo, "production")
+    assert "a new key decrypts none of them" in caught.value.message
+    assert "--force" in (caught.value.hint or "") and "custodian" in (caught.value.hint or "")
+    assert (sops_config.read_bytes(), cluster_vars.read_bytes()) == before
+    assert not keys.key_file("production").exists()
+    identity = secrets.init(secrets_repo, "production", force=True)
+    assert identity.public in sops_config.read_text()
 
 
 def test_wrong_key_from_ci_variable(secrets_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -203,7 +218,50 @@ def test_check_catches_planted_plaintext_secret_and_private_key(secrets_repo: Pa
     found = {(p.rule, p.file) for p in problems}
     assert ("plaintext", "apps/base/miniflux/oops.yaml") in found
     assert ("private-key", "scripts/notes.txt") in found
-    assert ("secrets", "secrets/testing/plain.secret.yaml") in found
+    assert ("plaintext", "secrets/testing/plain.secret.yaml") in found
+
+
+FAKE_SOPS = "sops: {mac: 'ENC[AES256_GCM,data:x]', lastmodified: '2026-01-01T00:00:00Z', age: [{recipient: a, enc: b}]}"
+SPELLINGS = {
+    "flow.txt": "{apiVersion: v1, kind: Secret, metadata: {name: flow}, stringData: {password: hunter2}}\n",
+    "quoted-second-doc.yml": "kind: ConfigMap\n---\n'kind': \"Secret\"\nmetadata: {name: quoted}\ndata: {a: aGk=}\n",
+    "list.json": '{"kind": "List", "items": [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "in-list"},'
+                 ' "stringData": {"k": "v"}}]}',
+    "array.json": '[{"kind": "Secret", "metadata": {"name": "in-array"}, "data": {"k": "dg=="}}]',
+    "fake-envelope.yaml": "kind: Secret\nmetadata: {name: fake}\nstringData: {k: v}\nsops: {mac: anything}\n",
+    "half-encrypted.yaml": f"kind: Secret\nmetadata: {{name: half}}\nstringData: {{k: v}}\n{FAKE_SOPS}\n",
+    "no-extension": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bare\nstringData:\n  token: abc\n",
+}
+
+
+@pytest.mark.parametrize("filename", sorted(SPELLINGS))
+def test_plaintext_guard_parses_every_spelling(repo_copy: Path, filename: str) -> None:
+    """secrets.check and the pre-commit hook (secrets.check --no-decrypt) share cattle.plaintext with validate."""
+    (repo_copy / "platform" / filename).write_text(SPELLINGS[filename])
+    problems = secretcheck.check_repository(repo_copy)
+    assert [(p.rule, p.file) for p in problems] == [("plaintext", f"platform/{filename}")]
+
+
+def test_only_a_complete_envelope_counts_as_encrypted() -> None:
+    from cattle.plaintext import plaintext_secrets
+
+    encrypted = ("kind: Secret\nmetadata: {name: ok}\nstringData: {k: 'ENC[AES256_GCM,data:abc,type:str]'}\n"
+                 + FAKE_SOPS + "\n")
+    assert plaintext_secrets(encrypted) == []
+    assert plaintext_secrets(encrypted.replace("enc: b", "enc: ''")) == [
+        ("ok", "SOPS envelope without a recipient holding the data key")]
+    assert plaintext_secrets(encrypted.replace("mac: 'ENC[AES256_GCM,data:x]', ", "")) == [
+        ("ok", "SOPS envelope without a MAC")]
+    assert plaintext_secrets("kind: Secret\nmetadata: {name: empty}\n") == []  # nothing to leak
+
+
+def test_invalid_yaml_error_names_line_and_column_but_never_the_value(secrets_repo: Path) -> None:
+    relpath = Path("secrets/testing/broken.secret.yaml")
+    plaintext = b"kind: Secret\nstringData:\n  password: hunter2: oops\n"
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.encrypt(secrets_repo, relpath, plaintext)
+    assert caught.value.message == f"{relpath}: not valid YAML at line 3, column 20"
+    assert "hunter2" not in str(caught.value) and caught.value.__cause__ is None
 
 
 def test_check_catches_wrong_recipients(secrets_repo: Path) -> None:

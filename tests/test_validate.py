@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cattle import env, validate
+from cattle.database import validation_variables
 from cattle.render import render
 from tests.conftest import REPO
 
@@ -31,7 +32,8 @@ def test_repository_passes_for_all_three_environments() -> None:
 def test_rendering_substitutes_cluster_vars_and_applies_overlays() -> None:
     by_env = {}
     for name in ("testing", "production"):
-        rendering = render(env.load(name))
+        environment = env.load(name)
+        rendering = render(environment, validation_variables(environment.protected))
         by_env[name] = {(i.obj["kind"], i.obj["metadata"]["name"]): i.obj for i in rendering.objects}
     route = by_env["testing"][("HTTPRoute", "miniflux")]
     assert route["spec"]["hostnames"] == ["feeds.testing.cattle.localhost"]
@@ -117,7 +119,15 @@ def test_plaintext_secret(repo_copy: Path) -> None:
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\nstringData:\n  password: hunter2\n")
     _add_resource(repo_copy, "leak.yaml")
     assert _problems(repo_copy) == [
-        "secrets|apps/base/miniflux/leak.yaml|Secret feeds/leak|plaintext Secret: not SOPS-encrypted"]
+        "secrets|apps/base/miniflux/leak.yaml|Secret feeds/leak|plaintext Secret (no SOPS envelope)"]
+
+
+def test_a_sops_key_alone_is_not_encryption(repo_copy: Path) -> None:
+    (repo_copy / "apps/base/miniflux/leak.yaml").write_text(
+        "{apiVersion: v1, kind: Secret, metadata: {name: leak}, stringData: {password: hunter2}, sops: {mac: x}}\n")
+    _add_resource(repo_copy, "leak.yaml")
+    assert _problems(repo_copy) == [
+        "secrets|apps/base/miniflux/leak.yaml|Secret feeds/leak|plaintext Secret (SOPS envelope without a MAC)"]
 
 
 def test_crd_field_typo(repo_copy: Path) -> None:

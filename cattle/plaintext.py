@@ -1,0 +1,87 @@
+"""The plaintext-Secret guard, decided by parsing: one implementation for `secrets.check`, the pre-commit hook
+(which runs `secrets.check --no-decrypt`) and `validate`.
+
+A document is a Secret when it parses as a mapping with `kind: Secret`, wherever it stands: any file extension,
+every YAML document of a stream, a JSON array, the `items` of a List. It counts as encrypted only with a complete
+SOPS envelope: a `sops` block with a MAC, lastmodified and at least one recipient holding an encrypted data key,
+and every value under `data`/`stringData` an `ENC[...]` string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+_ENCRYPTED_VALUE = "ENC[AES256_GCM,data:"
+_RECIPIENT_KINDS = ("age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault")
+
+
+def parse_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream or JSON text; [] when it parses as neither."""
+    try:
+        return [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader) if d is not None]
+    except yaml.YAMLError:
+        pass
+    try:
+        return [json.loads(text)]
+    except ValueError:
+        return []
+
+
+def secrets_in(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Secret in a parsed document: the document itself, list elements, and List `items`."""
+    if isinstance(node, list):
+        for element in node:
+            yield from secrets_in(element)
+    elif isinstance(node, dict):
+        if node.get("kind") == "Secret":
+            yield node
+        items = node.get("items")
+        if isinstance(items, list):
+            yield from secrets_in(items)
+
+
+def _values(secret: dict[str, Any]) -> Iterator[Any]:
+    for key in ("data", "stringData"):
+        block = secret.get(key)
+        if isinstance(block, dict):
+            yield from block.values()
+        elif block is not None:
+            yield block
+
+
+def envelope_problem(secret: dict[str, Any]) -> str | None:
+    """Why a Secret is not completely SOPS-encrypted (None: it is, or it carries no values)."""
+    values = list(_values(secret))
+    if not values:
+        return None
+    sops = secret.get("sops")
+    if not isinstance(sops, dict):
+        return "no SOPS envelope"
+    if not str(sops.get("mac") or "").startswith(_ENCRYPTED_VALUE):
+        return "SOPS envelope without a MAC"
+    if not sops.get("lastmodified"):
+        return "SOPS envelope without lastmodified"
+    recipients = [r for kind in _RECIPIENT_KINDS for r in sops.get(kind) or [] if isinstance(r, dict) and r.get("enc")]
+    if not recipients:
+        return "SOPS envelope without a recipient holding the data key"
+    plain = sum(1 for v in values if not (isinstance(v, str) and v.startswith(_ENCRYPTED_VALUE)))
+    if plain:
+        return f"{plain} value(s) not encrypted"
+    return None
+
+
+def plaintext_secrets(text: str) -> list[tuple[str, str]]:
+    """(Secret name, why) for every Secret in the text that is not completely encrypted."""
+    found: list[tuple[str, str]] = []
+    for doc in parse_documents(text):
+        for secret in secrets_in(doc):
+            problem = envelope_problem(secret)
+            if problem:
+                meta = secret.get("metadata")
+                name = meta.get("name") if isinstance(meta, dict) else None
+                found.append((str(name or "(unnamed)"), problem))
+    return found

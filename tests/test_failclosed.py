@@ -1,0 +1,266 @@
+"""Fail closed: no bad store content, unreachable store or missing decision turns a restore into an empty start.
+
+The property tests write real store contents (age-encrypted snapshots, manifests, barman backup.info files) in
+every mix and run the same functions bootstrap runs at preflight (`vaultdrill.plan_vault`, `database.decide`),
+then load what was chosen exactly as the restore does.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyrage import x25519
+
+from cattle import bootstrap, database, env, snapshots, vaultdrill
+from cattle.errors import DatabaseError, StoreError, VaultError
+from cattle.keys import Identity
+from cattle.stores import FileStore, open_store
+
+ENV = "production"
+KEY = x25519.Identity.generate()
+IDENTITY = Identity(str(KEY), str(KEY.to_public()), "test")
+
+
+@dataclass
+class FlakyStore(FileStore):
+    """A directory store in which some objects cannot be read (403, a broken disk block)."""
+
+    broken: set[str] = field(default_factory=set)
+
+    def get(self, name: str) -> bytes:
+        if name in self.broken:
+            raise StoreError(f"download {name} failed on {self.url}: AccessDenied")
+        return super().get(name)
+
+
+def _snapshot_id(n: int) -> str:
+    return f"2026110{n % 10}T0000{n:02d}.000000Z-abc{n:03d}"
+
+
+def _write_snapshot(store: FlakyStore, snapshot_id: str, env_name: str = ENV) -> None:
+    plaintext = f"raft snapshot {snapshot_id}".encode()
+    blob = snapshots.encrypt(plaintext, [IDENTITY.public])
+    manifest = snapshots.Manifest(snapshot_id, env_name, "2026-11-01T00:00:00Z", "2.7.2", len(blob),
+                                  snapshots.sha256(blob), snapshots.sha256(plaintext), [IDENTITY.public], "k1",
+                                  "fp", snapshot_id)
+    snapshots.save(store, manifest, blob)
+
+
+KINDS = ("valid", "corrupt_blob", "truncated_manifest", "garbage_manifest", "foreign", "missing_manifest",
+         "unreadable_manifest", "stray", "wrong_id")
+READABLE = {"valid", "corrupt_blob"}  # a manifest of this env that reads whole
+
+
+def _fill(store: FlakyStore, entries: list[tuple[str, int]]) -> dict[str, str]:
+    """Write one object set per entry; returns {snapshot id: kind}."""
+    made: dict[str, str] = {}
+    for kind, n in entries:
+        snapshot_id = _snapshot_id(n)
+        if snapshot_id in made:
+            continue
+        made[snapshot_id] = kind
+        manifest_name = snapshot_id + snapshots.MANIFEST_SUFFIX
+        if kind == "stray":
+            store.put(f"notes-{n}.txt", b"someone's copy")
+            continue
+        _write_snapshot(store, snapshot_id, "staging" if kind == "foreign" else ENV)
+        path = store.directory / manifest_name
+        if kind == "corrupt_blob":
+            blob = store.directory / (snapshot_id + snapshots.SNAPSHOT_SUFFIX)
+            blob.write_bytes(blob.read_bytes()[:-7] + b"damaged")
+        elif kind == "truncated_manifest":
+            path.write_bytes(path.read_bytes()[:40])
+        elif kind == "garbage_manifest":
+            path.write_bytes(b"\x00\xffnot json")
+        elif kind == "missing_manifest":
+            path.unlink()
+        elif kind == "unreadable_manifest":
+            store.broken.add(manifest_name)
+        elif kind == "wrong_id":
+            raw = json.loads(path.read_bytes())
+            raw["id"] = _snapshot_id(n + 50)
+            path.write_text(json.dumps(raw))
+    return made
+
+
+entries_strategy = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 30)), max_size=8)
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> env.Environment:
+    return env.load(ENV)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=entries_strategy, allow_empty=st.booleans(), protected=st.booleans())
+def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_valid(
+        production: env.Environment, entries: list[tuple[str, int]], allow_empty: bool, protected: bool) -> None:
+    environment = env.Environment(**{**production.__dict__, "protected": protected})
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FlakyStore("file://store", Path(tmp))
+        made = _fill(store, entries)
+        decision = vaultdrill.plan_vault(environment, allow_empty, store=store)
+        readable = sorted(i for i, kind in made.items() if kind in READABLE)
+        doubts = [i for i, kind in made.items() if kind not in READABLE and kind != "foreign"]
+        if readable:
+            assert decision.action == "restore" and decision.snapshot == readable[-1]
+            manifest = snapshots.find(store, ENV, decision.snapshot)
+            try:
+                plaintext = snapshots.load(store, manifest, [IDENTITY])
+            except VaultError as exc:
+                assert made[decision.snapshot] == "corrupt_blob" and "corrupt" in exc.message
+            else:
+                assert plaintext == f"raft snapshot {decision.snapshot}".encode()
+        elif doubts and not allow_empty:
+            assert decision.action == "refuse" and "cannot account for" in decision.reason
+        elif protected and not allow_empty:
+            assert decision.action == "refuse" and "refusing to start" in decision.reason
+        else:
+            assert decision.action == "initialise"
+        assert decision.action != "initialise" or not readable
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=entries_strategy, pick=st.integers(0, 30))
+def test_a_named_snapshot_restores_whatever_else_the_store_holds(
+        production: env.Environment, entries: list[tuple[str, int]], pick: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FlakyStore("file://store", Path(tmp))
+        made = _fill(store, [*entries, ("valid", pick)])
+        wanted = _snapshot_id(pick)
+        decision = vaultdrill.plan_vault(production, snapshot=wanted, store=store)
+        if made[wanted] in READABLE:
+            assert (decision.action, decision.snapshot) == ("restore", wanted)
+        else:
+            assert decision.action == "refuse" and wanted in decision.reason
+
+
+DB_KINDS = ("done", "failed", "no_info", "wal_only", "unreadable_info", "stray")
+
+
+def _fill_database(store: FlakyStore, entries: list[tuple[str, int, int]]) -> set[tuple[int, str]]:
+    """Barman layout per entry (kind, generation, backup number); returns the complete backups."""
+    complete: set[tuple[int, str]] = set()
+    for kind, generation, number in entries:
+        server = f"{database.CLUSTER}-g{generation}"
+        backup_id = f"20261101T0000{number:02d}"
+        if kind == "stray":
+            store.put(f"someone-else/{number}.tar", b"x")
+        elif kind == "wal_only":
+            store.put(f"{server}/wals/0000000100000000/00000001000000000000000{number % 9}", b"wal")
+        else:
+            store.put(f"{server}/base/{backup_id}/data.tar", b"base")
+            if kind != "no_info":
+                status = "DONE" if kind in ("done", "unreadable_info") else "FAILED"
+                store.put(f"{server}/base/{backup_id}/backup.info",
+                          f"status={status}\nend_time=2026-11-01 00:00:{number:02d}\nsize=4\n".encode())
+            if kind == "unreadable_info":
+                store.broken.add(f"{server}/base/{backup_id}/backup.info")
+            elif kind == "done":
+                complete.add((generation, backup_id))
+    return complete
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries=st.lists(st.tuples(st.sampled_from(DB_KINDS), st.integers(1, 4), st.integers(0, 20)), max_size=8),
+       protected=st.booleans())
+def test_database_never_starts_empty_over_a_backup_and_recovers_only_the_newest(
+        entries: list[tuple[str, int, int]], protected: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FlakyStore("file://db", Path(tmp))
+        complete = _fill_database(store, entries)
+        try:
+            decision = database.decide(store, ENV, protected=protected)
+        except DatabaseError:
+            return  # stopped with a message: never wrong
+        assert not store.keys() or decision.mode == "recovery"
+        if decision.mode == "recovery":
+            assert decision.backup is not None
+            newest_generation = max(g for _, g, _ in entries if _ != "stray")
+            assert decision.source == newest_generation
+            assert (decision.source, decision.backup.backup_id) in complete
+            assert decision.backup.backup_id == max(b for g, b in complete if g == newest_generation)
+        else:
+            assert not complete and not protected
+
+
+def test_one_truncated_manifest_hides_nothing(production: env.Environment, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    store = FlakyStore("file://store", tmp_path)
+    _fill(store, [("valid", 1), ("truncated_manifest", 2)])
+    decision = vaultdrill.plan_vault(production, store=store)
+    assert (decision.action, decision.snapshot) == ("restore", _snapshot_id(1))
+    assert f"{_snapshot_id(2)}.manifest.json: unreadable manifest" in decision.reason
+    snapshots.find(store, ENV)
+    assert f"{_snapshot_id(2)}.manifest.json" in capsys.readouterr().err
+
+
+def test_a_truncated_manifest_alone_blocks_initialising_even_an_unprotected_env(
+        production: env.Environment, tmp_path: Path) -> None:
+    staging = env.Environment(**{**production.__dict__, "name": ENV, "protected": False})
+    store = FlakyStore("file://store", tmp_path)
+    _fill(store, [("truncated_manifest", 3)])
+    decision = vaultdrill.plan_vault(staging, store=store)
+    assert decision.action == "refuse"
+    assert f"{_snapshot_id(3)}.manifest.json: unreadable manifest (is not valid JSON" in decision.reason
+    assert "--allow-empty-vault" in (decision.hint or "")
+    with pytest.raises(VaultError, match="no readable snapshot of production"):
+        snapshots.find(store, ENV)
+
+
+def test_snapshot_data_without_a_manifest_is_a_doubt(production: env.Environment, tmp_path: Path) -> None:
+    store = FlakyStore("file://store", tmp_path)
+    _fill(store, [("missing_manifest", 4)])
+    decision = vaultdrill.plan_vault(production, allow_empty=False, store=store)
+    assert decision.action == "refuse" and "vault.import" in decision.reason
+
+
+def test_an_unreachable_store_fails_preflight_for_vault_and_database(
+        secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No endpoint answers (as with DNS failure, no credentials or a 403): never taken for an empty store."""
+    from cattle.baoserver import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.delenv("CATTLE_DB_STORE")
+    planned = bootstrap.plan("staging", bootstrap.Options(provider="kubeconfig", dry_run=True))
+    assert planned.blocked is not None
+    message = planned.blocked.message
+    assert "vault store: cannot read the Vault backup store s3://cattle-backups/staging/vault" in message
+    assert "database store: cannot read the database backup store s3://cattle-backups/staging/postgres" in message
+    assert "initialise a fresh OpenBao" not in planned.plan.render()
+
+
+def test_missing_credentials_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    from cattle.baoserver import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # never a public address
+    store = open_store("s3://cattle-backups/staging/vault")
+    with pytest.raises(StoreError, match="Unable to locate credentials"):
+        snapshots.scan(store, "staging")
+
+
+def test_a_protected_env_without_cattles_decision_does_not_build_its_database() -> None:
+    """A plain Flux bootstrap (no cattle-bootstrap ConfigMap) must not start production's database empty."""
+    from cattle.render import render
+
+    production = env.load("production")
+    refusal = "REFUSED-cattle-bootstrap-ConfigMap-missing-so-feeds-db-would-start-empty"
+    problems = [p for p in render(production).problems if refusal in p.message]
+    assert problems and problems[0].object == "Kustomization flux-system/apps"
+    decided = render(production, database.Decision("recovery", 3, 2, None, "").variables)
+    assert not decided.problems
+    testing = render(env.load("testing"))  # a throwaway env keeps the initdb default
+    assert not testing.problems
