@@ -1,5 +1,5 @@
 """The Kubernetes versions the pinned components support (`platform/compatibility.yaml`) and the kind pin
-(`scripts/kind.yaml`): checked offline against every environment by validate, and live by preflight."""
+(`clusters/kind.yaml`): checked offline against every environment by validate, and live by preflight."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cattle.render import RenderedObject, Rendering
 from cattle.yamlio import load_file
 
 TABLE = "platform/compatibility.yaml"
-KIND_PIN = "scripts/kind.yaml"
+KIND_PIN = "clusters/kind.yaml"
 _MINOR = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")
 
 
@@ -90,7 +90,7 @@ def load_table(root: Path) -> list[Component]:
 
 
 def load_kind_pin(root: Path) -> KindPin:
-    """scripts/kind.yaml: the kind release and its node images."""
+    """clusters/kind.yaml: the kind release and its node images."""
     path = root / KIND_PIN
     doc = load_file(path)
     if not isinstance(doc, Mapping) or not doc.get("version") or not doc.get("images"):

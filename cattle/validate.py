@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cattle import clusterfit, policy
 from cattle import env as environments
-from cattle import policy
 from cattle.console import table
 from cattle.database import validation_variables
 from cattle.paths import repo_root
@@ -50,7 +50,7 @@ def validate_env(environment: environments.Environment, crds: dict[str, dict[str
     store.add_crds(item.obj for item in rendering.objects)
     report = EnvReport(environment.name, objects=len(rendering.objects))
     report.kinds.update(str(item.obj.get("kind")) for item in rendering.objects)
-    report.problems = rendering.problems + policy.check(rendering, store)
+    report.problems = rendering.problems + policy.check(rendering, store) + clusterfit.check(environment, rendering)
     report.seconds = time.monotonic() - started
     return report
 
