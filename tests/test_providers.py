@@ -42,3 +42,62 @@ def test_create_reuse_kubeconfig_and_delete(tool: str, tmp_path: Path, monkeypat
     assert not provider.exists() and not path.exists()
     calls = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
     assert sum(call.split()[0] == "create" or call.startswith("cluster create") for call in calls) == 1
+
+
+def _fake(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    script = tmp_path / "bin" / tool
+    script.parent.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    script.write_text(FAKE.format(log=log, state=tmp_path / "clusters"))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(tools, "find", lambda name: script)
+    return log
+
+
+def test_testing_is_created_on_its_pinned_node_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind's default image is whatever the installed kind defaults to (v0.27: Kubernetes 1.32.2): always pass it."""
+    from cattle import env
+    from cattle.providers import get_provider
+
+    testing = env.load("testing")
+    log = _fake("kind", tmp_path, monkeypatch)
+    provider = get_provider(testing, None, tmp_path / "state")
+    assert provider.ensure() is True
+    [create] = [line for line in log.read_text().splitlines() if " create cluster " in line]
+    assert create.split()[-2:] == ["--image", testing.kubernetes.node_image]
+    assert "--config" not in create  # no mirror declared
+    other = get_provider(testing, "k3d", tmp_path / "state")
+    assert isinstance(other, K3dProvider) and other.image is None  # a kind image does not run under k3d
+
+
+def test_kind_registry_mirror_is_a_containerd_hosts_file_mounted_into_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    log = _fake("kind", tmp_path, monkeypatch)
+    provider = KindProvider("c1", tmp_path / "state", image="kindest/node:v1.36.4@sha256:" + "0" * 64,
+                            mirrors={"docker.io": "https://mirror.example.com", "ghcr.io": "http://10.0.0.5:5000"})
+    provider.ensure()
+    create = next(line for line in log.read_text().splitlines() if " create cluster " in line).split()
+    config = yaml.safe_load(Path(create[create.index("--config") + 1]).read_text())
+    assert config["containerdConfigPatches"] == [
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"']
+    [mount] = config["nodes"][0]["extraMounts"]
+    assert mount["containerPath"] == "/etc/containerd/certs.d" and mount["readOnly"] is True
+    certs = Path(mount["hostPath"])
+    assert (certs / "docker.io/hosts.toml").read_text() == (
+        'server = "https://registry-1.docker.io"\n\n[host."https://mirror.example.com"]\n'
+        '  capabilities = ["pull", "resolve"]\n')
+    assert 'server = "https://ghcr.io"' in (certs / "ghcr.io/hosts.toml").read_text()
+
+
+def test_k3d_registry_mirror_is_a_k3s_registries_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    log = _fake("k3d", tmp_path, monkeypatch)
+    K3dProvider("c1", tmp_path / "state", image="rancher/k3s:v1.36.4-k3s1@sha256:" + "0" * 64,
+                mirrors={"docker.io": "https://mirror.example.com"}).ensure()
+    create = next(line for line in log.read_text().splitlines() if " cluster create " in line).split()
+    assert create[create.index("--image") + 1].startswith("rancher/k3s:v1.36.4-k3s1@sha256:")
+    registries = yaml.safe_load(Path(create[create.index("--registry-config") + 1]).read_text())
+    assert registries == {"mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}}

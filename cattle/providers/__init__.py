@@ -15,10 +15,13 @@ from cattle.providers.kubeconfig import KubeconfigProvider
 def get_provider(env: Environment, name: str | None, state: Path) -> Provider:
     """The provider for an environment (its own, or the one named on the command line)."""
     chosen = name or env.provider
+    # The node image and mirrors are declared for the env's own provider (a kind image does not run under k3d).
+    image = env.kubernetes.node_image if chosen == env.provider else None
+    mirrors = env.registry_mirrors if chosen == env.provider else {}
     if chosen == "kind":
-        return KindProvider(env.cluster_name, state)
+        return KindProvider(env.cluster_name, state, image=image, mirrors=mirrors)
     if chosen == "k3d":
-        return K3dProvider(env.cluster_name, state)
+        return K3dProvider(env.cluster_name, state, image=image, mirrors=mirrors)
     if chosen == "kubeconfig":
         return KubeconfigProvider(env.kube_context)
     raise ConfigError(f"unknown provider {chosen!r}", "use kind, k3d or kubeconfig")
