@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cattle import database, tools
-from cattle.errors import DatabaseError
+from cattle.errors import DatabaseError, ToolError
 from cattle.postgres import Postgres, server_bin
 from cattle.stores import S3Store, Store, open_store
 
@@ -65,6 +65,40 @@ def fetch_wal(store: Store, server: str, target: Path) -> int:
     return count
 
 
+# Settings a server replaying WAL must have at least as high as the primary had (PostgreSQL aborts recovery with
+# "insufficient parameter settings" otherwise); pg_controldata prints the primary's values from pg_control.
+RECOVERY_MINIMUMS = {
+    "max_connections setting": "max_connections",
+    "max_worker_processes setting": "max_worker_processes",
+    "max_wal_senders setting": "max_wal_senders",
+    "max_prepared_xacts setting": "max_prepared_transactions",
+    "max_locks_per_xact setting": "max_locks_per_transaction",
+}
+
+
+def primary_settings(pg: Postgres, backup_id: str) -> str:
+    """postgresql.conf lines that match the primary's recovery-relevant settings, read from the backup's
+    pg_control; a missing or damaged pg_control means the base backup is corrupt."""
+    control = pg.datadir / "global" / "pg_control"
+    if not control.is_file():
+        raise DatabaseError(f"base backup {backup_id} is corrupt: global/pg_control is missing from what it "
+                            "restored", "use an older base backup (db.verify --generation N) and take a new one")
+    proc = tools.run([*pg._as_postgres, str(pg.bindir / "pg_controldata"), "-D", str(pg.datadir)], timeout=60,
+                     check=False)
+    text = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0 or "CRC" in text or "CRC" in proc.stderr.decode(errors="replace"):
+        raise DatabaseError(f"base backup {backup_id} is corrupt: global/pg_control does not verify "
+                            f"({(proc.stderr or proc.stdout).decode(errors='replace').strip()[-200:]})",
+                            "use an older base backup (db.verify --generation N) and take a new one")
+    lines = []
+    for line in text.splitlines():
+        label, _, value = line.partition(":")
+        setting = RECOVERY_MINIMUMS.get(label.strip())
+        if setting and value.strip().isdigit():
+            lines.append(f"{setting} = {value.strip()}\n")
+    return "".join(lines)
+
+
 def verify(store_url: str, query: str | None = None, generation: int | None = None,
            root: Path | None = None, timeout: float = 180) -> VerifyReport:
     started = time.monotonic()
@@ -82,11 +116,19 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     pg = Postgres(bindir=server_bin(major or None))
     try:
         destination = f"s3://{store.bucket}/{store.prefix}" if store.prefix else f"s3://{store.bucket}"
-        tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
-                   backup.backup_id, str(pg.datadir)], timeout=900)
+        base = f"{backup.server}/base/{backup.backup_id}/"
+        try:
+            tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
+                       backup.backup_id, str(pg.datadir)], timeout=900)
+        except ToolError as exc:
+            files = ", ".join(n[len(base):] for n in store.keys(base) if not n.endswith("backup.info"))
+            raise DatabaseError(f"base backup {backup.backup_id} in {store.url} is corrupt or unreadable: "
+                                f"restoring {base}{{{files}}} failed: {exc.stderr.strip()[-300:] or exc.message}",
+                                "use an older base backup (db.verify --generation N) and take a new one") from exc
+        settings = primary_settings(pg, backup.backup_id)
         wal_dir = pg.base / "wal"
         wal_files = fetch_wal(store, backup.server, wal_dir)
-        pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n")
+        pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n{settings}")
         (pg.datadir / "recovery.signal").write_text("")
         for stale in ("postmaster.pid", "standby.signal"):
             (pg.datadir / stale).unlink(missing_ok=True)

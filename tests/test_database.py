@@ -108,7 +108,9 @@ def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeyp
         archive.mkdir()
         source._own(archive)
         source.init()
-        source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n")
+        # A stock primary: CNPG's default max_connections is 100; recovery aborts on a server with fewer.
+        source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n"
+                         "max_connections = 100\nmax_locks_per_transaction = 128\n")
         source.start()
         source.sql("CREATE TABLE cattle_canary (id serial PRIMARY KEY, v text NOT NULL)")
         source.sql("INSERT INTO cattle_canary (v) VALUES ('before-backup')")
@@ -130,3 +132,7 @@ def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeyp
     report = dbverify.verify(destination, "SELECT string_agg(v, ',' ORDER BY id) FROM cattle_canary")
     assert report.generation == 1 and report.wal_files >= 2
     assert report.query_result == "before-backup,after-backup"  # the second row only exists in the WAL
+    [data] = [n for n in store.keys("feeds-db-g1/base/") if "/data.tar" in n]
+    store.put(data, store.get(data)[:4096])  # a truncated upload
+    with pytest.raises(DatabaseError, match=r"is corrupt or unreadable: restoring .*data\.tar"):
+        dbverify.verify(destination)
