@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from cattle import tools
 from cattle.env import Environment
@@ -72,6 +73,49 @@ def check_key(env: Environment) -> Check:
     return Check("age key", True, f"{identity.public} from {identity.source}")
 
 
+def check_server_version(env: Environment) -> Check:
+    """The live API server's Kubernetes version: the env's declared minor, inside every component's range."""
+    from cattle import compatibility
+    from cattle.errors import CattleError
+    from cattle.kube import Kube
+
+    path = os.environ.get("KUBECONFIG")
+    try:
+        kube = Kube.from_kubeconfig(Path(path) if path else None, env.kube_context)
+        try:
+            live = kube.version()
+        finally:
+            kube.close()
+        table = compatibility.load_table(env.root)
+        outside = compatibility.unsupported(table, live)
+    except (CattleError, ValueError) as exc:
+        return Check("kubernetes version", False, f"cannot read the server's version: {exc}",
+                     "check the cluster is reachable with the kubeconfig context")
+    if outside:
+        names = "; ".join(f"{c.name} {c.version} supports {c.range} ({c.source})" for c in outside)
+        return Check("kubernetes version", False, f"the server runs Kubernetes {live}, outside the supported "
+                     f"range of: {names}", f"upgrade the cluster into every range ({compatibility.TABLE}), "
+                     "or pin component versions that support it")
+    if compatibility.minor(live) != compatibility.minor(env.kubernetes.version):
+        return Check("kubernetes version", False, f"the server runs Kubernetes {live}, but "
+                     f"clusters/{env.name}/environment.yaml declares {env.kubernetes.version}",
+                     "set kubernetes.version to what the cluster runs, so validate checks the real version")
+    return Check("kubernetes version", True, f"{live} (every component's range; {compatibility.TABLE})")
+
+
+def check_kind_release(env: Environment) -> Check:
+    """The installed kind is the pinned release: kind supports a node image only with the release that built it."""
+    from cattle import compatibility
+
+    pin = compatibility.load_kind_pin(env.root)
+    installed = f"v{tools.installed_version('kind')}"
+    if installed != pin.version:
+        return Check("kind release", False, f"kind {installed} is installed; {compatibility.KIND_PIN} pins "
+                     f"{pin.version}, whose node images the environment uses", "run ./scripts/setup (it installs "
+                     "the pinned kind into .venv/bin, which cattle prefers)")
+    return Check("kind release", True, f"{installed} (pinned), node image {env.kubernetes.node_image}")
+
+
 def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     """Every preflight check for bootstrapping an environment."""
     chosen = provider or env.provider
@@ -81,6 +125,10 @@ def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     checks.append(check_key(env))
     if chosen == "kubeconfig":
         checks.append(check_context(env.kube_context))
+        if checks[-1].ok:
+            checks.append(check_server_version(env))
+    if chosen == "kind" and all(c.ok for c in checks if c.name == "kind"):
+        checks.append(check_kind_release(env))
     return checks
 
 

@@ -54,6 +54,8 @@ class FakeCluster:
                     "singular": spec["names"].get("singular", ""), "verbs": ["get", "list", "watch", "patch"],
                     "shortnames": [], "categories": [], "subresources": ["status"]}
         (self.km[NAMESPACE_PATH]) << self._namespaces
+        self.server_version = "v1.36.4"  # what GET /version reports (the env's declared Kubernetes)
+        (self.km[re.compile(r"^/version$")]) << (lambda request: {"major": "1", "gitVersion": self.server_version})
         self.url = str(self.server.url).rstrip("/")
         self.kubeconfig = tmp / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump({

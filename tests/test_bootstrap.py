@@ -312,19 +312,24 @@ def test_rerun_on_a_serving_openbao_leaves_its_data_alone(cluster: FakeCluster, 
 
 FAKE_KIND = """#!/bin/sh
 case "$*" in
-  "version") echo "kind v0.27.0 go1.24 linux/amd64" ;;
+  "version") echo "kind v0.33.0 go1.25 linux/amd64" ;;
   "get clusters") cat "{state}" 2>/dev/null || true ;;
-  "create cluster"*) echo cattle-testing > "{state}" ;;
+  "create cluster"*) echo cattle-testing > "{state}"; echo "$*" > "{state}.argv" ;;
   "get kubeconfig --name cattle-testing") cat "{kubeconfig}" ;;
 esac
 """
 FAKE_DOCKER = """#!/bin/sh
 case "$*" in
   "version --format {{{{.Server.Version}}}}") echo "27.5.1" ;;
-  "network inspect kind"*) if [ -s "{state}" ]; then echo 127.0.0.1; else
+  "network inspect kind") if [ -s "{state}" ]; then echo '{inspect}'; else
     echo "Error response from daemon: network kind not found" >&2; exit 1; fi ;;
 esac
 """
+# kind >= v0.27's dual-stack network as Docker prints it: the gateway-less IPv6 entry first (the host is 127.0.0.1
+# here so that the test's git clone reaches the served checkout)
+KIND_NETWORK = json.dumps([{"Name": "kind", "Driver": "bridge", "EnableIPv6": True, "IPAM": {"Driver": "default",
+                            "Config": [{"Subnet": "fc00:f853:ccd:e793::/64"},
+                                       {"Subnet": "127.0.0.0/8", "Gateway": "127.0.0.1"}]}}])
 
 
 def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
@@ -343,7 +348,7 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
     kubeconfig.write_text(cluster.kubeconfig.read_text().replace("kmock", "kind-cattle-testing"))
     for name, text in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
         script = bin_dir / name
-        script.write_text(text.format(state=state, kubeconfig=kubeconfig))
+        script.write_text(text.format(state=state, kubeconfig=kubeconfig, inspect=KIND_NETWORK))
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
@@ -374,6 +379,18 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
     assert repository["spec"]["url"].startswith("http://127.0.0.1:") and repository["spec"]["ref"] == {
         "branch": "main"}
     assert (fetched[0] / "clusters/testing/uncommitted.txt").read_text() == "served too\n"
+    assert "--image kindest/node:v1.36.4@sha256:" in Path(f"{state}.argv").read_text()  # the pinned node image
+
+
+def test_a_server_outside_a_components_range_stops_preflight(cluster: FakeCluster, secrets_repo: Path) -> None:
+    """kind v0.27's Kubernetes 1.32.2 behind a kubeconfig: refused before anything is applied."""
+    cluster.server_version = "v1.32.2"
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("testing", _options())
+    assert ("kubernetes version: the server runs Kubernetes v1.32.2, outside the supported range of: Flux v2.9.4 "
+            "supports >= 1.33") in caught.value.message
+    assert "nothing was changed" in caught.value.message
+    assert [r.method for r in _client_requests(cluster)] == ["GET"]  # GET /version, nothing else
 
 
 def test_serving_to_a_kubeconfig_cluster_needs_an_address(cluster: FakeCluster,
