@@ -382,7 +382,7 @@ def vault_verify(c: Context, env: str | None = None, store: str | None = None, s
 
     with failures():
         report = vaultdrill.verify(environments.load(_env_name(c, env)), store, snapshot)
-    print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds the canary; "
+    print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds its canary or counts; "
           f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}; {report.root_access}")
 
 
@@ -395,9 +395,25 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
 
     with failures():
         item = environments.load(_env_name(c, env))
-        found = [m for m in snapshots.manifests(vaultdrill.store_for(item, store)) if m.env == item.name]
-    rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version] for m in found]
-    print(table(["id", "created", "age", "bytes", "openbao"], rows) if rows else "no snapshots")
+        catalog = snapshots.scan(vaultdrill.store_for(item, store), item.name)
+    rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version,
+             "canary" if m.canary else "counts"] for m in catalog.valid]
+    print(table(["id", "created", "age", "bytes", "openbao", "verified by"], rows) if rows else "no snapshots")
+    for doubt in catalog.doubts:
+        print(f"cannot use: {doubt}")
+
+
+@task(name="import", help={"env": "environment (default: testing)", "file": "a raw snapshot from "
+                           "`bao operator raft snapshot save`", "store": _VAULT_HELP["store"]})
+def vault_import(c: Context, file: str, env: str | None = None, store: str | None = None) -> None:
+    """Bring a snapshot taken without cattle into the store (restored once locally to prove and count it)."""
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        manifest = vaultdrill.import_snapshot(environments.load(_env_name(c, env)), Path(file).resolve(), store)
+    print(f"imported as snapshot {manifest.id}: {manifest.size} bytes encrypted, "
+          f"{vault.describe_counts(manifest.counts)}; restores verify these counts (it has no cattle canary)")
 
 
 # --- db.* ------------------------------------------------------------------------------------
@@ -468,17 +484,33 @@ db_ns = Collection("db", db_backup, db_backups, db_verify)
 
 @task(name="drill", help={"env": "environment (default: testing; protected ones are refused)",
                           "provider": "override the cluster provider",
-                          "from_backup": "skip generation 1: rebuild from what the stores already hold",
                           "no_serve": "let Flux fetch the pushed remote instead of serving this checkout",
                           "summary": "also write a markdown summary (timeline + mermaid Gantt) to this file"})
-def dr_drill(c: Context, env: str | None = None, provider: str | None = None, from_backup: bool = False,
-             no_serve: bool = False, summary: str | None = None) -> None:
+def dr_drill(c: Context, env: str | None = None, provider: str | None = None, no_serve: bool = False,
+             summary: str | None = None) -> None:
     """Total-loss drill: build, write canaries, back up, destroy, rebuild, smoke-check; fail over the RTO budget."""
     from cattle import drill
 
     with failures():
-        drill.drill(_env_name(c, env), provider=provider, from_backup=from_backup, serve=not no_serve,
+        drill.drill(_env_name(c, env), provider=provider, serve=not no_serve,
                     summary=Path(summary) if summary else None)
+
+
+@task(name="runner", help={"env": "environment (default: testing)",
+                           "summary": "also append the facts as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)"})
+def dr_runner(c: Context, env: str | None = None, summary: str | None = None) -> None:
+    """Before anything is created: kind (installed/pinned), node image, Kubernetes, CPU/memory, capacity check."""
+    from cattle import env as environments
+    from cattle import runnerfacts
+
+    with failures():
+        facts = runnerfacts.gather(environments.load(_env_name(c, env)))
+    print(facts.render())
+    if summary:
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(facts.markdown())
+    if not facts.ok:
+        raise Exit(code=1)
 
 
 @task(name="rehearse", help={"env": "environment (default: testing)"})
@@ -494,9 +526,10 @@ def dr_rehearse(c: Context, env: str | None = None) -> None:
         raise Exit(code=1)
 
 
-dr_ns = Collection("dr", dr_drill, dr_rehearse)
+dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner)
 
-vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
+vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots,
+                    vault_import)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)

@@ -239,6 +239,50 @@ def _canary(addr: str, credentials: Login) -> str | None:
         return None
 
 
+def _applied(addr: str, credentials: Login, canary: str, counts: dict[str, int]) -> bool:
+    """Whether a restore took effect: cattle's canary is back, or (a snapshot taken without cattle, brought in
+    with vault.import) the backup login works and the server holds what the manifest counted."""
+    if canary:
+        return _canary(addr, credentials) == canary
+    try:
+        logged_in = login(addr, credentials)  # fails until the snapshot (which holds the login) has applied
+        return not counts or inventory(logged_in) == counts
+    except (VaultError, HvacError, requests.RequestException):
+        return False
+
+
+def applied_login(addr: str, credentials: Login) -> bool:
+    """Whether the backup login works (a snapshot holding it has applied)."""
+    return _applied(addr, credentials, "", {})
+
+
+def apply_snapshot(addr: str, token: str | None, plaintext: bytes, label: str, applied: Any,
+                   timeout: float = 120) -> None:
+    """Hand a raft snapshot to the server and wait until `applied()` says it took effect, then for the active node."""
+    with console.step(f"restoring snapshot {label} ({len(plaintext)} bytes)"):
+        try:
+            client(addr, token).sys.restore_raft_snapshot(plaintext)
+        except InvalidRequest as exc:
+            raise VaultError(f"OpenBao refused snapshot {label}: {exc}; the target was left as it was",
+                             "the snapshot was sealed with another seal key than this server's: start the "
+                             "server with the seal key of the cluster that took it") from exc
+        deadline = time.monotonic() + timeout
+        while not applied():
+            if time.monotonic() > deadline:
+                raise VaultError(f"snapshot {label} did not apply within {timeout:.0f}s "
+                                 f"(health {health(addr)})", "look at the server log")
+            time.sleep(0.25)
+        wait_active(addr, timeout)
+
+
+def initialise_fresh(addr: str) -> str:
+    """Initialise an empty server just to receive a snapshot; returns its throwaway root token."""
+    with console.step(f"initialising the fresh OpenBao at {addr}"):
+        token = str(client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"])
+        wait_active(addr)
+    return token
+
+
 def restore(addr: str, env: str, store: Store, identities: list[Identity], seal: SealMaterial,
             credentials: Login, snapshot: str = "latest", token: str | None = None, force: bool = False,
             timeout: float = 120) -> RestoreReport:
@@ -261,11 +305,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
         raise VaultError(f"OpenBao at {addr} is sealed", "start it with the environment's static seal key "
                          "(it then unseals itself) and run the restore again")
     if code == 501:
-        with console.step(f"initialising the fresh OpenBao at {addr}"):
-            answer = client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)
-            token, initialised = answer["root_token"], True
-            wait_active(addr)
-    elif _canary(addr, credentials) == manifest.canary:
+        token, initialised = initialise_fresh(addr), True
+    elif manifest.canary and _canary(addr, credentials) == manifest.canary:
         return RestoreReport(manifest.id, env, manifest.created, time.monotonic() - started,
                              inventory(login(addr, credentials)), already_restored=True)
     else:
@@ -276,20 +317,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
         if (held["kv_secrets"] or held["policies"] > 1 or held["auth_methods"] > 1) and not force:
             raise VaultInUse(f"OpenBao at {addr} already holds data ({held}); refusing to overwrite it",
                              "restore into a fresh server, or pass --force to replace its data")
-    with console.step(f"restoring snapshot {manifest.id} ({len(plaintext)} bytes)"):
-        try:
-            client(addr, token).sys.restore_raft_snapshot(plaintext)
-        except InvalidRequest as exc:
-            raise VaultError(f"OpenBao refused snapshot {manifest.id}: {exc}; the target was left as it was",
-                             "the snapshot was sealed with another seal key than this server's: start the "
-                             "server with the seal key of the cluster that took it") from exc
-        deadline = time.monotonic() + timeout
-        while _canary(addr, credentials) != manifest.canary:
-            if time.monotonic() > deadline:
-                raise VaultError(f"snapshot {manifest.id} did not apply within {timeout:.0f}s "
-                                 f"(health {health(addr)})", "look at the server log")
-            time.sleep(0.25)
-        wait_active(addr, timeout)
+    apply_snapshot(addr, token, plaintext, manifest.id,
+                   lambda: _applied(addr, credentials, manifest.canary, manifest.counts), timeout)
     counts = inventory(login(addr, credentials))
     if manifest.counts and counts != manifest.counts:
         raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")

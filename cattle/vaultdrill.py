@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,6 +55,42 @@ def verify(env: Environment, store_url: str | None = None, snapshot: str = "late
         report = vault.restore(server.addr, env.name, store, identities, seal, vault.backup_login(env.root, env.name),
                                snapshot)
         return replace(report, root_access=_root_access(server.addr, store, env.name, identities, report.snapshot))
+
+
+def import_snapshot(env: Environment, path: Path, store_url: str | None = None,
+                    workdir: Path | None = None) -> snapshots.Manifest:
+    """Bring a snapshot taken without cattle (`bao operator raft snapshot save`) into the env's store.
+
+    It is first restored into a throwaway OpenBao on 127.0.0.1 with the env's seal key: that proves it opens
+    with this env's seal and backup login, and counts what it holds. Then it is written age-encrypted with a
+    manifest (no canary: a restore verifies it by those counts).
+    """
+    try:
+        plaintext = path.read_bytes()
+    except OSError as exc:
+        raise VaultError(f"cannot read {path}: {exc.strerror}", "pass the file `bao operator raft snapshot save` "
+                         "wrote") from exc
+    seal, credentials = vault.seal_material(env.root, env.name), vault.backup_login(env.root, env.name)
+    with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
+        token = vault.initialise_fresh(server.addr)
+        try:
+            vault.apply_snapshot(server.addr, token, plaintext, path.name,
+                                 lambda: vault.applied_login(server.addr, credentials), timeout=60)
+        except VaultError as exc:
+            raise VaultError(f"{path} does not restore with {env.name}'s seal key and backup login: {exc.message}",
+                             f"import only snapshots of {env.name}'s OpenBao (configured by cattle: "
+                             "vault.configure)") from exc
+        counts = vault.inventory(vault.login(server.addr, credentials))
+    recipients = sopsconfig.required_recipients(env.root, env.name)
+    blob = snapshots.encrypt(plaintext, recipients)
+    snapshot_id = snapshots.new_id()
+    manifest = snapshots.Manifest(
+        id=snapshot_id, env=env.name, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        openbao_version="unknown (imported)", size=len(blob), sha256=snapshots.sha256(blob),
+        snapshot_sha256=snapshots.sha256(plaintext), recipients=recipients, seal_key_id=seal.key_id,
+        seal_key_fingerprint=seal.fingerprint, canary="", counts=counts)
+    snapshots.save(store_for(env, store_url), manifest, blob)
+    return manifest
 
 
 def _root_access(addr: str, store: Store, env: str, identities: list[keys.Identity], snapshot: str) -> str:
