@@ -16,6 +16,7 @@ from cattle import (
     flux,
     fluxinstall,
     gitsource,
+    imagepulls,
     keys,
     preflight,
     reconcile,
@@ -297,6 +298,7 @@ def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
                                         item.state, item.message[:80])
                 timeline.critical_path = reconcile.critical_path(waiter.tracked, depends)
             event.detail = f"{len(expected)} objects Ready"
+        imagepulls.record(kube, timeline)  # how much of the reconcile was downloading images, per image
         if not vault_done:  # no OpenBao HelmRelease among the env's objects: restore after the reconcile
             bring_up_vault()
         with timeline.phase("verify") as event:

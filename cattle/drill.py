@@ -3,7 +3,10 @@
 Generation 1: bootstrap; write canaries (a row through the app into PostgreSQL, a secret into OpenBao); back up to
 the off-cluster stores; destroy the cluster completely. Generation 2: bootstrap from scratch (which restores state),
 smoke-check (the app answers through the ingress, both canaries are back, Prometheus scrapes the app, Loki has its
-logs), write the timeline, and fail when generation 2's RTO exceeds the budget. `--from-backup` skips generation 1.
+logs), write the timeline, and fail when generation 2's RTO exceeds the budget.
+
+Always both generations: the backups generation 2 restores are the ones generation 1 just made (in CI the S3 store
+lives only as long as the job). The environment may declare no registry mirror: the drill's RTO includes real pulls.
 """
 
 from __future__ import annotations
@@ -22,7 +25,19 @@ import hvac
 import requests
 import yaml
 
-from cattle import baoendpoint, bootstrap, console, dbbackup, env, keys, sopsfile, vault, vaultdrill, vaultinit
+from cattle import (
+    baoendpoint,
+    bootstrap,
+    console,
+    dbbackup,
+    env,
+    imagepulls,
+    keys,
+    sopsfile,
+    vault,
+    vaultdrill,
+    vaultinit,
+)
 from cattle.errors import CattleError
 from cattle.kube import Kube
 from cattle.paths import state_dir
@@ -165,38 +180,35 @@ def smoke(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | Non
 def summary_markdown(timeline: Timeline, rto: float, budget: float) -> str:
     """The job summary: verdict, the timeline table and a mermaid Gantt chart of the phases."""
     verdict = "within" if rto <= budget else "OVER"
+    pulls = imagepulls.markdown([imagepulls.Pull(**p) for p in timeline.pulls])
     return (f"## Disaster-recovery drill: {timeline.env}\n\nGeneration 2 RTO **{rto:.0f}s** — {verdict} "
-            f"the budget of {budget:.0f}s.\n\n```\n{timeline.render()}\n```\n\n```mermaid\n{timeline.mermaid()}\n```\n")
+            f"the budget of {budget:.0f}s.\n\n```\n{timeline.render()}\n```\n\n```mermaid\n{timeline.mermaid()}\n```\n"
+            f"\n### Image pulls (generation 2, from pod events; included in the RTO)\n\n{pulls}")
 
 
-def drill(name: str, *, provider: str | None = None, from_backup: bool = False, serve: bool = True,
-          summary: Path | None = None) -> Timeline:
+def drill(name: str, *, provider: str | None = None, serve: bool = True, summary: Path | None = None) -> Timeline:
     environment = env.load(name)
     if environment.protected:
         raise CattleError(f"{name} is protected: a drill destroys the cluster", "drill testing (or a copy of prod)")
+    if environment.registry_mirrors:
+        raise CattleError(f"{name} declares registry mirrors ({', '.join(sorted(environment.registry_mirrors))}): "
+                          "the drill measures the honest RTO, image pulls from the upstream registries included",
+                          "drill an environment without registry.mirrors (bootstrap uses them; the drill does not)")
     options = bootstrap.Options(provider=provider, serve=serve)
     cluster = get_provider(environment, provider, state_dir(environment.root))
-    canary = Canary("", "")
-    if not from_backup:
-        console.say("=== generation 1: build, write canaries, back up, destroy ===")
-        bootstrap.run(name, options)
-        _, kube = bootstrap.connect(name, provider)
-        with ExitStack() as stack:
-            stack.callback(kube.close)
-            canary = write_canaries(environment, kube, cluster.kubeconfig(), stack)
-        (state_dir(environment.root) / CANARY_FILE).write_text(json.dumps(canary.__dict__))
-        cluster.delete()
-        console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
-    elif (state_dir(environment.root) / CANARY_FILE).is_file():
-        saved = json.loads((state_dir(environment.root) / CANARY_FILE).read_text())
-        canary = Canary(**{k: v for k, v in saved.items() if k in Canary.__dataclass_fields__})
+    console.say("=== generation 1: build, write canaries, back up, destroy ===")
+    bootstrap.run(name, options)
+    _, kube = bootstrap.connect(name, provider)
+    with ExitStack() as stack:
+        stack.callback(kube.close)
+        canary = write_canaries(environment, kube, cluster.kubeconfig(), stack)
+    (state_dir(environment.root) / CANARY_FILE).write_text(json.dumps(canary.__dict__))
+    cluster.delete()
+    console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
     console.say("=== generation 2: rebuild from git and backups ===")
     timeline = bootstrap.run(name, options)
     assert timeline is not None
     rto = timeline.total  # service is back when bootstrap (with its restores) is done; smoke checks only verify
-    if not canary.id:
-        console.say(f"no canary of generation 1 in {state_dir(environment.root) / CANARY_FILE}: the smoke checks "
-                    "still run, the canary row is skipped")
     _, kube = bootstrap.connect(name, provider)
     try:
         smoke(environment, kube, cluster.kubeconfig(), canary, timeline)

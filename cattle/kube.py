@@ -46,7 +46,7 @@ class Resource:
 _BUILTIN: dict[str, tuple[str, bool]] = {
     "v1/Namespace": ("namespaces", False), "v1/ServiceAccount": ("serviceaccounts", True),
     "v1/Secret": ("secrets", True), "v1/ConfigMap": ("configmaps", True), "v1/Service": ("services", True),
-    "v1/ResourceQuota": ("resourcequotas", True), "v1/Pod": ("pods", True),
+    "v1/ResourceQuota": ("resourcequotas", True), "v1/Pod": ("pods", True), "v1/Event": ("events", True),
     "apps/v1/Deployment": ("deployments", True), "apps/v1/StatefulSet": ("statefulsets", True),
     "apps/v1/DaemonSet": ("daemonsets", True),
     "rbac.authorization.k8s.io/v1/ClusterRole": ("clusterroles", False),

@@ -102,7 +102,7 @@ def gather(environment: Environment, here: Machine | None = None) -> RunnerFacts
         declared = environment.capacity
         if declared and (facts.machine.cpus * 1000 < declared.cpu_millis
                          or facts.machine.memory_bytes < declared.memory_bytes * 0.9):
-            here = f"{facts.machine.cpus} CPU, {format_memory(facts.machine.memory_bytes)}"
-            facts.failures.append(f"this machine ({here}) is smaller than the declared capacity "
+            size = f"{facts.machine.cpus} CPU, {format_memory(facts.machine.memory_bytes)}"
+            facts.failures.append(f"this machine ({size}) is smaller than the declared capacity "
                                   f"({format_cpu(declared.cpu_millis)} CPU, {format_memory(declared.memory_bytes)})")
     return facts

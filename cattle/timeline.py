@@ -40,6 +40,7 @@ class Timeline:
     events: list[Event] = field(default_factory=list)
     critical_path: list[str] = field(default_factory=list)
     result: str = "running"
+    pulls: list[dict[str, Any]] = field(default_factory=list)  # per image, from pod events (cattle.imagepulls)
 
     @contextmanager
     def phase(self, name: str, waiting: bool = False) -> Iterator[Event]:
@@ -82,7 +83,7 @@ class Timeline:
     def as_dict(self) -> dict[str, Any]:
         return {"env": self.env, "started": self.started, "result": self.result, "rto_seconds": round(self.total, 2),
                 "toolchain_overhead_seconds": round(self.total - self.waiting_seconds, 2),
-                "critical_path": self.critical_path,
+                "critical_path": self.critical_path, "image_pulls": self.pulls,
                 "events": [{**asdict(e), "seconds": round(e.seconds, 2)} for e in self.events]}
 
     def write(self, directory: Path) -> Path:
@@ -99,6 +100,10 @@ class Timeline:
         lines.append(f"RTO ({self.env}): {self.total:.1f}s  [{self.result}]")
         if self.critical_path:
             lines.append("critical path: " + " → ".join(self.critical_path))
+        pulled = sorted((p for p in self.pulls if not p.get("cached")), key=lambda p: -float(p["with_waiting"]))
+        if pulled:
+            lines.append("slowest image pulls: " + ", ".join(f"{p['image']} {float(p['seconds']):.1f}s"
+                                                            for p in pulled[:5]))
         lines.append(f"toolchain overhead (time not spent waiting on the cluster): "
                      f"{self.total - self.waiting_seconds:.1f}s")
         return "\n".join(lines)

@@ -48,3 +48,41 @@ def test_bad_flag_values_are_named_with_the_valid_ones() -> None:
     provider = _invoke("bootstrap", "--provider", "nope", "--dry-run")
     assert provider.returncode == 1 and "Traceback" not in provider.stderr
     assert "error: unknown provider 'nope'" in provider.stderr and "kind, k3d, kubeconfig" in provider.stderr
+
+
+def _with_kind(tmp_path: Path, version: str) -> dict[str, str]:
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "kind").write_text(f"#!/bin/sh\necho 'kind {version} go1.25 linux/amd64'\n")
+    (bin_dir / "kind").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_dr_runner_prints_the_facts_and_appends_the_job_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier steps\n")
+    proc = subprocess.run([sys.executable, "-m", "invoke", "dr.runner", "--env", "testing", "--summary", str(summary)],
+                          cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+                          env=_with_kind(tmp_path, "v0.33.0"))
+    for line in ("kind            v0.33.0 (pinned v0.33.0, clusters/kind.yaml)",
+                 "node image      kindest/node:v1.36.4@", "Kubernetes      1.36.4", "runner          ",
+                 "capacity check  requests 1785m CPU"):
+        assert line in proc.stdout, proc.stdout + proc.stderr
+    text = summary.read_text()
+    assert text.startswith("earlier steps\n### Runner and cluster facts (testing), before anything is created")
+    # this machine may be smaller than the 2 vCPU / 7 GB runner testing declares: then, and only then, it fails
+    assert proc.returncode == (1 if "is smaller than the declared capacity" in proc.stdout else 0), proc.stdout
+
+
+def test_dr_runner_fails_with_another_kind(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "invoke", "dr.runner", "--env", "testing"], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=120, env=_with_kind(tmp_path, "v0.27.0"))
+    assert proc.returncode == 1
+    assert "FAILED: kind v0.27.0 is not the pinned v0.33.0" in proc.stdout
+
+
+def test_dr_drill_has_no_from_backup_flag() -> None:
+    help_text = _invoke("--help", "dr.drill").stdout
+    assert "--summary" in help_text and "from-backup" not in help_text
