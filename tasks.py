@@ -382,7 +382,7 @@ def vault_verify(c: Context, env: str | None = None, store: str | None = None, s
 
     with failures():
         report = vaultdrill.verify(environments.load(_env_name(c, env)), store, snapshot)
-    print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds the canary; "
+    print(f"OK: snapshot {report.snapshot} ({report.created}) decrypts, unseals and holds its canary or counts; "
           f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}; {report.root_access}")
 
 
@@ -395,9 +395,25 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
 
     with failures():
         item = environments.load(_env_name(c, env))
-        found = [m for m in snapshots.manifests(vaultdrill.store_for(item, store)) if m.env == item.name]
-    rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version] for m in found]
-    print(table(["id", "created", "age", "bytes", "openbao"], rows) if rows else "no snapshots")
+        catalog = snapshots.scan(vaultdrill.store_for(item, store), item.name)
+    rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version,
+             "canary" if m.canary else "counts"] for m in catalog.valid]
+    print(table(["id", "created", "age", "bytes", "openbao", "verified by"], rows) if rows else "no snapshots")
+    for doubt in catalog.doubts:
+        print(f"cannot use: {doubt}")
+
+
+@task(name="import", help={"env": "environment (default: testing)", "file": "a raw snapshot from "
+                           "`bao operator raft snapshot save`", "store": _VAULT_HELP["store"]})
+def vault_import(c: Context, file: str, env: str | None = None, store: str | None = None) -> None:
+    """Bring a snapshot taken without cattle into the store (restored once locally to prove and count it)."""
+    from cattle import env as environments
+    from cattle import vault, vaultdrill
+
+    with failures():
+        manifest = vaultdrill.import_snapshot(environments.load(_env_name(c, env)), Path(file).resolve(), store)
+    print(f"imported as snapshot {manifest.id}: {manifest.size} bytes encrypted, "
+          f"{vault.describe_counts(manifest.counts)}; restores verify these counts (it has no cattle canary)")
 
 
 # --- db.* ------------------------------------------------------------------------------------
@@ -512,7 +528,8 @@ def dr_rehearse(c: Context, env: str | None = None) -> None:
 
 dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner)
 
-vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots)
+vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots,
+                    vault_import)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
