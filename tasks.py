@@ -325,24 +325,12 @@ _VAULT_HELP = {"env": "environment (default: testing)", "addr": "OpenBao address
 def vault_configure(c: Context, env: str | None = None, addr: str | None = None, token: str | None = None,
                     kubernetes_ca: str | None = None) -> None:
     """Set up an OpenBao for cattle (backup login, policy, canary mount) and the platform (external-secrets auth)."""
-    import os
-
-    from hvac.exceptions import VaultError as HvacError
-
     from cattle import env as environments
-    from cattle import vault, vaultdrill, vaultinit
-    from cattle.errors import VaultError
+    from cattle import vaultdrill
 
     with failures():
         item = environments.load(_env_name(c, env))
-        server = vaultdrill.address(addr)
-        client = vault.client(server, token or os.environ.get("VAULT_TOKEN"))
-        try:
-            vault.configure(client, vault.backup_login(item.root, item.name))
-            vaultinit.configure_platform(client, Path(kubernetes_ca).read_text() if kubernetes_ca else None)
-        except HvacError as exc:
-            raise VaultError(f"OpenBao at {server} refused the configuration: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0][:200]}", "use a root token (--token or VAULT_TOKEN)") from exc
+        server = vaultdrill.configure(item, addr, token, Path(kubernetes_ca).resolve() if kubernetes_ca else None)
     print(f"configured {server} for backups of {item.name} and for external-secrets (Kubernetes auth)")
 
 

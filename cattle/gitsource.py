@@ -44,6 +44,11 @@ def resolve(env: Environment, url: str | None = None) -> Source:
                           "serve this checkout to a local cluster with --serve (docs/bootstrap.md)")
     if repo is None:
         return Source(chosen, env.git_branch, None, "not a git checkout: cannot tell whether it is pushed")
+    if not repo.head.is_valid():
+        raise ConfigError(f"{env.root} is a git repository without a commit yet: Flux deploys commits from "
+                          f"{chosen}, so there is nothing it could fetch",
+                          f"commit and push first (git add -A && git commit && git push -u origin "
+                          f"{env.git_branch}), or serve this checkout to a local cluster with --serve")
     head = repo.head.commit.hexsha
     warning = None
     tracking = f"origin/{env.git_branch}"

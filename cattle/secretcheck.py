@@ -89,6 +89,13 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
                                      "the list)", "secrets", env))
         if decrypt:
             usable = [i for i in identities if i.public in actual]
+            if not usable and identities:
+                here = ", ".join(i.public for i in identities)
+                problems.append(_problem(str(relpath), f"the {env} key on this machine ({here}) is the wrong "
+                                         f"one: the file is encrypted for {', '.join(actual)}",
+                                         f"get the right {env} key from its custodian (docs/secrets.md, 'Where each "
+                                         "key lives'); do not re-encrypt for the key you have", "key", env))
+                continue
             if not usable:
                 notes.append(f"{relpath}: MAC not verified (no {env} key on this machine)")
                 continue

@@ -70,7 +70,7 @@ def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
                            "fix the YAML there (the content is not shown: it may be secret)") from None
     if isinstance(doc, dict) and "sops" in doc:
         raise SecretsError(f"{relpath} is already SOPS-encrypted; encrypting it again would lose it",
-                           f"edit it with: invoke secrets.edit --env <env> {relpath}")
+                           f"edit it with: ./scripts/cattle secrets.edit {relpath}")
     try:
         return _run(["--config", str(root / CONFIG), "encrypt", "--filename-override", str(relpath),
                      "/dev/stdin"], root, [], plaintext)

@@ -31,6 +31,45 @@ def address(addr: str | None) -> str:
     return found
 
 
+def configure(env: Environment, addr: str | None, token: str | None, kubernetes_ca: Path | None) -> str:
+    """Set up an OpenBao for cattle (backup login, policy, canary mount) and the platform (external-secrets'
+    Kubernetes auth); every missing prerequisite is named before anything is written."""
+    server = address(addr)
+    token = token or os.environ.get("VAULT_TOKEN") or os.environ.get("BAO_TOKEN")
+    missing = []
+    if not token:
+        missing.append("a root token (--token, $VAULT_TOKEN or $BAO_TOKEN; after bootstrap it is in the init "
+                       "record <env>.<id>.openbao-init.age in the Vault store, age-encrypted)")
+    ca_text = None
+    if kubernetes_ca is not None:
+        try:
+            ca_text = kubernetes_ca.read_text()
+        except OSError as exc:
+            missing.append(f"the cluster CA file {kubernetes_ca} ({exc.strerror})")
+    code = vault.health(server)
+    if code == 501:
+        missing.append(f"an initialised OpenBao at {server} (it is not initialised: bootstrap does that, or "
+                       "bao operator init)")
+    elif code == 503:
+        missing.append(f"an unsealed OpenBao at {server} (it is sealed: start it with {env.name}'s seal key)")
+    elif code == 429:
+        missing.append(f"the active node ({server} is a standby: use svc/openbao-active)")
+    if missing:
+        raise VaultError(f"cannot configure OpenBao for {env.name}; missing: " + "; ".join(missing))
+    client = vault.client(server, token)
+    try:
+        vault.configure(client, vault.backup_login(env.root, env.name))
+        vaultinit.configure_platform(client, ca_text)
+    except HvacError as exc:
+        reason = str(exc).splitlines()[0][:200]
+        if "permission denied" in reason:
+            raise VaultError(f"the token given to {server} may not configure it (permission denied)",
+                             "use a root token: it needs sudo on sys/auth, sys/mounts and sys/policy") from exc
+        raise VaultError(f"OpenBao at {server} refused the configuration: {exc.__class__.__name__}: {reason}",
+                         "use a root token (--token or VAULT_TOKEN)") from exc
+    return server
+
+
 def backup(env: Environment, addr: str | None = None, store_url: str | None = None) -> snapshots.Manifest:
     root = env.root
     return vault.backup(address(addr), env.name, store_for(env, store_url),

@@ -264,3 +264,26 @@ def test_a_protected_env_without_cattles_decision_does_not_build_its_database() 
     assert not decided.problems
     testing = render(env.load("testing"))  # a throwaway env keeps the initdb default
     assert not testing.problems
+
+
+def test_a_repository_without_a_commit_says_so(repo_copy: Path, key_home: Path) -> None:
+    import subprocess
+
+    from cattle.errors import ConfigError
+
+    subprocess.run(["git", "init", "-q", str(repo_copy)], check=True)
+    with pytest.raises(ConfigError) as caught:
+        bootstrap.run("staging", bootstrap.Options(provider="kubeconfig", dry_run=True))
+    assert "a git repository without a commit yet" in caught.value.message
+    assert "git commit" in (caught.value.hint or "")
+
+
+def test_secrets_check_with_only_a_wrong_key_says_it_is_the_wrong_one(secrets_repo: Path) -> None:
+    from cattle import keys, secretcheck
+
+    keys.key_file("staging").unlink()
+    keys.write_new_key(keys.key_file("staging"))  # a key is here, but not the one the files are encrypted for
+    problems, notes = secretcheck.check(secrets_repo, ["staging"])
+    assert problems and {p.rule for p in problems} == {"key"}
+    assert "is the wrong one: the file is encrypted for" in problems[0].message
+    assert not notes

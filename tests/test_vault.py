@@ -276,6 +276,7 @@ def test_in_cluster_cronjob_writes_what_restore_reads(servers: Callable[..., Bao
 
 def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path, tmp_path: Path) -> None:
     """`invoke vault.configure` on an OpenBao initialised by hand (e.g. with recovery shares split among people)."""
+    import os
     import subprocess
     import sys
 
@@ -293,7 +294,13 @@ def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path,
         refused = subprocess.run([*base, "--token", "not-a-token"], cwd=REPO, capture_output=True, text=True,
                                  timeout=120, check=False)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr
-        assert f"OpenBao at {server.addr} refused the configuration: Forbidden" in refused.stderr
+        assert f"the token given to {server.addr} may not configure it (permission denied)" in refused.stderr
+        env_vars = {k: v for k, v in os.environ.items() if k not in ("VAULT_TOKEN", "BAO_TOKEN")}
+        nothing = subprocess.run([*base[:-2], "--kubernetes-ca", str(tmp_path / "nope.pem")], cwd=REPO,
+                                 capture_output=True, text=True, timeout=120, check=False, env=env_vars)
+        assert nothing.returncode == 1 and "Traceback" not in nothing.stderr
+        assert "missing: a root token (--token" in nothing.stderr
+        assert f"the cluster CA file {tmp_path / 'nope.pem'} (No such file or directory)" in nothing.stderr
         done = subprocess.run([*base, "--token", token], cwd=REPO, capture_output=True, text=True, timeout=120,
                               check=False)
         assert done.returncode == 0, done.stderr
