@@ -76,3 +76,37 @@ def test_required_end_to_end_test_fails_instead_of_skipping_without_docker() -> 
                               text=True, check=False)
     assert required.returncode == 1 and "1 failed" in required.stdout, required.stdout
     assert f"cannot run: {reason}" in required.stdout
+
+
+def _steps(job: str) -> list[dict[str, object]]:
+    doc = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())
+    return list(doc["jobs"][job]["steps"])
+
+
+@pytest.mark.parametrize("job", ["e2e", "drill"])
+def test_each_job_prints_the_runner_and_cluster_facts_before_creating_anything(job: str) -> None:
+    """kind version, node image, Kubernetes version, CPU/memory and the capacity check come first (dr.runner)."""
+    runs = [str(step.get("run", "")) for step in _steps(job)]
+    facts = next(i for i, run in enumerate(runs) if "./scripts/cattle dr.runner --env testing" in run)
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in runs[facts]
+    setup = next(i for i, run in enumerate(runs) if run.strip() == "./scripts/setup")
+    creates = [i for i, run in enumerate(runs) if any(word in run for word in ("docker run", "pytest tests/e2e",
+                                                                                "dr.drill", "kind create"))]
+    assert creates and setup < facts < min(creates), runs
+
+
+def test_one_kind_pin_shared_by_setup_and_the_workflows() -> None:
+    text = (REPO / ".github/workflows/disaster-recovery.yaml").read_text()
+    assert "kind-action" not in text and "KIND_VERSION" not in text  # kind comes from scripts/setup
+    setup = (REPO / "scripts/setup").read_text()
+    assert "KIND_VERSION=$(sed -n 's/^version: *//p' \"$root/clusters/kind.yaml\")" in setup
+    assert not re.search(r"v0\.\d+\.\d+", setup), "scripts/setup names a kind release itself"
+    pin = yaml.safe_load((REPO / "clusters/kind.yaml").read_text())
+    assert pin["version"] == "v0.33.0" and pin["source"].endswith("/releases/tag/v0.33.0")
+
+
+def test_the_drill_has_no_from_backup_input() -> None:
+    """The runner's S3 store lives for one job: restoring 'from what the store already holds' cannot work."""
+    doc = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())
+    assert not (doc[True]["workflow_dispatch"] or {}).get("inputs")  # PyYAML reads the key `on` as True
+    assert "from-backup" not in (REPO / ".github/workflows/disaster-recovery.yaml").read_text()
