@@ -54,17 +54,19 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
             "vault_addr": "OpenBao address for the restore (default: a kubectl port-forward)",
             "timeout": "seconds to wait for everything to be Ready (default: reconcile.timeout)",
             "allow_empty_database": "let a protected env start with an empty database when no backup exists",
-            "allow_empty_vault": "let a protected env start with a fresh OpenBao when no snapshot exists"})
+            "allow_empty_vault": "start a fresh OpenBao although the env is protected or its store holds objects "
+                                 "cattle cannot use (they are left untouched)",
+            "snapshot": "the Vault snapshot to restore (an id from vault.snapshots; default: the newest valid)"})
 def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
               serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
               timeout: float | None = None, allow_empty_database: bool = False,
-              allow_empty_vault: bool = False) -> None:
+              allow_empty_vault: bool = False, snapshot: str = "latest") -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle import bootstrap as flow
 
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
-                           allow_empty_database, allow_empty_vault)
+                           allow_empty_database, allow_empty_vault, snapshot)
     with failures():
         flow.run(_env_name(c, env), options)
 
