@@ -169,3 +169,14 @@ def test_bad_go_durations(text: str) -> None:
                                                    ("v1.35.2-eks-1a2b3c", (1, 35))])
 def test_kubernetes_minor_versions(version: str, expected: tuple[int, int]) -> None:
     assert compatibility.minor(version) == expected
+
+
+def test_docs_versions_lists_the_compatibility_table_and_the_kind_pin() -> None:
+    text = (env.repo_root() / "docs/versions.md").read_text()
+    for row in compatibility.load_table(env.repo_root()):
+        shown = "any" if row.low is None and row.high is None else row.range
+        assert f"| {row.name} | {row.version} | {shown} | [" in text, row.name
+        assert f"]({row.source})" in text, row.source
+    pin = compatibility.load_kind_pin(env.repo_root())
+    assert f"| kind | {pin.version} |" in text and pin.source in text
+    assert env.load("testing").kubernetes.node_image.split("@")[0] in text
