@@ -302,12 +302,7 @@ def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
         if not vault_done:  # no OpenBao HelmRelease among the env's objects: restore after the reconcile
             bring_up_vault()
         with timeline.phase("verify") as event:
-            waiter.refresh()
-            pending = waiter.pending()
-            if pending:
-                raise CattleError(f"{len(pending)} Flux objects are no longer Ready: "
-                                  + ", ".join(t.label for t in pending))
-            event.detail = f"{len(waiter.tracked)} Flux objects Ready"
+            event.detail = f"{waiter.verify()} Flux objects Ready"
 
 
 def connect(name: str, provider_name: str | None) -> tuple[env.Environment, Kube]:

@@ -3,7 +3,6 @@ CRDs first, wait until every CRD is Established, then the controllers, wait unti
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from cattle import console
 from cattle.errors import WaitTimeout
 from cattle.kube import Kube, condition
+from cattle.reconcile import SYSTEM_CLOCK, Clock
 from cattle.render import kustomize_build
 
 FLUX_DIR = Path("clusters") / "flux-system"
@@ -32,15 +32,16 @@ def sort_for_apply(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(objects, key=rank)
 
 
-def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str, interval: float = 0.5) -> None:
+def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str, interval: float = 0.5,
+               clock: Clock = SYSTEM_CLOCK) -> None:
     """Poll `check` until it says done; WaitTimeout with its last words otherwise."""
-    deadline = time.monotonic() + timeout
+    deadline = clock.monotonic() + timeout
     detail = ""
-    while time.monotonic() < deadline:
+    while clock.monotonic() < deadline:
         done, detail = check()
         if done:
             return
-        time.sleep(interval)
+        clock.sleep(interval)
     raise WaitTimeout(f"{what} not done within {timeout:.0f}s: {detail}",
                       "look at the objects named above (kubectl describe) and the controller logs")
 
@@ -65,7 +66,7 @@ def _available(kube: Kube, deployments: list[tuple[str, str]]) -> tuple[bool, st
     return not pending, f"Deployments not Available yet: {', '.join(pending)}"
 
 
-def install(kube: Kube, objects: list[dict[str, Any]], timeout: float) -> int:
+def install(kube: Kube, objects: list[dict[str, Any]], timeout: float, clock: Clock = SYSTEM_CLOCK) -> int:
     """Apply the Flux install and wait for it; returns how many objects were applied."""
     ordered = sort_for_apply(objects)
     first = [o for o in ordered if o["kind"] in ("Namespace", "CustomResourceDefinition")]
@@ -76,10 +77,10 @@ def install(kube: Kube, objects: list[dict[str, Any]], timeout: float) -> int:
         kube.apply(obj, force=True)
     crds = [o["metadata"]["name"] for o in first if o["kind"] == "CustomResourceDefinition"]
     console.say(f"  applied {len(first)} namespaces and CRDs; waiting for {len(crds)} CRDs to be Established")
-    wait_until(lambda: _established(kube, crds), timeout, "Flux CRDs")
+    wait_until(lambda: _established(kube, crds), timeout, "Flux CRDs", clock=clock)
     for obj in rest:
         kube.apply(obj, force=True)
     deployments = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in rest if o["kind"] == "Deployment"]
     console.say(f"  applied {len(rest)} controller objects; waiting for {len(deployments)} Deployments")
-    wait_until(lambda: _available(kube, deployments), timeout, "Flux controllers")
+    wait_until(lambda: _available(kube, deployments), timeout, "Flux controllers", clock=clock)
     return len(ordered)

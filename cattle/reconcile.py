@@ -15,7 +15,25 @@ from cattle.errors import KubeApiError, ReconcileFailed, WaitTimeout
 from cattle.kube import Kube, condition
 
 KINDS = {"Kustomization": "kustomize.toolkit.fluxcd.io/v1", "HelmRelease": "helm.toolkit.fluxcd.io/v2"}
-TERMINAL_REASONS = {"BuildFailed", "ValidationFailed", "DecryptionFailed", "InvalidChartReference"}
+# Ready=False reasons Flux does not retry its way out of (helm-controller's RetriesExceeded comes with Stalled too).
+TERMINAL_REASONS = {"BuildFailed", "ValidationFailed", "DecryptionFailed", "InvalidChartReference",
+                    "RetriesExceeded"}
+
+
+class Clock:
+    """Time as the waits see it: monotonic for deadlines, wall time for the timeline. Tests inject their own."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = Clock()
 
 
 @dataclass
@@ -36,7 +54,16 @@ class Tracked:
 
 
 def classify(obj: dict[str, Any]) -> tuple[str, str]:
-    """(state, message) of a Flux object from its conditions."""
+    """(state, message) of a Flux object from its conditions.
+
+    Conditions only count for the generation the controller has observed: a Ready=True left from an earlier
+    spec (status.observedGeneration behind metadata.generation) is not Ready.
+    """
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if generation is not None and observed != generation:
+        seen = "no generation" if observed is None else f"generation {observed}"
+        return "reconciling", f"the controller has observed {seen} of {generation} (status is stale)"
     stalled = condition(obj, "Stalled")
     if stalled and stalled.get("status") == "True":
         return "failed", str(stalled.get("message", ""))
@@ -63,8 +90,10 @@ class Waiter:
     the layers that need it are still reconciling); a hook that raises ends the wait with its error.
     """
 
-    def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None) -> None:
+    def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.kube = kube
+        self.clock = clock
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
         self.on_ready = dict(on_ready or {})
 
@@ -74,7 +103,7 @@ class Waiter:
             self.on_ready.pop(key)()
 
     def refresh(self) -> None:
-        now = time.time()
+        now = self.clock.time()
         for kind, api_version in KINDS.items():
             try:
                 items = self.kube.list(api_version, kind)
@@ -107,7 +136,7 @@ class Waiter:
         return [t for t in self.tracked.values() if t.state != "ready"]
 
     def wait(self, timeout: float, poll: float = 2.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         while True:
             self.refresh()
             self.run_hooks()
@@ -119,7 +148,7 @@ class Waiter:
                                       f"kubectl -n {first.namespace} describe {first.kind.lower()} {first.name}")
             if not self.pending():
                 return
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 listing = "; ".join(f"{t.label}: {t.state} {t.message[:80]}" for t in self.pending())
                 raise WaitTimeout(f"not Ready within {timeout:.0f}s: {listing}",
@@ -130,6 +159,17 @@ class Waiter:
                 known = self.tracked.get(("Kustomization", str(meta.get("namespace")), str(meta.get("name"))))
                 if known is None or classify(obj) != (known.state, known.message):
                     break  # a real change: refresh everything (watches replay current objects first)
+
+
+    def verify(self) -> int:
+        """After the wait: every tracked object is still Ready now; returns how many."""
+        self.refresh()
+        pending = self.pending()
+        if pending:
+            raise ReconcileFailed(f"{len(pending)} Flux objects are no longer Ready: "
+                                  + ", ".join(f"{t.label} ({t.state}: {t.message[:80]})" for t in pending),
+                                  "look at them with ./scripts/cattle status; re-run bootstrap once fixed")
+        return len(self.tracked)
 
 
 def status_table(kube: Kube) -> str:

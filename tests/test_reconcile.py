@@ -1,0 +1,219 @@
+"""The wait logic against scripted condition sequences, on an injected clock: every failure shape Flux emits, an
+object that never appears, a stale generation, a hook before its object is Ready, CRDs that never become
+Established. No server and no wall-clock time: a watch window advances the fake clock to the next scripted change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cattle import fluxinstall, reconcile
+from cattle.errors import ReconcileFailed, WaitTimeout
+
+KS, HR = "Kustomization", "HelmRelease"
+
+
+class FakeClock(reconcile.Clock):
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def flux(kind: str, name: str, ready: str | None = None, reason: str = "", message: str = "",
+         stalled: bool = False, generation: int = 1, observed: int | None = 1,
+         namespace: str = "flux-system") -> dict[str, Any]:
+    """A Flux object as the controllers report it."""
+    conditions = []
+    if ready is not None:
+        conditions.append({"type": "Ready", "status": ready, "reason": reason, "message": message})
+    if stalled:
+        conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": message})
+    status: dict[str, Any] = {"conditions": conditions}
+    if observed is not None:
+        status["observedGeneration"] = observed
+    return {"apiVersion": reconcile.KINDS[kind], "kind": kind,
+            "metadata": {"name": name, "namespace": namespace, "generation": generation}, "status": status}
+
+
+@dataclass
+class ScriptedKube:
+    """Objects change at scripted times; list() shows the state at the clock's now."""
+
+    clock: FakeClock
+    script: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    lists: int = 0
+
+    def _state(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        state: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for at, obj in sorted(self.script, key=lambda item: item[0]):
+            if at <= self.clock.now:
+                meta = obj["metadata"]
+                state[(obj["kind"], meta["namespace"], meta["name"])] = obj
+        return state
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        self.lists += 1
+        return [o for (k, _, _), o in self._state().items() if k == kind and o["apiVersion"] == api_version]
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return next((o for (k, ns, n), o in self._state().items()
+                     if (k, n) == (kind, name) and (namespace is None or ns == namespace)), None)
+
+    def watch(self, api_version: str, kind: str, seconds: float) -> Iterator[tuple[str, dict[str, Any]]]:
+        upcoming = [at for at, _ in self.script if at > self.clock.now]
+        target = min([self.clock.now + seconds, *upcoming])
+        self.clock.now = target
+        for at, obj in self.script:
+            if at == target and obj["kind"] == kind:
+                yield "MODIFIED", obj
+
+
+def waiter(script: list[tuple[float, dict[str, Any]]], expected: list[tuple[str, str, str]],
+           hooks: dict[tuple[str, str, str], Any] | None = None) -> tuple[reconcile.Waiter, FakeClock]:
+    clock = FakeClock()
+    kube = ScriptedKube(clock, script)
+    return reconcile.Waiter(kube, expected, hooks, clock=clock), clock  # type: ignore[arg-type]
+
+
+APPS = (KS, "flux-system", "apps")
+DB = (HR, "feeds", "feeds-db")
+
+
+def test_ready_in_order_and_done() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "Unknown", "Progressing")), (30, flux(KS, "apps", "True"))], [APPS])
+    w.wait(timeout=600)
+    assert w.tracked[APPS].state == "ready" and clock.now == 30
+    assert w.tracked[APPS].ready_at == clock.time()
+
+
+def test_stalled_fails_fast_with_the_controllers_message() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "Unknown", "Progressing")),
+                       (20, flux(KS, "apps", "False", "ArtifactFailed", "source not found", stalled=True))], [APPS])
+    with pytest.raises(ReconcileFailed, match="Kustomization flux-system/apps failed: source not found"):
+        w.wait(timeout=600)
+    assert clock.now == 20
+
+
+@pytest.mark.parametrize("reason", sorted(reconcile.TERMINAL_REASONS))
+def test_a_terminal_ready_false_reason_fails_without_stalled(reason: str) -> None:
+    w, _ = waiter([(5, flux(KS, "apps", "False", reason, "bad input"))], [APPS])
+    with pytest.raises(ReconcileFailed, match=f"{reason}: bad input"):
+        w.wait(timeout=600)
+
+
+def test_helmrelease_install_failure_is_retried_then_ready() -> None:
+    w, clock = waiter([(0, flux(HR, "feeds-db", "False", "InstallFailed", "timed out waiting", namespace="feeds")),
+                       (90, flux(HR, "feeds-db", "True", "InstallSucceeded", namespace="feeds"))], [DB])
+    w.wait(timeout=600)
+    assert w.tracked[DB].state == "ready" and clock.now == 90
+
+
+@pytest.mark.parametrize("first", ["InstallFailed", "UpgradeFailed"])
+def test_helmrelease_retries_exhausted_is_a_failure(first: str) -> None:
+    w, clock = waiter([(0, flux(HR, "feeds-db", "False", first, "hook failed", namespace="feeds")),
+                       (300, flux(HR, "feeds-db", "False", "RetriesExceeded", "install retries exhausted",
+                                  stalled=True, namespace="feeds"))], [DB])
+    with pytest.raises(ReconcileFailed, match="HelmRelease feeds/feeds-db failed: install retries exhausted"):
+        w.wait(timeout=600)
+    assert clock.now == 300
+
+
+def test_an_object_that_never_appears_times_out_naming_it() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "True"))], [APPS, (KS, "flux-system", "platform-configs")])
+    with pytest.raises(WaitTimeout, match=r"not Ready within 120s: Kustomization flux-system/platform-configs: "
+                                          "missing"):
+        w.wait(timeout=120)
+    assert clock.now == pytest.approx(120)
+
+
+def test_a_ready_left_from_an_earlier_generation_is_not_ready() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "True", generation=2, observed=1)),
+                       (40, flux(KS, "apps", "True", generation=2, observed=2))], [APPS])
+    w.refresh()
+    assert w.tracked[APPS].state == "reconciling" and "observed generation 1 of 2" in w.tracked[APPS].message
+    w.wait(timeout=600)
+    assert clock.now == 40
+
+
+def test_a_stale_generation_that_never_catches_up_times_out() -> None:
+    w, _ = waiter([(0, flux(KS, "apps", "True", generation=3, observed=None))], [APPS])
+    with pytest.raises(WaitTimeout, match="observed no generation of 3"):
+        w.wait(timeout=60)
+
+
+def test_waiting_on_dependencies_is_not_a_failure() -> None:
+    w, _ = waiter([(0, flux(KS, "apps", "False", "DependencyNotReady", "dependency 'x' is not ready")),
+                   (10, flux(KS, "apps", "True"))], [APPS])
+    w.wait(timeout=600)
+    assert w.tracked[APPS].state == "ready"
+
+
+def test_a_hook_runs_once_and_only_after_its_object_is_ready() -> None:
+    openbao = (HR, "openbao", "openbao")
+    calls: list[float] = []
+    clock_box: list[FakeClock] = []
+    w, clock = waiter([(0, flux(HR, "openbao", "Unknown", "Progressing", namespace="openbao")),
+                       (0, flux(KS, "apps", "Unknown", "Progressing")),
+                       (50, flux(HR, "openbao", "True", namespace="openbao")),
+                       (80, flux(KS, "apps", "True"))], [openbao, APPS],
+                      {openbao: lambda: calls.append(clock_box[0].now)})
+    clock_box.append(clock)
+    w.wait(timeout=600)
+    assert calls == [50]
+
+
+def test_a_failing_hook_ends_the_wait_with_its_error() -> None:
+    def broken() -> None:
+        raise ReconcileFailed("restore refused")
+
+    w, _ = waiter([(0, flux(KS, "apps", "True"))], [APPS], {APPS: broken})
+    with pytest.raises(ReconcileFailed, match="restore refused"):
+        w.wait(timeout=600)
+
+
+def test_verify_fails_when_an_object_is_no_longer_ready() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "True")),
+                       (100, flux(KS, "apps", "False", "HealthCheckFailed", "miniflux not ready"))], [APPS])
+    w.wait(timeout=600)
+    clock.now = 100
+    with pytest.raises(ReconcileFailed, match="1 Flux objects are no longer Ready: Kustomization flux-system/apps"):
+        w.verify()
+
+
+def crd(name: str, established: bool) -> dict[str, Any]:
+    conditions = [{"type": "Established", "status": "True" if established else "False"}]
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "namespace": ""}, "status": {"conditions": conditions}}
+
+
+class InstallKube(ScriptedKube):
+    applied: list[str]
+
+    def apply(self, obj: dict[str, Any], force: bool = False) -> dict[str, Any]:
+        self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        return obj
+
+
+def test_flux_install_waits_for_established_crds_and_times_out_naming_them() -> None:
+    clock = FakeClock()
+    kube = InstallKube(clock, [(0, crd("a.fluxcd.io", True)), (0, crd("b.fluxcd.io", False))])
+    kube.applied = []
+    objects = [{"kind": "CustomResourceDefinition", "apiVersion": "apiextensions.k8s.io/v1",
+                "metadata": {"name": n}, "spec": {}} for n in ("a.fluxcd.io", "b.fluxcd.io")]
+    objects.append({"kind": "Deployment", "apiVersion": "apps/v1",
+                    "metadata": {"name": "source-controller", "namespace": "flux-system"}})
+    with pytest.raises(WaitTimeout, match="Flux CRDs not done within 300s: CRDs not Established yet: b.fluxcd.io"):
+        fluxinstall.install(kube, objects, 300, clock=clock)  # type: ignore[arg-type]
+    assert "Deployment/source-controller" not in kube.applied  # nothing custom is applied before the CRDs
+    assert clock.now == pytest.approx(300)
