@@ -213,7 +213,7 @@ def test_flux_install_waits_for_established_crds_and_times_out_naming_them() -> 
                 "metadata": {"name": n}, "spec": {}} for n in ("a.fluxcd.io", "b.fluxcd.io")]
     objects.append({"kind": "Deployment", "apiVersion": "apps/v1",
                     "metadata": {"name": "source-controller", "namespace": "flux-system"}})
-    with pytest.raises(WaitTimeout, match="Flux CRDs not done within 300s: CRDs not Established yet: b.fluxcd.io"):
+    with pytest.raises(WaitTimeout, match=r"Flux CRDs not done within 300s: CRDs not Established yet: b\.fluxcd\.io"):
         fluxinstall.install(kube, objects, 300, clock=clock)  # type: ignore[arg-type]
     assert "Deployment/source-controller" not in kube.applied  # nothing custom is applied before the CRDs
     assert clock.now == pytest.approx(300)
