@@ -16,6 +16,7 @@ from cattle.console import table
 from cattle.env import Capacity, Environment
 from cattle.errors import ConfigError
 from cattle.ordering import POD_SPEC_PATHS, dig
+from cattle.policy import EXACT_VERSION
 from cattle.quantities import cpu_millis, format_cpu, format_memory, memory_bytes
 from cattle.render import RenderedObject, Rendering
 from cattle.yamlio import load_file
@@ -177,7 +178,7 @@ def _helm_release(rendering: Rendering, item: RenderedObject,
         return [], [Gap(item, f"chart {chart} is not in {CHART_TABLE}: its workloads cannot be counted",
                         f"add the chart's workloads and the values paths of their requests to {CHART_TABLE}")]
     gaps = []
-    if str(row.get("version")) != version:
+    if str(row.get("version")) != version and EXACT_VERSION.match(version):  # a range is the pinning rule's
         gaps.append(Gap(item, f"{CHART_TABLE} describes {chart} {row.get('version')}, the HelmRelease pins {version}",
                         f"re-read the chart's values.yaml at {version} and update its row"))
     values = dig(item.obj, ("spec", "values")) or {}

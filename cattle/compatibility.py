@@ -11,6 +11,7 @@ from typing import Any
 
 from cattle.errors import ConfigError
 from cattle.ordering import dig
+from cattle.policy import EXACT_VERSION
 from cattle.render import RenderedObject, Rendering
 from cattle.yamlio import load_file
 
@@ -136,6 +137,9 @@ def installed(rendering: Rendering, root: Path, table: list[Component]) -> list[
 
 
 def pin_matches(component: Component, pinned: str) -> bool:
+    """Whether the repository still pins the version a row describes (a non-exact pin is the pinning rule's)."""
+    if "file" not in component.pin and not EXACT_VERSION.match(pinned):
+        return True
     if "file" in component.pin:
         return re.search(rf"(?<![\w.]){re.escape(component.version)}(?![\w.])", pinned) is not None
     return pinned == component.version

@@ -14,15 +14,13 @@ from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultin
 from cattle.baoserver import BaoServer
 from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
 from cattle.render import render
-from tests.kubemock import FakeCluster, Scenario
+from tests.kubemock import FakeCluster, Scenario, children_of
 
 pytestmark = pytest.mark.xdist_group("kmock")
 
 
-def _children(root: Path) -> list[dict[str, object]]:
-    rendering = render(env.load("testing", root))
-    return [i.obj for i in rendering.objects
-            if i.obj["kind"] in ("Kustomization", "HelmRelease") and i.obj["metadata"]["name"] != "flux-system"]
+def _children(root: Path) -> list[tuple[str, dict[str, object]]]:
+    return children_of(render(env.load("testing", root)))
 
 
 @pytest.fixture
@@ -38,7 +36,7 @@ def openbao(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def cluster(secrets_repo: Path, openbao: BaoServer, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
-    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo)))
+    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo), repo=secrets_repo))
     monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
     monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-backups'}")
     yield fake
@@ -139,7 +137,8 @@ def test_dry_run_prints_every_step_and_object_and_touches_nothing(cluster: FakeC
     assert "Deployment flux-system/kustomize-controller" in out
     assert "GitRepository flux-system/flux-system" in out
     assert "Kustomization flux-system/apps" in out and "HelmRelease monitoring/kube-prometheus-stack" in out
-    assert _client_requests(cluster) == []
+    # preflight's one read (the server's Kubernetes version, checked against the compatibility table), nothing else
+    assert [(r.method, r.url.path) for r in _client_requests(cluster)] == [("GET", "/version")]
 
 
 def test_staging_without_its_key_stops_before_touching_the_cluster(cluster: FakeCluster, secrets_repo: Path) -> None:
