@@ -14,13 +14,15 @@ from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultin
 from cattle.baoserver import BaoServer
 from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
 from cattle.render import render
-from tests.kubemock import FakeCluster, Scenario, children_of
+from tests.kubemock import FakeCluster, Scenario
 
 pytestmark = pytest.mark.xdist_group("kmock")
 
 
-def _children(root: Path) -> list[tuple[str, dict[str, object]]]:
-    return children_of(render(env.load("testing", root)))
+def _children(root: Path) -> list[dict[str, object]]:
+    rendering = render(env.load("testing", root))
+    return [i.obj for i in rendering.objects
+            if i.obj["kind"] in ("Kustomization", "HelmRelease") and i.obj["metadata"]["name"] != "flux-system"]
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def openbao(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def cluster(secrets_repo: Path, openbao: BaoServer, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
-    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo), repo=secrets_repo))
+    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo)))
     monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
     monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-backups'}")
     yield fake
