@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from cattle import bootstrap, fluxinstall, render, secrets, vault  # noqa: E402
 from cattle import env as environments  # noqa: E402
 from cattle.baoserver import BaoServer  # noqa: E402
-from tests.kubemock import FakeCluster, Scenario  # noqa: E402
+from tests.kubemock import FakeCluster, Scenario, children_of  # noqa: E402
 
 BUDGET_SECONDS = 15 * 60
 
@@ -34,13 +34,12 @@ def main() -> None:
         shutil.copy(ROOT / ".sops.yaml", repo / ".sops.yaml")
         os.environ.update(CATTLE_REPO=str(repo), CATTLE_CONFIG_HOME=str(base / "config"),
                           CATTLE_VAULT_STORE=f"file://{base / 'vault'}", CATTLE_DB_STORE=f"file://{base / 'db'}")
-        secrets.init(repo, "testing")
+        secrets.init(repo, "testing", force=True)
         secrets.generate(repo, "testing", regenerate_all=True)
         testing = environments.load("testing", repo)
-        children = [i.obj for i in render.render(testing).objects
-                    if i.obj["kind"] in ("Kustomization", "HelmRelease") and i.obj["metadata"]["name"] != "flux-system"]
+        children = children_of(render.render(testing))
         crds = [o for o in fluxinstall.manifests(repo) if o["kind"] == "CustomResourceDefinition"]
-        fake = FakeCluster(base, crds, Scenario(delay=0.0, children=children))
+        fake = FakeCluster(base, crds, Scenario(delay=0.0, children=children, repo=repo))
         seal = vault.seal_material(repo, "testing")
         try:
             with BaoServer(seal.key_hex, seal.key_id, directory=base / "openbao") as server:

@@ -1,10 +1,26 @@
-"""A mock Kubernetes API on 127.0.0.1 (kmock's KubernetesEmulator over real HTTP) that plays the controllers:
-CRDs become Established, Deployments Available, and the Flux objects of an environment become Ready in
-dependency order, or fail or hang, as a scenario says. The code under test uses the real `kubernetes` client."""
+"""A fake cluster on 127.0.0.1 for bootstrap tests: kmock's KubernetesEmulator over real HTTP, made to behave like
+a real API server where cattle depends on it (tests/README.md lists what is real, approximated and missing), and a
+fake Flux that reads the spec cattle sends it. The code under test uses the real `kubernetes` client.
+
+The API server: custom kinds answer 404 until their CRD is applied and Established; namespaced objects need their
+namespace; server-side apply creates a missing object; `metadata.generation` starts at 1 and grows with every spec
+change, `resourceVersion` with every write; writes to the main resource leave `status` alone and `/status` writes
+touch nothing else.
+
+The fake Flux: a GitRepository is Ready only when its `secretRef` Secret exists. A Kustomization is Ready only when
+its source exists and is Ready, its `dependsOn` are Ready, its decryption Secret exists in its namespace and holds an
+age key that decrypts every SOPS file at its path, its `postBuild.substituteFrom` objects exist (unless optional),
+and what it applies (its children) is Ready. Objects appear only once the Kustomization that applies them has been
+built. HelmReleases wait for their `dependsOn` and can fail as helm-controller reports it. Conditions carry
+`observedGeneration`. The root Kustomization is built from the cattle-bootstrap ConfigMap as it was when the root
+Kustomization was created (`first_build_vars`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
 import re
 import threading
 import time
@@ -13,22 +29,153 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
+import attrs
 import kmock
 import requests
 import yaml
+from kmock._internal import enums
+from kmock._internal.k8s import KubernetesError, KubernetesResourceNotFoundError
 
 NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces(/[^/]+)?$")
+NAMESPACED_PATH = re.compile(r"/namespaces/[^/]+/[^/]+")
+KS_API = "/apis/kustomize.toolkit.fluxcd.io/v1"
+HR_API = "/apis/helm.toolkit.fluxcd.io/v2"
+GIT_API = "/apis/source.toolkit.fluxcd.io/v1"
+BUILTIN_GROUPS = {"", "apps", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "networking.k8s.io",
+                  "coordination.k8s.io", "events.k8s.io", "policy", "batch"}
 
 
 @dataclass
 class Scenario:
-    """How the fake Flux behaves: per Kustomization, ready after a delay, fail with a message, or never."""
+    """How the fake Flux behaves beyond what the spec decides."""
 
-    delay: float = 0.2
-    fail: dict[str, str] = field(default_factory=dict)
-    never: set[str] = field(default_factory=set)
+    delay: float = 0.2  # seconds a Kustomization takes to apply once everything it needs is there
+    fail: dict[str, str] = field(default_factory=dict)  # Kustomization -> BuildFailed message (Stalled)
+    never: set[str] = field(default_factory=set)  # Kustomizations that never finish
     ready_when: dict[str, Callable[[], bool]] = field(default_factory=dict)  # e.g. a store that needs OpenBao
-    children: list[dict[str, Any]] = field(default_factory=list)  # Kustomizations and HelmReleases to create
+    helm_fail: dict[str, str] = field(default_factory=dict)  # HelmRelease -> install failure, retries exhausted
+    # what the Kustomizations apply: (the Flux Kustomization that applies it, object); see children_of()
+    children: list[Any] = field(default_factory=list)
+    repo: Path | None = None  # where the fake kustomize-controller reads SOPS files to check its decryption key
+    establish_after: float = 0.3  # seconds from a CRD's creation until it is Established (and its kind served)
+
+
+@attrs.define(kw_only=True)
+class RealisticEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator with the API-server semantics cattle relies on (module docstring)."""
+
+    custom_groups: set[str] = attrs.field(factory=set)
+    served: set[tuple[str, str]] = attrs.field(factory=set)  # (group, plural) whose CRD is Established
+    namespace_names: set[str] = attrs.field(factory=set)
+    created: list[tuple[str, str, str]] = attrs.field(factory=list)  # (plural, namespace, name) in creation order
+    root_bootstrap_vars: dict[str, str] | None = None
+    root_seen: bool = False
+    _version: int = 0
+
+    def _key(self, request: Any) -> Any:
+        namespace = request.namespace or ((request.data or {}).get("metadata") or {}).get("namespace")
+        name = request.name or ((request.data or {}).get("metadata") or {}).get("name")
+        return (request.resource, namespace if self._namespaced(request) else None, name)
+
+    @staticmethod
+    def _namespaced(request: Any) -> bool:
+        return NAMESPACED_PATH.search(request.url.path) is not None
+
+    def _existing(self, key: Any) -> Any:
+        if key not in self._objects:
+            return None
+        found = self._objects[key]
+        return None if found.deleted else found
+
+    def _refusal(self, request: Any) -> KubernetesError | None:
+        resource = request.resource
+        group = resource.group or ""
+        if group in self.custom_groups and (group, resource.plural) not in self.served:
+            return KubernetesResourceNotFoundError()  # the CRD is not applied or not Established yet
+        writes = request.action in (enums.action.CREATE, enums.action.UPDATE)
+        if writes and self._namespaced(request) and request.subresource is None:
+            namespace = self._key(request)[1]
+            if namespace not in self.namespace_names:
+                return KubernetesError(status=404, reason="NotFound", message=f'namespaces "{namespace}" not found',
+                                       details={"name": namespace, "kind": "namespaces"})
+        return None
+
+    def _stamp(self, data: dict[str, Any], generation: int) -> None:
+        self._version += 1
+        meta = data.setdefault("metadata", {})
+        meta["generation"] = generation
+        meta["resourceVersion"] = str(self._version)
+
+    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        if request.resource is None or request.action not in (
+                enums.action.CREATE, enums.action.UPDATE, enums.action.FETCH, enums.action.LIST,
+                enums.action.WATCH, enums.action.DELETE):
+            return await super()._handle(request)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return await self._render_error(refusal)
+        key = self._key(request)
+        existing = self._existing(key) if key[2] else None
+        apply = any("apply-patch" in str(v) for k, v in request.headers.items() if k.lower() == "content-type")
+        if request.action == enums.action.UPDATE and existing is None and apply:
+            return await self._create_on_apply(request, key)
+        old_spec = copy.deepcopy(existing.raw.get("spec")) if existing is not None else None
+        if isinstance(request.data, dict):
+            if request.subresource == "status":  # a /status write changes nothing else
+                for other in [k for k in request.data if k != "status"]:
+                    request.data.pop(other)
+            elif request.action == enums.action.UPDATE:
+                request.data.pop("status", None)
+            if request.action == enums.action.CREATE:
+                request.data.pop("status", None)
+                self._stamp(request.data, 1)
+                self._note_creation(key)
+        response = await super()._handle(request)
+        stored = self._existing(key) if key[2] else None
+        if stored is not None and request.action == enums.action.UPDATE:
+            generation = int((stored.raw.get("metadata") or {}).get("generation") or 1)
+            changed = request.subresource is None and stored.raw.get("spec") != old_spec
+            stamp: dict[str, Any] = {}
+            self._stamp(stamp, generation + 1 if changed else generation)
+            stored.patch(stamp)
+        return response
+
+    async def _create_on_apply(self, request: Any, key: Any) -> aiohttp.web.StreamResponse:
+        """Server-side apply to a missing object creates it (201), as a real API server does."""
+        data = dict(request.data or {})
+        data.pop("status", None)
+        data.setdefault("metadata", {}).update({"name": key[2], **({"namespace": key[1]} if key[1] else {})})
+        self._stamp(data, 1)
+        self._note_creation(key)
+        async with self._lock:
+            self._objects[key] = data
+            raw = self._objects[key].raw
+            await self._buses[request.resource].put({"type": "ADDED", "object": raw})
+        return aiohttp.web.json_response(raw, status=201)
+
+    def _note_creation(self, key: Any) -> None:
+        resource, namespace, name = key
+        self.created.append((resource.plural, namespace or "", name))
+        if resource.plural == "kustomizations" and name == "flux-system" and not self.root_seen:
+            self.root_seen = True  # kustomize-controller builds the root from what exists now
+            for (res, ns, obj_name), obj in self._objects.items():
+                if res.plural == "configmaps" and (ns, obj_name) == ("flux-system", "cattle-bootstrap") \
+                        and not obj.deleted:
+                    self.root_bootstrap_vars = dict(obj.raw.get("data") or {})
+
+
+def children_of(rendering: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What each Flux Kustomization of a rendering applies, as the fake Flux creates it: Namespaces, ConfigMaps,
+    Kustomizations and HelmReleases (the objects cattle waits on or that Flux needs)."""
+    wanted = {"Namespace", "ConfigMap", "Kustomization", "HelmRelease"}
+    found = []
+    for item in rendering.objects:
+        kind, name = item.obj.get("kind"), (item.obj.get("metadata") or {}).get("name")
+        if kind in wanted and not (kind == "Kustomization" and name == "flux-system") \
+                and not (kind == "ConfigMap" and name == "cattle-bootstrap"):
+            found.append((item.kustomization, item.obj))
+    return found
 
 
 class FakeCluster:
@@ -36,7 +183,7 @@ class FakeCluster:
 
     def __init__(self, tmp: Path, crds: list[dict[str, Any]], scenario: Scenario) -> None:
         self.scenario = scenario
-        self.km = kmock.KubernetesEmulator()
+        self.km = RealisticEmulator(custom_groups={c["spec"]["group"] for c in crds})
         self.server = kmock.Server(self.km)
         self.namespaces: dict[str, dict[str, Any]] = {}
         self.loop = asyncio.new_event_loop()
@@ -63,12 +210,23 @@ class FakeCluster:
             "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
             "users": [{"name": "kmock", "user": {"token": "kmock-token"}}]}))
+        for namespace in ("default", "kube-system", "openbao"):
+            self.add_namespace(namespace)
         self._http("POST", "/api/v1/namespaces/openbao/configmaps", {  # what kube-controller-manager publishes
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "openbao"},
             "data": {"ca.crt": self_signed_ca_pem()}})
         self.ready_order: list[str] = []
+        self.built: set[str] = set()  # Kustomizations whose children exist
+        self.started: dict[str, float] = {}
+        self.helm_attempts: dict[str, int] = {}
+        self.crd_seen: dict[str, float] = {}
         self._controller = threading.Thread(target=self._control, daemon=True)
         self._controller.start()
+
+    @property
+    def first_build_vars(self) -> dict[str, str] | None:
+        """The cattle-bootstrap variables the root Kustomization was first built with (None: it did not exist)."""
+        return self.km.root_bootstrap_vars
 
     async def _serve(self) -> None:
         async with self.km, self.server:
@@ -76,13 +234,17 @@ class FakeCluster:
             while not self._stop.is_set():
                 await asyncio.sleep(0.05)
 
+    def add_namespace(self, name: str) -> None:
+        self.namespaces.setdefault(name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        self.km.namespace_names.add(name)
+
     def _namespaces(self, request: kmock.Request) -> Any:
         """kmock's path parser cannot serve /api/v1/namespaces: keep Namespaces in a dict here."""
         name = request.url.path.rsplit("/", 1)[-1] if request.url.path.count("/") == 4 else None
         if request.method in ("POST", "PATCH"):
             body = request.data or {}
             name = name or body.get("metadata", {}).get("name")
-            self.namespaces.setdefault(name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            self.add_namespace(name)
             return self.namespaces[name]
         if name is None:
             return {"items": list(self.namespaces.values())}
@@ -90,7 +252,7 @@ class FakeCluster:
             return self.namespaces[name]
         return kmock.Response(status=404, payload={"kind": "Status", "code": 404, "message": "not found"})
 
-    # --- the fake controllers ----------------------------------------------------------------
+    # --- HTTP plumbing -------------------------------------------------------------------------
     def _http(self, method: str, path: str, body: Any = None, ctype: str = "application/json") -> Any:
         response = requests.request(method, self.url + path, json=body, headers={"Content-Type": ctype}, timeout=5)
         return response.json() if response.content else None
@@ -99,84 +261,227 @@ class FakeCluster:
         found = self._http("GET", group_version_plural) or {}
         return list(found.get("items") or [])
 
+    def _get(self, path: str) -> dict[str, Any] | None:
+        response = requests.get(self.url + path, timeout=5)
+        return dict(response.json()) if response.status_code == 200 else None
+
+    def _status(self, path: str, obj: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
+        generation = (obj.get("metadata") or {}).get("generation")
+        status = {"conditions": conditions, "observedGeneration": generation}
+        current = obj.get("status") or {}
+        if current.get("conditions") != conditions or current.get("observedGeneration") != generation:
+            self._http("PATCH", f"{path}/status", {"status": status}, "application/merge-patch+json")
+
+    # --- the fake controllers ------------------------------------------------------------------
     def _control(self) -> None:
-        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-        deployments = "/apis/apps/v1/deployments"
-        kustomizations = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations"
-        created_children = False
-        started: dict[str, float] = {}
         while not self._stop.is_set():
             try:
-                for crd in self.objects(crds):
-                    if not crd.get("status"):
-                        self._http("PATCH", f"{crds}/{crd['metadata']['name']}/status",
-                                   {"status": {"conditions": [{"type": "Established", "status": "True"}]}},
-                                   "application/merge-patch+json")
-                for dep in self.objects(deployments):
-                    if not dep.get("status"):
-                        meta = dep["metadata"]
-                        self._http("PATCH", f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/"
-                                   f"{meta['name']}/status", {"status": {"conditions": [
-                                       {"type": "Available", "status": "True"}]}}, "application/merge-patch+json")
-                flux_objects = self.objects(kustomizations)
-                if not created_children and any(k["metadata"]["name"] == "flux-system" for k in flux_objects):
-                    for child in self.scenario.children:
-                        self._create(child)
-                    created_children = True
-                self._reconcile(started)
+                self._establish_crds()
+                self._make_deployments_available()
+                self._reconcile_sources()
+                self._reconcile_kustomizations()
+                self._reconcile_helmreleases()
             except requests.RequestException:
                 pass
             time.sleep(0.05)
 
-    def _create(self, obj: dict[str, Any]) -> None:
-        group_version = obj["apiVersion"]
-        plural = {"Kustomization": "kustomizations", "HelmRelease": "helmreleases"}[obj["kind"]]
-        namespace = obj["metadata"]["namespace"]
-        self._http("POST", f"/apis/{group_version}/namespaces/{namespace}/{plural}",
-                   {k: v for k, v in obj.items() if k != "status"})
-
-    def _reconcile(self, started: dict[str, float]) -> None:
+    def _establish_crds(self) -> None:
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         now = time.monotonic()
-        kustomizations = {k["metadata"]["name"]: k for k in
-                          self.objects("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")}
+        for crd in self.objects(crds):
+            spec = crd.get("spec") or {}
+            first = self.crd_seen.setdefault(crd["metadata"]["name"], now)
+            if now - first < self.scenario.establish_after:
+                continue  # the API server is still setting up the new kind
+            self.km.served.add((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
+            if not crd.get("status"):
+                self._http("PATCH", f"{crds}/{crd['metadata']['name']}/status",
+                           {"status": {"conditions": [{"type": "Established", "status": "True"}]}},
+                           "application/merge-patch+json")
+
+    def _make_deployments_available(self) -> None:
+        for dep in self.objects("/apis/apps/v1/deployments"):
+            if not dep.get("status"):
+                meta = dep["metadata"]
+                self._http("PATCH", f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status",
+                           {"status": {"conditions": [{"type": "Available", "status": "True"}]}},
+                           "application/merge-patch+json")
+
+    def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    def _reconcile_sources(self) -> None:
+        for repo in self.objects(f"{GIT_API}/gitrepositories") if self._served("source.toolkit.fluxcd.io") else []:
+            meta, spec = repo["metadata"], repo.get("spec") or {}
+            path = f"{GIT_API}/namespaces/{meta['namespace']}/gitrepositories/{meta['name']}"
+            secret = (spec.get("secretRef") or {}).get("name")
+            if secret and self._secret(meta["namespace"], secret) is None:
+                conditions = [_cond("False", "AuthenticationFailed", f'secrets "{secret}" not found')]
+            elif not spec.get("url") or not (spec.get("ref") or {}).get("branch"):
+                conditions = [_cond("False", "GitOperationFailed", "no url or branch")]
+            else:
+                conditions = [_cond("True", "Succeeded", f"stored artifact for revision "
+                                    f"'{spec['ref']['branch']}@sha1:abc'")]
+            self._status(path, repo, conditions)
+
+    def _served(self, group: str) -> bool:
+        return any(g == group for g, _ in self.km.served)
+
+    def _kustomization_problem(self, obj: dict[str, Any], ready: set[str]) -> tuple[str, str, bool] | None:
+        """(reason, message, terminal) of the first thing the Kustomization still lacks, as Flux reports it."""
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        namespace = meta["namespace"]
+        source = spec.get("sourceRef") or {}
+        source_ns = source.get("namespace", namespace)
+        repo = self._get(f"{GIT_API}/namespaces/{source_ns}/gitrepositories/{source.get('name')}")
+        if repo is None:
+            return "ArtifactFailed", f"Source '{source.get('kind')}/{source_ns}/{source.get('name')}' not found", False
+        if not _ready(repo):
+            return "ArtifactFailed", f"Source '{source.get('kind')}/{source_ns}/{source.get('name')}' is not ready", \
+                False
+        blocking = [d["name"] for d in spec.get("dependsOn") or [] if d["name"] not in ready]
+        if blocking:
+            return "DependencyNotReady", f"dependency '{namespace}/{blocking[0]}' is not ready", False
+        decryption = spec.get("decryption")
+        if decryption:
+            problem = self._decryption_problem(namespace, (decryption.get("secretRef") or {}).get("name"),
+                                               str(spec.get("path", "")))
+            if problem:
+                return "DecryptionFailed", problem, True
+        for ref in (spec.get("postBuild") or {}).get("substituteFrom") or []:
+            plural = "configmaps" if ref.get("kind") == "ConfigMap" else "secrets"
+            if not ref.get("optional") and self._get(f"/api/v1/namespaces/{namespace}/{plural}/{ref['name']}") is None:
+                return ("ReconciliationFailed", f"substitute from '{ref['kind']}/{ref['name']}' error: {plural} "
+                        f"\"{ref['name']}\" not found", False)
+        return None
+
+    def _decryption_problem(self, namespace: str, secret_name: str | None, path: str) -> str | None:
+        name = secret_name or self._controller_flag("--sops-age-secret")
+        if not name:
+            return "decryption: no secretRef and no --sops-age-secret on kustomize-controller"
+        secret = self._secret(namespace, name)
+        if secret is None:
+            return f'decryption secret error: secrets "{name}" not found'
+        keys = {k: v for k, v in (secret.get("stringData") or {}).items()}
+        keys.update({k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()})
+        identities = [v.strip() for k, v in keys.items() if k.endswith(".agekey")]
+        if not identities:
+            return f"decryption secret {name} has no key ending in .agekey"
+        if self.scenario.repo is None:
+            return None
+        from pyrage import x25519
+
+        publics = {str(x25519.Identity.from_str(i).to_public()) for i in identities}
+        for sops_file in sorted((self.scenario.repo / path).glob("*.secret.yaml")):
+            doc = yaml.safe_load(sops_file.read_text()) or {}
+            recipients = {r.get("recipient") for r in (doc.get("sops") or {}).get("age") or []}
+            if recipients and not recipients & publics:
+                return (f"failed to decrypt and format '{sops_file.name}': sops: no key could decrypt the data "
+                        f"(the {name} key is for {', '.join(sorted(publics))})")
+        return None
+
+    def _controller_flag(self, flag: str) -> str | None:
+        found = self._get("/apis/apps/v1/namespaces/flux-system/deployments/kustomize-controller") or {}
+        for container in ((found.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+            for arg in container.get("args") or []:
+                if str(arg).startswith(flag + "="):
+                    return str(arg).split("=", 1)[1]
+        return None
+
+    def _create_children(self, parent: str) -> None:
+        for owner, obj in self.scenario.children:
+            if owner != parent:
+                continue
+            kind, meta = obj["kind"], obj["metadata"]
+            if kind == "Namespace":
+                self.add_namespace(meta["name"])
+                continue
+            body = {k: v for k, v in obj.items() if k != "status"}
+            if kind == "ConfigMap":
+                self._http("POST", f"/api/v1/namespaces/{meta.get('namespace', 'default')}/configmaps", body)
+            else:
+                api, plural = (KS_API, "kustomizations") if kind == "Kustomization" else (HR_API, "helmreleases")
+                self._http("POST", f"{api}/namespaces/{meta['namespace']}/{plural}", body)
+        self.built.add(parent)
+
+    def _children_ready(self, parent: str) -> bool:
+        for owner, obj in self.scenario.children:
+            if owner != parent or obj["kind"] not in ("Kustomization", "HelmRelease"):
+                continue
+            api, plural = (KS_API, "kustomizations") if obj["kind"] == "Kustomization" else (HR_API, "helmreleases")
+            if obj["kind"] == "Kustomization":
+                continue  # a Kustomization that applies another does not health-check it
+            found = self._get(f"{api}/namespaces/{obj['metadata']['namespace']}/{plural}/{obj['metadata']['name']}")
+            if found is None or not _ready(found):
+                return False
+        return True
+
+    def _reconcile_kustomizations(self) -> None:
+        if not self._served("kustomize.toolkit.fluxcd.io"):
+            return
+        now = time.monotonic()
+        kustomizations = {k["metadata"]["name"]: k for k in self.objects(f"{KS_API}/kustomizations")}
         ready = {n for n, k in kustomizations.items() if _ready(k)}
         for name, obj in kustomizations.items():
-            if name in ready or name in self.scenario.never:
+            if name in self.scenario.never:
                 continue
-            deps = [d["name"] for d in (obj.get("spec") or {}).get("dependsOn") or []]
-            path = f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/{name}/status"
+            path = f"{KS_API}/namespaces/{obj['metadata']['namespace']}/kustomizations/{name}"
+            if name in ready and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get(
+                    "generation"):
+                continue
+            problem = self._kustomization_problem(obj, ready)
+            if problem is not None:
+                reason, message, terminal = problem
+                conditions = [_cond("False", reason, message)]
+                if terminal:
+                    conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": message})
+                self._status(path, obj, conditions)
+                continue
+            if name in self.scenario.fail:
+                message = self.scenario.fail[name]
+                self._status(path, obj, [_cond("False", "BuildFailed", message),
+                                         {"type": "Stalled", "status": "True", "reason": "BuildFailed",
+                                          "message": message}])
+                continue
+            self.started.setdefault(name, now)
+            if name not in self.built:
+                self._create_children(name)
+            if (now - self.started[name] >= self.scenario.delay and self._children_ready(name)
+                    and self.scenario.ready_when.get(name, _always)()):
+                self._status(path, obj, [_cond("True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc")])
+                if name not in self.ready_order:
+                    self.ready_order.append(name)
+            else:
+                self._status(path, obj, [_cond("Unknown", "Progressing", "Reconciliation in progress")])
+
+    def _reconcile_helmreleases(self) -> None:
+        if not self._served("helm.toolkit.fluxcd.io"):
+            return
+        releases = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in
+                    self.objects(f"{HR_API}/helmreleases")}
+        ready = {key for key, r in releases.items() if _ready(r)}
+        for (namespace, name), release in releases.items():
+            if (namespace, name) in ready:
+                continue
+            path = f"{HR_API}/namespaces/{namespace}/helmreleases/{name}"
+            deps = [(d.get("namespace", namespace), d["name"]) for d in (release.get("spec") or {}).get("dependsOn")
+                    or []]
             blocking = [d for d in deps if d not in ready]
             if blocking:
-                self._patch_status(path, obj, "False", "DependencyNotReady",
-                                   f"dependency 'flux-system/{blocking[0]}' is not ready")
-                continue
-            if name not in started and name == "platform-controllers":
-                self._release_helm_charts()  # the HelmReleases go Ready while their Kustomization still waits
-            started.setdefault(name, now)
-            if name in self.scenario.fail:
-                self._patch_status(path, obj, "False", "BuildFailed", self.scenario.fail[name], stalled=True)
-            elif now - started[name] >= self.scenario.delay and self.scenario.ready_when.get(name, _always)():
-                self._patch_status(path, obj, "True", "ReconciliationSucceeded", "Applied revision: main@sha1:abc")
-                self.ready_order.append(name)
+                self._status(path, release, [_cond("False", "DependencyNotReady",
+                                                   f"dependency '{blocking[0][0]}/{blocking[0][1]}' is not ready")])
+            elif name in self.scenario.helm_fail:
+                attempts = self.helm_attempts[name] = self.helm_attempts.get(name, 0) + 1
+                message = self.scenario.helm_fail[name]
+                if attempts < 3:
+                    self._status(path, release, [_cond("False", "InstallFailed", message)])
+                else:
+                    exhausted = f"install retries exhausted: {message}"
+                    self._status(path, release, [_cond("False", "RetriesExceeded", exhausted),
+                                                 {"type": "Stalled", "status": "True", "reason": "RetriesExceeded",
+                                                  "message": exhausted}])
             else:
-                self._patch_status(path, obj, "Unknown", "Progressing", "Reconciliation in progress")
-
-    def _release_helm_charts(self) -> None:
-        for release in self.objects("/apis/helm.toolkit.fluxcd.io/v2/helmreleases"):
-            meta = release["metadata"]
-            self._http("PATCH", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{meta['namespace']}/"
-                       f"helmreleases/{meta['name']}/status", {"status": {"conditions": [
-                           {"type": "Ready", "status": "True", "reason": "InstallSucceeded",
-                            "message": "Helm install succeeded"}]}}, "application/merge-patch+json")
-
-    def _patch_status(self, path: str, obj: dict[str, Any], status: str, reason: str, message: str,
-                      stalled: bool = False) -> None:
-        current = (obj.get("status") or {}).get("conditions") or []
-        conditions = [{"type": "Ready", "status": status, "reason": reason, "message": message}]
-        if stalled:
-            conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": message})
-        if current != conditions:
-            self._http("PATCH", path, {"status": {"conditions": conditions}}, "application/merge-patch+json")
+                self._status(path, release, [_cond("True", "InstallSucceeded", "Helm install succeeded")])
 
     def requests_of(self, method: str, path_part: str) -> list[Any]:
         return [r for r in list(self.km) if r.method == method and path_part in r.url.path]
@@ -185,6 +490,10 @@ class FakeCluster:
         self._stop.set()
         self._controller.join(5)
         self._thread.join(5)
+
+
+def _cond(status: str, reason: str, message: str) -> dict[str, Any]:
+    return {"type": "Ready", "status": status, "reason": reason, "message": message}
 
 
 def _always() -> bool:

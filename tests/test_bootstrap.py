@@ -14,15 +14,13 @@ from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultin
 from cattle.baoserver import BaoServer
 from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
 from cattle.render import render
-from tests.kubemock import FakeCluster, Scenario
+from tests.kubemock import FakeCluster, Scenario, children_of
 
 pytestmark = pytest.mark.xdist_group("kmock")
 
 
-def _children(root: Path) -> list[dict[str, object]]:
-    rendering = render(env.load("testing", root))
-    return [i.obj for i in rendering.objects
-            if i.obj["kind"] in ("Kustomization", "HelmRelease") and i.obj["metadata"]["name"] != "flux-system"]
+def _children(root: Path) -> list[tuple[str, dict[str, object]]]:
+    return children_of(render(env.load("testing", root)))
 
 
 @pytest.fixture
@@ -38,7 +36,7 @@ def openbao(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def cluster(secrets_repo: Path, openbao: BaoServer, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
-    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo)))
+    fake = FakeCluster(tmp_path, crds, Scenario(children=_children(secrets_repo), repo=secrets_repo))
     monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
     monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-backups'}")
     yield fake
@@ -425,3 +423,56 @@ def test_rerun_after_an_interrupted_first_setup_finishes_it(cluster: FakeCluster
     first = snapshots.find(store, "testing")
     assert f"holds no snapshot of it yet; first snapshot {first.id}; platform configuration ensured" in restore.detail
     assert vault.login(openbao.addr, vault.backup_login(secrets_repo, "testing")).is_authenticated()
+
+
+def _applied(cluster: FakeCluster, path: str) -> dict[str, object]:
+    [found] = cluster.objects(path)
+    return found
+
+
+def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, secrets_repo: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Git credentials applied and never printed, the env's own branch, a pruning root, and the database decision
+    in place before the root Kustomization exists (the fake builds the root from what exists at its creation)."""
+    token = "ghp_" + "x7" * 18
+    monkeypatch.setenv("CATTLE_GIT_TOKEN", token)
+    path = secrets_repo / "clusters/testing/environment.yaml"
+    path.write_text(path.read_text().replace("  branch: main", "  branch: release-7"))
+    timeline = bootstrap.run("testing", _options())
+    assert timeline is not None and timeline.result == "ok"
+    repository = _applied(cluster, "/apis/source.toolkit.fluxcd.io/v1/gitrepositories")
+    assert repository["spec"] == {"interval": "1m", "url": "https://git.example.com/cattle.git",  # type: ignore[index]
+                                  "ref": {"branch": "release-7"}, "secretRef": {"name": "flux-system"}}
+    [root] = [k for k in cluster.objects("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")
+              if k["metadata"]["name"] == "flux-system"]
+    assert root["spec"]["prune"] is True
+    assert cluster.first_build_vars == {"DB_BOOTSTRAP": "initdb", "DB_GENERATION": "g1",
+                                        "DB_RECOVERY_GENERATION": "none"}
+    out = capsys.readouterr()
+    for text in (out.out, out.err, *(p.read_text() for p in (secrets_repo / ".cattle/runs").glob("*.json"))):
+        assert token not in text
+
+
+def test_a_helmrelease_whose_retries_are_exhausted_fails_the_rebuild(cluster: FakeCluster) -> None:
+    cluster.scenario.helm_fail["loki"] = "context deadline exceeded"
+    with pytest.raises(ReconcileFailed, match="HelmRelease logging/loki failed: install retries exhausted: "
+                                              "context deadline exceeded"):
+        bootstrap.run("testing", _options())
+
+
+def test_a_decryption_key_flux_cannot_use_stops_the_secrets_layer(cluster: FakeCluster, secrets_repo: Path) -> None:
+    """The fake kustomize-controller decrypts with the sops-age Secret of the Kustomization's namespace: a key for
+    other recipients (here: production's) is a terminal DecryptionFailed, as on a real cluster."""
+    identity = keys.require_identity("production")
+    original = keys.flux_secret
+
+    def wrong_key(_identity: keys.Identity, env_name: str) -> dict[str, object]:
+        return original(identity, env_name)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(keys, "flux_secret", wrong_key), \
+            pytest.raises(ReconcileFailed, match="Kustomization flux-system/secrets failed: failed to decrypt and "
+                                                 "format '.*': sops: no key could decrypt"):
+        bootstrap.run("testing", _options())

@@ -46,6 +46,7 @@ def test_recorded_from_the_cluster_into_the_timeline_and_the_drill_summary(tmp_p
     try:
         for event in EVENTS:
             namespace = event["metadata"]["namespace"]
+            fake.add_namespace(namespace)  # events, like every namespaced object, need their namespace
             fake._http("POST", f"/api/v1/namespaces/{namespace}/events", event)
         kube = Kube.from_kubeconfig(fake.kubeconfig, "kmock")
         timeline = Timeline("testing", started=T0)
