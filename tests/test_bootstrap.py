@@ -476,3 +476,12 @@ def test_a_decryption_key_flux_cannot_use_stops_the_secrets_layer(cluster: FakeC
             pytest.raises(ReconcileFailed, match="Kustomization flux-system/secrets failed: failed to decrypt and "
                                                  "format '.*': sops: no key could decrypt"):
         bootstrap.run("testing", _options())
+
+
+def test_nothing_custom_is_applied_before_its_crd_is_established(cluster: FakeCluster) -> None:
+    """The fake API server serves a new kind only once its CRD is Established (here: seconds after it is applied,
+    while the Flux Deployments are Available at once); applying a GitRepository earlier would be a 404."""
+    cluster.scenario.establish_after = 3.0
+    timeline = bootstrap.run("testing", _options())
+    assert timeline is not None and timeline.result == "ok"
+    assert ("gitrepositories", "flux-system", "flux-system") in cluster.km.created
