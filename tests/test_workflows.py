@@ -62,6 +62,14 @@ def test_disaster_recovery_workflow_runs_the_kind_end_to_end_test_as_required() 
     assert len(runs) == 1 and runs[0]["env"]["CATTLE_E2E_REQUIRED"] == "1"
 
 
+def test_the_end_to_end_test_guards_pull_requests_that_change_a_rebuild_and_the_drill_stays_weekly() -> None:
+    doc = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())
+    triggers = doc[True]  # PyYAML reads the key `on` as True
+    assert set(triggers["pull_request"]["paths"]) == {"cattle/**", "clusters/**", "platform/**"}
+    assert "schedule" in triggers and "if" not in doc["jobs"]["e2e"]
+    assert doc["jobs"]["drill"]["if"] == "github.event_name != 'pull_request'"
+
+
 def test_required_end_to_end_test_fails_instead_of_skipping_without_docker() -> None:
     from tests.e2e.test_kind import _skip_reason
 

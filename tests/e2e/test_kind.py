@@ -7,6 +7,7 @@ Set CATTLE_E2E_KEEP=1 to keep the cluster afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -54,10 +55,30 @@ def test_bootstrap_testing_on_kind() -> None:
         from cattle import fluxinstall
 
         kube.learn_flux(fluxinstall.manifests(environment.root))
-        names = {o["metadata"]["name"]: reconcile.classify(o)[0]
-                 for o in kube.list(reconcile.KINDS["Kustomization"], "Kustomization")}
+        kustomizations = kube.list(reconcile.KINDS["Kustomization"], "Kustomization")
+        names = {o["metadata"]["name"]: reconcile.classify(o)[0] for o in kustomizations}
         assert names == {"flux-system": "ready", "platform-controllers": "ready", "secrets": "ready",
                          "platform-configs": "ready", "apps": "ready"}
+        releases = {f"{o['metadata']['namespace']}/{o['metadata']['name']}": reconcile.classify(o)
+                    for o in kube.list(reconcile.KINDS["HelmRelease"], "HelmRelease")}
+        assert releases and all(state == "ready" for state, _ in releases.values()), releases
+        # the Secrets Flux needs: the decryption key and cattle's database decision
+        sops_age = kube.get("v1", "Secret", "sops-age", "flux-system") or {}
+        assert any(k.endswith(".agekey") for k in (sops_age.get("data") or {})), "flux-system/sops-age missing"
+        decision = kube.get("v1", "ConfigMap", "cattle-bootstrap", "flux-system") or {}
+        assert (decision.get("data") or {}).get("DB_BOOTSTRAP") in ("initdb", "recovery")
+        # the timeline was written
+        runs = sorted((environment.root / ".cattle/runs").glob("testing-*.json"))
+        assert runs and json.loads(runs[-1].read_text())["result"] == "ok"
+        # a re-run is a no-op: the cluster is reused and no Flux object's spec changes
+        generations = {o["metadata"]["name"]: o["metadata"]["generation"] for o in kustomizations}
+        again = bootstrap.run("testing", options)
+        assert again is not None and again.result == "ok"
+        [cluster_phase] = [e for e in again.events if e.phase == "cluster"]
+        assert cluster_phase.detail == "reused"
+        after = {o["metadata"]["name"]: o["metadata"]["generation"]
+                 for o in kube.list(reconcile.KINDS["Kustomization"], "Kustomization")}
+        assert after == generations
     finally:
         kube.close()
         if not os.environ.get("CATTLE_E2E_KEEP"):
