@@ -1,6 +1,7 @@
 """Rules every rendered environment must satisfy beyond its schemas: pinned versions, resources and probes,
 no plaintext Secrets, references that resolve, an acyclic and shallow dependency graph, declared namespaces,
-Secrets applied no later than what reads them at start (cattle.ordering)."""
+Secrets applied no later than what reads them at start (cattle.ordering), no scraped metrics path forwarded by a
+Gateway route (cattle.exposure)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from cattle import ordering
+from cattle import exposure, ordering
 from cattle.plaintext import envelope_problem, secrets_in
 from cattle.problems import Problem
 from cattle.render import KUSTOMIZATION_API, RenderedObject, Rendering
@@ -253,4 +254,5 @@ def check(rendering: Rendering, store: SchemaStore) -> list[Problem]:
     _graph_checks(checker)
     ordering.check(rendering, lambda item, message, hint: checker.add(item, "ordering", message, hint))
     ordering.check_chart_crds(rendering, lambda item, message, hint: checker.add(item, "ordering", message, hint))
+    exposure.check(rendering, lambda item, message, hint: checker.add(item, "exposure", message, hint))
     return checker.problems
