@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Mutation score of the orchestration modules (cosmic-ray), not run in CI: it is slow.
+
+    .venv/bin/python scripts/mutation.py                      # every module in MODULES
+    .venv/bin/python scripts/mutation.py cattle/reconcile.py  # one module
+
+Each module is mutated in a private copy of the repository (the working tree is never touched), and every
+mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
+API. Results go to .cattle/mutation/<module>.json and a summary to stdout: killed, survived, timed out, and each
+survivor with its line and operator, so it can be explained in tests/README.md or killed by a new test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COSMIC_RAY = "cosmic-ray==8.7.0"
+PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=300"
+BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries or decryption_key or terminal or "
+                 "timeout_names or handed or crd_is_established or rerun_is_idempotent'")
+# module -> (fast tests, slower tests run only for mutants the fast ones miss)
+MODULES: dict[str, tuple[str, str]] = {
+    "cattle/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
+    "cattle/fluxinstall.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
+    "cattle/plan.py": ("tests/test_failclosed.py tests/test_bootstrap.py -k 'dry_run or preflight or protected'", ""),
+    "cattle/timeline.py": ("tests/test_timeline.py tests/test_drill.py", ""),
+    "cattle/providers/base.py": ("tests/test_providers.py", ""),
+    "cattle/providers/local.py": ("tests/test_providers.py", ""),
+    "cattle/providers/kind.py": ("tests/test_providers.py", ""),
+    "cattle/providers/k3d.py": ("tests/test_providers.py", ""),
+    "cattle/drill.py": ("tests/test_drill.py", ""),
+    "cattle/bootstrap.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
+}
+
+
+def ensure_cosmic_ray() -> Path:
+    tool = Path(sys.executable).parent / "cosmic-ray"
+    if not tool.exists():
+        print(f"installing {COSMIC_RAY} into {Path(sys.executable).parent.parent}", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", COSMIC_RAY], check=True)
+    return tool
+
+
+def private_copy(target: Path) -> None:
+    """The files git tracks (and untracked, not ignored ones), as they are now."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def test_command(fast: str, slow: str) -> str:
+    command = f"{PYTEST} {fast}"
+    return f"{command} && {PYTEST} {slow}" if slow else command
+
+
+def run(module: str, tool: Path) -> dict[str, object]:
+    fast, slow = MODULES[module]
+    with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
+        copy = Path(tmp) / "repo"
+        private_copy(copy)
+        config = Path(tmp) / "cosmic-ray.toml"
+        config.write_text(
+            "[cosmic-ray]\n"
+            f'module-path = "{module}"\n'
+            "timeout = 900.0\n"
+            "excluded-modules = []\n"
+            f"test-command = {json.dumps('bash -c ' + json.dumps(test_command(fast, slow)))}\n"
+            '[cosmic-ray.distributor]\nname = "local"\n')
+        session = Path(tmp) / "session.sqlite"
+        subprocess.run([str(tool), "init", str(config), str(session)], cwd=copy, check=True)
+        started = time.monotonic()
+        subprocess.run([str(tool), "exec", str(config), str(session)], cwd=copy, check=True)
+        results = summarise(session, copy / module)
+    results["module"], results["seconds"] = module, round(time.monotonic() - started)
+    out = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + ".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def summarise(session: Path, source: Path) -> dict[str, object]:
+    """Killed / survived / timeouts from cosmic-ray's session database."""
+    lines = source.read_text().splitlines()
+    db = sqlite3.connect(session)
+    rows = db.execute(
+        "SELECT m.operator_name, m.start_pos_row, m.occurrence, r.test_outcome, r.worker_outcome, r.diff "
+        "FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id").fetchall()
+    counts = {"killed": 0, "survived": 0, "incompetent": 0}
+    survivors = []
+    for operator, row, occurrence, test_outcome, worker_outcome, diff in rows:
+        if str(worker_outcome).lower() != "normal" or str(test_outcome).lower() == "incompetent":
+            counts["incompetent"] += 1  # a mutant that does not even import, or timed out
+        elif str(test_outcome).lower() == "killed":
+            counts["killed"] += 1
+        else:
+            counts["survived"] += 1
+            survivors.append({"line": row, "operator": operator, "occurrence": occurrence,
+                              "code": lines[row - 1].strip() if 0 < row <= len(lines) else "",
+                              "diff": [d for d in (diff or "").splitlines() if d.startswith(("-", "+"))
+                                       and not d.startswith(("---", "+++"))]})
+    total = counts["killed"] + counts["survived"]
+    return {**counts, "score": round(100 * counts["killed"] / total, 1) if total else None,
+            "survivors": sorted(survivors, key=lambda s: (s["line"], s["operator"]))}
+
+
+def main(argv: list[str]) -> int:
+    modules = argv or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    tool = ensure_cosmic_ray()
+    for module in modules:
+        result = run(module, tool)
+        print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['incompetent']} "
+              f"incompetent/timed out; score {result['score']}% ({result['seconds']}s)", flush=True)
+        for survivor in result["survivors"]:  # type: ignore[attr-defined]
+            print(f"  survived: line {survivor['line']} {survivor['operator']}: {survivor['code']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
