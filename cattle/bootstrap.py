@@ -83,7 +83,7 @@ def gather_facts(environment: env.Environment, provider: Provider, options: Opti
                  identity.source if identity else None, environment.generate_missing_key, git_url,
                  environment.git_branch, source.warning if source else None, vault_decision.action,
                  vault_decision.reason, database_reason, options.timeout or environment.reconcile_timeout,
-                 tuple(f"{c.name}: {c.detail}" for c in failed_checks or []))
+                 tuple(f"{c.name}: {c.detail}" for c in failed_checks or []), environment.rto_budget)
 
 
 SERVE_HOST_VARIABLE = "CATTLE_SERVE_HOST"
@@ -196,10 +196,10 @@ def plan(name: str, options: Options) -> Planned:
     facts = gather_facts(environment, provider, options, git_url, vault_decision, database_reason, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
-    expected, _ = _expected(environment, db_decision.variables if db_decision else None)
+    expected, depends = _expected(environment, db_decision.variables if db_decision else None)
     the_plan = build_plan(facts, flux_objects,
                           flux.sync_objects(environment, git_url, with_credentials=credentials is not None),
-                          [flux.GIT_SECRET] if credentials else [], expected)
+                          [flux.GIT_SECRET] if credentials else [], expected, depends)
     return Planned(environment, the_plan, vault_decision, db_decision, blocked)
 
 
@@ -287,7 +287,8 @@ def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
                                                    planned.vault, cluster_ca(kube))
             vault_done.append(vault_event.detail)
 
-        waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault})
+        waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault},
+                                  budget=environment.rto_budget)
         with timeline.phase("reconcile", waiting=True) as event:
             try:
                 waiter.wait(timeout)

@@ -7,10 +7,34 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_status_shown = False  # a terminal status line is on screen (cleared before the next plain line)
+
 
 def say(message: str) -> None:
     """One progress line on stderr."""
+    global _status_shown
+    if _status_shown:
+        print("\r\033[K", end="", file=sys.stderr)
+        _status_shown = False
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def status(message: str) -> None:
+    """A heartbeat: on a terminal one line updated in place, in a log a plain line each time."""
+    global _status_shown
+    if sys.stderr.isatty():
+        print(f"\r\033[K[{time.strftime('%H:%M:%S')}] {message}", end="", file=sys.stderr, flush=True)
+        _status_shown = True
+    else:
+        say(message)
+
+
+def duration(seconds: float) -> str:
+    """4m12s, 15m, 38s."""
+    minutes, rest = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{rest}s"
+    return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
 
 
 @contextmanager

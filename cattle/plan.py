@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cattle.console import duration
 from cattle.problems import describe
 
 
@@ -36,6 +37,7 @@ class Facts:
     database_reason: str
     reconcile_timeout: float
     preflight_problems: tuple[str, ...] = ()
+    rto_budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,38 @@ class Plan:
         return "\n".join(lines)
 
 
+def layers(expected: list[tuple[str, str, str]], depends: dict[str, list[str]]) -> list[str]:
+    """The expected objects in dependency order: Kustomizations layer by layer (a layer depends only on earlier
+    ones), each followed by nothing else; then the HelmReleases."""
+    kustomizations = [n for k, _, n in expected if k == "Kustomization"]
+    depth: dict[str, int] = {}
+
+    def level(name: str, seen: tuple[str, ...] = ()) -> int:
+        if name not in depth:
+            parents = [d for d in depends.get(name, []) if d in kustomizations and d not in seen]
+            depth[name] = 1 + max((level(d, (*seen, name)) for d in parents), default=-1)
+        return depth[name]
+
+    ordered = sorted(kustomizations, key=lambda n: (level(n), n))
+    lines = [f"layer {depth[n]}: Kustomization flux-system/{n}"
+             + (f" (after {', '.join(depends[n])})" if depends.get(n) else "") for n in ordered]
+    return lines + [f"{k} {ns}/{n}" for k, ns, n in expected if k != "Kustomization"]
+
+
+def _reconcile_reason(facts: Facts, count: int) -> str:
+    reason = f"wait up to {duration(facts.reconcile_timeout)} for {count} Flux objects to be Ready"
+    if facts.rto_budget is None:
+        return reason
+    reason += f" (RTO budget {duration(facts.rto_budget)})"
+    if facts.reconcile_timeout > facts.rto_budget:
+        reason += ("; NOTE: the reconcile timeout is longer than the RTO budget, so a run can end over budget "
+                   "before it times out")
+    return reason
+
+
 def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: list[dict[str, Any]],
-               secret_names: list[str], expected: list[tuple[str, str, str]]) -> Plan:
+               secret_names: list[str], expected: list[tuple[str, str, str]],
+               depends: dict[str, list[str]] | None = None) -> Plan:
     """Decide the steps from the facts; nothing here touches the world."""
     if facts.cluster_exists:
         cluster = Step("cluster", f"{facts.provider} cluster exists already: reuse it", acts=False)
@@ -99,8 +131,7 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
         Step("database", f"{facts.database_reason} (kept as it is when the CNPG Cluster exists already); "
              "ConfigMap flux-system/cattle-bootstrap", ("ConfigMap flux-system/cattle-bootstrap",)),
         Step("sync", git, tuple(describe(o) for o in sync_objects)),
-        Step("reconcile", f"wait up to {facts.reconcile_timeout:.0f}s for {len(expected)} Flux objects to be Ready",
-             tuple(f"{k} {ns}/{n}" for k, ns, n in expected)),
+        Step("reconcile", _reconcile_reason(facts, len(expected)), tuple(layers(expected, depends or {}))),
         Step("restore", restore),
         Step("verify", "every Flux object Ready; Vault canary back when restored"),
     ))

@@ -90,10 +90,13 @@ class Waiter:
     the layers that need it are still reconciling); a hook that raises ends the wait with its error.
     """
 
+    HEARTBEAT = 15.0  # seconds between progress lines while waiting
+
     def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, budget: float | None = None) -> None:
         self.kube = kube
         self.clock = clock
+        self.budget = budget  # the RTO budget shown in the heartbeat (None: the wait's own timeout)
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
         self.on_ready = dict(on_ready or {})
 
@@ -135,11 +138,28 @@ class Waiter:
     def pending(self) -> list[Tracked]:
         return [t for t in self.tracked.values() if t.state != "ready"]
 
+    def heartbeat(self, elapsed: float, timeout: float) -> str:
+        """`Ready 9/14 · 4m12s of 15m budget · waiting on: platform-configs (…)`."""
+        ready = sum(1 for t in self.tracked.values() if t.state == "ready")
+        budget = self.budget if self.budget is not None else timeout
+        word = "budget" if self.budget is not None else "timeout"
+        pending = [t for t in self.tracked.values() if t.state != "ready"]
+        shown = ", ".join(f"{t.name} ({t.message[:40] or t.state})" for t in pending[:3])
+        more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+        return (f"Ready {ready}/{len(self.tracked)} · {console.duration(elapsed)} of {console.duration(budget)} "
+                f"{word} · waiting on: {shown}{more}")
+
     def wait(self, timeout: float, poll: float = 2.0) -> None:
-        deadline = self.clock.monotonic() + timeout
+        started = self.clock.monotonic()
+        deadline = started + timeout
+        last_beat = started
         while True:
             self.refresh()
             self.run_hooks()
+            now = self.clock.monotonic()
+            if now - last_beat >= self.HEARTBEAT and self.pending():
+                console.status(self.heartbeat(now - started, timeout))
+                last_beat = now
             failed = self.failures()
             if failed:
                 first = failed[0]

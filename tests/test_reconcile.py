@@ -217,3 +217,16 @@ def test_flux_install_waits_for_established_crds_and_times_out_naming_them() -> 
         fluxinstall.install(kube, objects, 300, clock=clock)  # type: ignore[arg-type]
     assert "Deployment/source-controller" not in kube.applied  # nothing custom is applied before the CRDs
     assert clock.now == pytest.approx(300)
+
+
+def test_a_heartbeat_at_least_every_15_seconds_names_what_it_waits_on(capsys: pytest.CaptureFixture[str]) -> None:
+    configs = (KS, "flux-system", "platform-configs")
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "True")),
+                                (0, flux(KS, "platform-configs", "False", "HealthCheckFailed", "store not ready")),
+                                (100, flux(KS, "platform-configs", "True"))])
+    w = reconcile.Waiter(kube, [APPS, configs], clock=clock, budget=900)  # type: ignore[arg-type]
+    w.wait(timeout=600, poll=2.0)
+    beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 1/2" in line]
+    assert len(beats) >= 100 // 15
+    assert beats[0].endswith("Ready 1/2 · 16s of 15m budget · waiting on: platform-configs (store not ready)")
