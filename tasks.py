@@ -17,9 +17,11 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from cattle.cli import repo_relative, user_path
 from cattle.errors import CattleError
 
 DEFAULT_ENV = "testing"
+_SECRET_FILE = "a file under secrets/<env>/ (from where you stand, or from the repository root)"
 
 
 @contextmanager
@@ -247,32 +249,32 @@ def secrets_new(c: Context, name: str, namespace: str, env: str | None = None,
         print(secrets.new(_root(), _env_name(c, env), name, namespace, {k: v for k, v in pairs}))
 
 
-@task(name="encrypt", help={"file": "repository-relative path under secrets/<env>/"})
+@task(name="encrypt", help={"file": _SECRET_FILE})
 def secrets_encrypt(c: Context, file: str) -> None:
     """Encrypt a plaintext Secret file in place (refuses an already-encrypted one)."""
     from cattle import secrets
 
     with failures():
-        secrets.encrypt_in_place(_root(), Path(file))
+        secrets.encrypt_in_place(_root(), repo_relative(file, _root()))
         print(f"encrypted {file}")
 
 
-@task(name="decrypt", help={"file": "repository-relative path under secrets/<env>/"})
+@task(name="decrypt", help={"file": _SECRET_FILE})
 def secrets_decrypt(c: Context, file: str) -> None:
     """Print a secret file's plaintext (to stdout only; nothing is written)."""
     from cattle import secrets
 
     with failures():
-        sys.stdout.write(secrets.decrypt(_root(), Path(file)).decode())
+        sys.stdout.write(secrets.decrypt(_root(), repo_relative(file, _root())).decode())
 
 
-@task(name="edit", help={"file": "repository-relative path under secrets/<env>/"})
+@task(name="edit", help={"file": _SECRET_FILE})
 def secrets_edit(c: Context, file: str) -> None:
     """Edit a secret in $EDITOR; it is re-encrypted only when changed."""
     from cattle import secrets
 
     with failures():
-        print("changed" if secrets.edit(_root(), Path(file)) else "unchanged")
+        print("changed" if secrets.edit(_root(), repo_relative(file, _root())) else "unchanged")
 
 
 @task(name="rotate", help={"env": "environment (default: testing)"})
@@ -332,7 +334,7 @@ def vault_configure(c: Context, env: str | None = None, addr: str | None = None,
 
     with failures():
         item = environments.load(_env_name(c, env))
-        server = vaultdrill.configure(item, addr, token, Path(kubernetes_ca).resolve() if kubernetes_ca else None)
+        server = vaultdrill.configure(item, addr, token, user_path(kubernetes_ca, _root()) if kubernetes_ca else None)
     print(f"configured {server} for backups of {item.name} and for external-secrets (Kubernetes auth)")
 
 
@@ -401,7 +403,7 @@ def vault_import(c: Context, file: str, env: str | None = None, store: str | Non
     from cattle import vault, vaultdrill
 
     with failures():
-        manifest = vaultdrill.import_snapshot(environments.load(_env_name(c, env)), Path(file).resolve(), store)
+        manifest = vaultdrill.import_snapshot(environments.load(_env_name(c, env)), user_path(file, _root()), store)
     print(f"imported as snapshot {manifest.id}: {manifest.size} bytes encrypted, "
           f"{vault.describe_counts(manifest.counts)}; restores verify these counts (it has no cattle canary)")
 
@@ -526,3 +528,9 @@ secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, 
 
 ns = Collection(bootstrap, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
+
+
+if __name__ == "__main__":  # ./scripts/cattle runs this file: invoke's Program with cattle's messages
+    from cattle.cli import main
+
+    main(ns)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -86,3 +88,52 @@ def test_dr_runner_fails_with_another_kind(tmp_path: Path) -> None:
 def test_dr_drill_has_no_from_backup_flag() -> None:
     help_text = _invoke("--help", "dr.drill").stdout
     assert "--summary" in help_text and "from-backup" not in help_text
+
+
+def _cattle(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """What ./scripts/cattle runs once set up: tasks.py as cattle's program."""
+    return subprocess.run([sys.executable, str(REPO / "tasks.py"), *args], cwd=REPO, capture_output=True, text=True,
+                          check=False, timeout=120, **kwargs)  # type: ignore[call-overload]
+
+
+def test_an_unknown_task_or_flag_suggests_the_nearest() -> None:
+    typo = _cattle("bootstrp")
+    assert typo.returncode == 1 and typo.stderr.strip() == (
+        "error: unknown task 'bootstrp'; did you mean bootstrap? (./scripts/cattle --list shows every task)")
+    flag = _cattle("bootstrap", "--enf", "testing")
+    assert flag.stderr.strip() == ("error: bootstrap has no flag --enf; did you mean --env? "
+                                   "(see ./scripts/cattle bootstrap --help)")
+
+
+def test_a_flag_without_its_value_is_one_line_with_the_usage() -> None:
+    proc = _cattle("status", "--env")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("error: --env needs a value; usage: ./scripts/cattle status --env VALUE "
+                                   "(see ./scripts/cattle status --help)")
+
+
+def test_help_names_the_program_as_the_user_runs_it() -> None:
+    assert _cattle("--help").stdout.startswith("Usage: ./scripts/cattle [--core-opts]")
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `./scripts/cattle env.show | head` once head has exited
+    try:
+        proc = subprocess.run([sys.executable, str(REPO / "tasks.py"), "env.list"], cwd=REPO, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, check=False, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_file_arguments_resolve_from_where_the_user_stands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cattle.cli import repo_relative, user_path
+
+    monkeypatch.setenv("CATTLE_CWD", str(REPO / "secrets"))
+    assert repo_relative("testing/grafana-admin.secret.yaml", REPO) == Path("secrets/testing/grafana-admin.secret.yaml")
+    assert repo_relative("secrets/testing/grafana-admin.secret.yaml", REPO) == Path(
+        "secrets/testing/grafana-admin.secret.yaml")  # from the root, as before
+    assert user_path(str(tmp_path / "ca.pem"), REPO) == tmp_path / "ca.pem"

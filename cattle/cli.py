@@ -1,0 +1,106 @@
+"""The `./scripts/cattle` program: invoke's Program with messages an operator can act on.
+
+An unknown task or flag suggests the nearest one, a flag without its value is one line with the usage, `--help`
+shows `./scripts/cattle`, and a closed pipe (`env.show | head`) ends quietly. File arguments are read from where
+the user stands ($CATTLE_CWD, set by scripts/cattle) as well as from the repository root.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from invoke.program import Program
+from invoke.exceptions import ParseError
+
+BINARY = "./scripts/cattle"
+CWD_VARIABLE = "CATTLE_CWD"
+
+
+def user_path(argument: str, root: Path) -> Path:
+    """A file argument as the user meant it: absolute; else from their working directory when it exists there;
+    else from the repository root."""
+    path = Path(argument).expanduser()
+    if path.is_absolute():
+        return path
+    here = Path(os.environ.get(CWD_VARIABLE) or Path.cwd()) / path
+    return here.resolve() if here.exists() else (root / path).resolve()
+
+
+def repo_relative(argument: str, root: Path) -> Path:
+    """A file argument as a path relative to the repository (what the secrets functions take)."""
+    path = user_path(argument, root)
+    try:
+        return path.relative_to(root.resolve())
+    except ValueError:
+        return Path(argument)
+
+
+class CattleProgram(Program):
+    """invoke's Program, with suggestions instead of bare parser errors."""
+
+    def parse_tasks(self) -> None:
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            raise ParseError(self.explain(str(exc))) from None
+
+    def explain(self, error: str) -> str:
+        """The parser's error as one actionable line."""
+        unknown = re.match(r"No idea what '(.+)' is!", error)
+        if unknown:
+            return self._unknown(unknown.group(1))
+        needs_value = re.match(r"Flag (?:<Argument: )?'?([\w-]+)", error) if "needed value" in error else None
+        if needs_value:
+            flag = "--" + needs_value.group(1).replace("_", "-").lstrip("-")
+            task = self._current_task()
+            return (f"error: {flag} needs a value; usage: {BINARY} {task or '<task>'} {flag} VALUE "
+                    f"(see {BINARY} {task or '<task>'} --help)")
+        return f"error: {error}"
+
+    def _current_task(self) -> str | None:
+        for token in self.core.unparsed if self.core is not None else []:
+            if not token.startswith("-") and token in self._task_names():
+                return str(token)
+        return None
+
+    def _task_names(self) -> list[str]:
+        assert self.collection is not None
+        return sorted({*self.collection.task_names, *(a for names in self.collection.task_names.values()
+                                                      for a in names)})
+
+    def _unknown(self, token: str) -> str:
+        if token.startswith("-"):
+            task = self._current_task()
+            flags = self._flags(task) if task else []
+            nearest = difflib.get_close_matches(token, flags, n=1, cutoff=0.5)
+            hint = f"; did you mean {nearest[0]}?" if nearest else ""
+            return f"error: {task or 'cattle'} has no flag {token}{hint} (see {BINARY} {task or ''} --help)".replace(
+                "  ", " ")
+        nearest = difflib.get_close_matches(token, self._task_names(), n=1, cutoff=0.5)
+        hint = f"; did you mean {nearest[0]}?" if nearest else ""
+        return f"error: unknown task {token!r}{hint} ({BINARY} --list shows every task)"
+
+    def _flags(self, task: str) -> list[str]:
+        assert self.collection is not None
+        found = self.collection[task]
+        flags: list[str] = []
+        for argument in found.get_arguments():
+            flags += [f"--{name.replace('_', '-')}" if len(name) > 1 else f"-{name}" for name in argument.names]
+        return flags
+
+
+def main(namespace: Any, argv: list[str] | None = None) -> None:
+    """Run the program over the task collection; a closed stdout ends quietly."""
+    program = CattleProgram(namespace=namespace, name="cattle", binary=BINARY, version="0.1.0")
+    try:
+        program.run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
