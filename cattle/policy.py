@@ -6,8 +6,11 @@ Gateway route (cattle.exposure)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cattle import exposure, ordering
 from cattle.plaintext import envelope_problem, secrets_in
@@ -21,6 +24,7 @@ EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+
 BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 POD_PATHS = ordering.POD_SPEC_PATHS
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}
+UNPINNED = "platform/unpinned-images.yaml"
 
 
 def _group(api_version: str) -> str:
@@ -28,9 +32,10 @@ def _group(api_version: str) -> str:
 
 
 class _Checker:
-    def __init__(self, rendering: Rendering, store: SchemaStore) -> None:
+    def __init__(self, rendering: Rendering, store: SchemaStore, unpinned: Mapping[str, str]) -> None:
         self.rendering = rendering
         self.store = store
+        self.unpinned = unpinned
         self.problems: list[Problem] = []
 
     def add(self, item: RenderedObject, rule: str, message: str, hint: str) -> None:
@@ -63,6 +68,11 @@ class _Checker:
             image = ordering.dig(item.obj, ("spec", "imageName"))
             if image:
                 images.append(str(image))
+        elif kind == "HelmRelease" and _group(str(item.obj.get("apiVersion"))) == "helm.toolkit.fluxcd.io":
+            for where, tag in values_image_tags(ordering.dig(item.obj, ("spec", "values")) or {}):
+                if "@sha256:" not in tag:
+                    self.add(item, "pinning", f"values {where} sets image tag {tag!r} without a digest",
+                             f"pin it as {tag or 'TAG'}@sha256:<digest> (or set the chart's digest key)")
         for image in images:
             if "@sha256:" in image:
                 continue
@@ -70,6 +80,9 @@ class _Checker:
             if not tag or tag == "latest":
                 self.add(item, "pinning", f"image {image!r} is not pinned (tag {tag or 'missing'})",
                          f"use an exact version tag or a digest, e.g. {name or image}:1.2.3")
+            elif image not in self.unpinned:
+                self.add(item, "pinning", f"image {image!r} is pinned by tag only (a tag can be re-pushed)",
+                         f"pin it by digest: {image}@sha256:<digest>, or list it with the reason in {UNPINNED}")
 
     def charts(self, item: RenderedObject) -> None:
         obj, kind = item.obj, item.obj.get("kind")
@@ -232,9 +245,37 @@ def _cycles_and_depth(checker: _Checker, objects: dict[tuple[str, str, str], Ren
                             "depend on fewer layers so Flux can reconcile in parallel")
 
 
-def check(rendering: Rendering, store: SchemaStore) -> list[Problem]:
+def values_image_tags(values: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """(path, tag) of every image a HelmRelease's values set: `image: {tag: ...}` (without a `digest` key beside it)
+    or `image: "repo:tag"`, at any depth."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            path = f"{where}.{key}" if where else str(key)
+            if str(key) == "image" or str(key).endswith("Image"):
+                if isinstance(value, dict) and value.get("tag") not in (None, "") and not value.get("digest"):
+                    yield f"{path}.tag", str(value["tag"])
+                    continue
+                if isinstance(value, str) and ":" in value.rsplit("/", 1)[-1]:
+                    yield path, value.rsplit(":", 1)[1] if "@" not in value else value
+                    continue
+            yield from values_image_tags(value, path)
+    elif isinstance(values, list):
+        for index, value in enumerate(values):
+            yield from values_image_tags(value, f"{where}[{index}]")
+
+
+def load_unpinned(root: Path) -> dict[str, str]:
+    """The images git names by tag only because no digest could be found, each with the reason (UNPINNED)."""
+    path = root / UNPINNED
+    if not path.is_file():
+        return {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    return {str(k): str(v) for k, v in (doc.get("images") or {}).items()}
+
+
+def check(rendering: Rendering, store: SchemaStore, unpinned: Mapping[str, str] | None = None) -> list[Problem]:
     """Every schema and policy problem of a rendered environment."""
-    checker = _Checker(rendering, store)
+    checker = _Checker(rendering, store, unpinned or {})
     declared = {str((i.obj.get("metadata") or {}).get("name")) for i in rendering.objects
                 if i.obj.get("kind") == "Namespace"}
     seen: dict[tuple[str, str, str, str], RenderedObject] = {}

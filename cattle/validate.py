@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cattle import clusterfit, policy
+from cattle import clusterfit, deprecations, policy, versiontable
 from cattle import env as environments
 from cattle.console import table
 from cattle.database import validation_variables
@@ -50,7 +50,10 @@ def validate_env(environment: environments.Environment, crds: dict[str, dict[str
     store.add_crds(item.obj for item in rendering.objects)
     report = EnvReport(environment.name, objects=len(rendering.objects))
     report.kinds.update(str(item.obj.get("kind")) for item in rendering.objects)
-    report.problems = rendering.problems + policy.check(rendering, store) + clusterfit.check(environment, rendering)
+    report.problems = (rendering.problems + policy.check(rendering, store, policy.load_unpinned(environment.root))
+                       + clusterfit.check(environment, rendering) + versiontable.check(environment, rendering)
+                       + deprecations.check(environment.name, rendering, vendored_crd_files(environment.root),
+                                            versiontable.deprecated_values(environment.root)))
     report.seconds = time.monotonic() - started
     return report
 
