@@ -58,28 +58,30 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
             "allow_empty_database": "let a protected env start with an empty database when no backup exists",
             "allow_empty_vault": "start a fresh OpenBao although the env is protected or its store holds objects "
                                  "cattle cannot use (they are left untouched)",
-            "snapshot": "the Vault snapshot to restore (an id from vault.snapshots; default: the newest valid)"})
+            "snapshot": "the Vault snapshot to restore (an id from vault.snapshots; default: the newest valid)",
+            "context": "kubeconfig context of the new cluster (default: cluster.context of the environment)"})
 def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
               serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
               timeout: float | None = None, allow_empty_database: bool = False,
-              allow_empty_vault: bool = False, snapshot: str = "latest") -> None:
+              allow_empty_vault: bool = False, snapshot: str = "latest", context: str | None = None) -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle import bootstrap as flow
 
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
-                           allow_empty_database, allow_empty_vault, snapshot)
+                           allow_empty_database, allow_empty_vault, snapshot, context)
     with failures():
         flow.run(_env_name(c, env), options)
 
 
-@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider"})
-def status(c: Context, env: str | None = None, provider: str | None = None) -> None:
+@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
+            "context": "kubeconfig context (default: cluster.context of the environment)"})
+def status(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None) -> None:
     """Show the readiness of every Flux Kustomization and HelmRelease of an environment."""
     from cattle import bootstrap as flow
 
     with failures():
-        print(flow.status(_env_name(c, env), provider))
+        print(flow.status(_env_name(c, env), provider, context))
 
 
 @task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
@@ -132,6 +134,33 @@ def validate(c: Context, env: str | None = None, format: str = "text") -> None:
         reports = validation.validate([env] if env else None)
     print(validation.format_json(reports) if format == "json" else validation.format_text(reports))
     if not all(r.ok for r in reports):
+        raise Exit(code=1)
+
+
+@task(name="pull")
+def charts_pull(c: Context) -> None:
+    """Download every chart of platform/versions.yaml into .cattle/charts (needs helm and the chart repositories)."""
+    from cattle import charts
+
+    with failures():
+        for line in charts.pull():
+            print(line)
+
+
+@task(name="check", help={"env": "only this environment (default: all)",
+                          "format": "text (default) or markdown (for the job summary)",
+                          "require": "fail when a release could not be rendered (CI: helm and every chart are there)"})
+def charts_check(c: Context, env: str | None = None, format: str = "text", require: bool = False) -> None:
+    """Render every HelmRelease with its cached chart and values; check the output; report unread values keys.
+
+    A release whose chart (or helm) is missing is SKIPPED, which is never a pass: --require makes it an error."""
+    from cattle import charts
+
+    _choice("format", format, ("text", "markdown"))
+    with failures():
+        results = charts.check([env] if env else None)
+    print(charts.format_text(results, markdown=format == "markdown"))
+    if any(r.status == "FAILED" for r in results) or (require and any(r.status == "SKIPPED" for r in results)):
         raise Exit(code=1)
 
 
@@ -526,7 +555,9 @@ vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vau
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
-ns = Collection(bootstrap, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns)
+charts_ns = Collection("charts", charts_pull, charts_check)
+ns = Collection(bootstrap, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns,
+                charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
 
 

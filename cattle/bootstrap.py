@@ -51,6 +51,7 @@ class Options:
     allow_empty_database: bool = False
     allow_empty_vault: bool = False
     snapshot: str = "latest"  # the Vault snapshot to restore (an id from vault.snapshots)
+    context: str | None = None  # a kubeconfig context instead of cluster.context (no git edit mid-incident)
 
 
 OPENBAO_RELEASE = ("HelmRelease", "openbao", "openbao")
@@ -180,6 +181,8 @@ def plan(name: str, options: Options) -> Planned:
     after printing it.
     """
     environment = env.load(name)
+    if options.context:
+        environment = replace(environment, kube_context=options.context)
     failed = preflight.failed_checks(environment, options.provider)
     vault_decision = vaultdrill.plan_vault(environment, options.allow_empty_vault, options.snapshot)
     if vault_decision.action == "refuse":
@@ -306,15 +309,17 @@ def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
             event.detail = f"{waiter.verify()} Flux objects Ready"
 
 
-def connect(name: str, provider_name: str | None) -> tuple[env.Environment, Kube]:
+def connect(name: str, provider_name: str | None, context: str | None = None) -> tuple[env.Environment, Kube]:
     environment = env.load(name)
+    if context:
+        environment = replace(environment, kube_context=context)
     provider = get_provider(environment, provider_name, state_dir(environment.root))
     return environment, Kube.from_kubeconfig(*provider.kubeconfig())
 
 
-def status(name: str, provider_name: str | None = None) -> str:
+def status(name: str, provider_name: str | None = None, context: str | None = None) -> str:
     """The readiness table of an environment's Flux objects."""
-    environment, kube = connect(name, provider_name)
+    environment, kube = connect(name, provider_name, context)
     try:
         kube.learn_flux(fluxinstall.manifests(environment.root))
         return reconcile.status_table(kube)

@@ -485,3 +485,11 @@ def test_nothing_custom_is_applied_before_its_crd_is_established(cluster: FakeCl
     timeline = bootstrap.run("testing", _options())
     assert timeline is not None and timeline.result == "ok"
     assert ("gitrepositories", "flux-system", "flux-system") in cluster.km.created
+
+
+def test_context_flag_points_at_the_new_cluster_without_editing_git(cluster: FakeCluster) -> None:
+    without = bootstrap.plan("staging", _options(dry_run=True))
+    assert without.blocked is not None and "context 'cattle-staging' not in kubeconfig" in without.blocked.message
+    planned = bootstrap.plan("staging", _options(dry_run=True, context="kmock"))
+    assert planned.blocked is None, planned.blocked
+    assert planned.environment.kube_context == "kmock"
