@@ -25,6 +25,18 @@ from cattle.render import render
 MASK = "***"
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings as block text (`|`), so a changed config file diffs line by line."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str)
+
+
 @dataclass
 class EnvDiff:
     env: str
@@ -76,8 +88,8 @@ def compare(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
     result.removed = sorted(set(before) - set(after))
     for key in sorted(set(before) & set(after)):
         if before[key] != after[key]:
-            old = yaml.safe_dump(before[key], sort_keys=True).splitlines(keepends=True)
-            new = yaml.safe_dump(after[key], sort_keys=True).splitlines(keepends=True)
+            old = yaml.dump(before[key], Dumper=_BlockDumper, sort_keys=True).splitlines(keepends=True)
+            new = yaml.dump(after[key], Dumper=_BlockDumper, sort_keys=True).splitlines(keepends=True)
             result.changed[key] = "".join(difflib.unified_diff(old, new, f"{key} (base)", f"{key} (change)"))
     return result
 
@@ -106,16 +118,33 @@ def format_text(results: list[EnvDiff]) -> str:
     return "\n".join(lines)
 
 
+def _grouped(results: list[EnvDiff]) -> list[tuple[str, str, str, list[str]]]:
+    """(what, object, patch, environments): a change identical in several environments, once."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for r in results:
+        for key in r.added:
+            groups.setdefault(("added", key, ""), []).append(r.env)
+        for key in r.removed:
+            groups.setdefault(("removed", key, ""), []).append(r.env)
+        for key, text in r.changed.items():
+            patch = "".join(line for line in text.splitlines(keepends=True)[2:])  # without the file headers
+            groups.setdefault(("changed", key, patch), []).append(r.env)
+    return [(what, key, patch, envs) for (what, key, patch), envs in groups.items()]
+
+
 def format_markdown(results: list[EnvDiff], base: str) -> str:
+    """A summary table, then every change once, with the environments it applies to."""
     lines = [f"## Rendered changes against `{base}`", "", "| env | added | removed | changed |",
              "| --- | --- | --- | --- |"]
     lines += [f"| {r.env} | {len(r.added)} | {len(r.removed)} | {len(r.changed)} |" for r in results]
-    for r in results:
-        if r.empty:
+    grouped = _grouped(results)
+    if grouped:
+        lines += ["", "### Changes", ""]
+    for what, key, patch, envs in grouped:
+        where = ", ".join(envs)
+        if what != "changed":
+            lines.append(f"- {what} `{key}` ({where})")
             continue
-        lines += ["", f"### {r.env}", ""]
-        lines += [f"- added `{k}`" for k in r.added] + [f"- removed `{k}`" for k in r.removed]
-        for key, text in r.changed.items():
-            lines += [f"<details><summary>changed <code>{key}</code></summary>", "", "```diff", text.rstrip(), "```",
-                      "", "</details>"]
+        lines += [f"<details><summary>changed <code>{key}</code> ({where})</summary>", "", "```diff",
+                  patch.rstrip(), "```", "", "</details>"]
     return "\n".join(lines) + "\n"

@@ -45,3 +45,15 @@ def test_diff_reports_added_removed_and_changed_objects(repo_copy: Path) -> None
     assert "| testing | 1 | 1 |" in markdown and "```diff" in markdown
     text = diff.format_text([testing])
     assert "+ HelmRelease logging/loki-canary" in text and "- ConfigMap feeds/miniflux-dashboard" in text
+
+
+def test_markdown_shows_a_change_identical_in_several_environments_once_with_block_text() -> None:
+    config_before = {"kind": "ConfigMap", "metadata": {"name": "alloy"}, "data": {"config.alloy": "a\nb\nc\n"}}
+    config_after = {"kind": "ConfigMap", "metadata": {"name": "alloy"}, "data": {"config.alloy": "a\nB\nc\n"}}
+    results = [diff.compare({"ConfigMap alloy": config_before}, {"ConfigMap alloy": config_after}, env)
+               for env in ("production", "staging", "testing")]
+    results[0].added.append("Service x")
+    markdown = diff.format_markdown(results, "main")
+    assert markdown.count("changed <code>ConfigMap alloy</code> (production, staging, testing)") == 1
+    assert "-    b\n+    B\n" in markdown  # the file's lines, not one escaped string
+    assert "- added `Service x` (production)" in markdown
