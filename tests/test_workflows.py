@@ -118,3 +118,19 @@ def test_the_drill_has_no_from_backup_input() -> None:
     doc = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())
     assert not (doc[True]["workflow_dispatch"] or {}).get("inputs")  # PyYAML reads the key `on` as True
     assert "from-backup" not in (REPO / ".github/workflows/disaster-recovery.yaml").read_text()
+
+
+def test_pull_requests_render_every_chart_with_a_pinned_checked_helm() -> None:
+    """helm pinned with its sha256, the charts pulled, charts.check --require into the job summary after the diff."""
+    steps = yaml.safe_load((REPO / ".github/workflows/validate.yaml").read_text())["jobs"]["validate"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    install = next(i for i, step in enumerate(steps) if "helm" in str(step.get("name", "")).lower()
+                   and "Install" in str(step.get("name")))
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", steps[install]["env"]["HELM_VERSION"])
+    assert re.fullmatch(r"[0-9a-f]{64}", steps[install]["env"]["HELM_SHA256"])
+    assert 'sha256sum -c -' in runs[install] and "install -m 0755" in runs[install]
+    diff = next(i for i, run in enumerate(runs) if "./scripts/cattle diff" in run)
+    pull = next(i for i, run in enumerate(runs) if "./scripts/cattle charts.pull" in run)
+    check = next(i for i, run in enumerate(runs) if "./scripts/cattle charts.check" in run)
+    assert diff < install < pull < check
+    assert "--require" in runs[check] and '"$GITHUB_STEP_SUMMARY"' in runs[check] and "pipefail" in runs[check]
