@@ -74,6 +74,24 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
         flow.run(_env_name(c, env), options)
 
 
+@task(iterable=["context"], help={
+    "git_url": "URL of your copy of this repository (what Flux pulls)", "domain": "your base DNS name "
+    "(production's; staging gets staging.DOMAIN)", "bucket": "your off-site backup bucket (s3://BUCKET/<env>/...)",
+    "contact": "address for Let's Encrypt and alerts", "context": "ENV=CONTEXT: kubeconfig context of an "
+    "environment's cluster (repeatable)"})
+def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, context: list[str] | None = None) -> None:
+    """Make the repository yours: every placeholder file, an age key and secrets per environment, custody checklist."""
+    from cattle import adopt as adoption
+
+    contexts = dict(item.split("=", 1) for item in context or [] if "=" in item)
+    with failures():
+        result = adoption.adopt(_root(), adoption.Settings(git_url, domain, bucket, contact, contexts))
+    print("\n".join([f"wrote {f}" for f in result.files] or ["no placeholder left to replace"]))
+    for env_name, what in result.secrets.items():
+        print(f"{env_name}: secrets {what}")
+    print(result.checklist())
+
+
 @task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
             "context": "kubeconfig context (default: cluster.context of the environment)"})
 def status(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None) -> None:
@@ -556,8 +574,8 @@ secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, 
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
 charts_ns = Collection("charts", charts_pull, charts_check)
-ns = Collection(bootstrap, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns, dr_ns,
-                charts_ns)
+ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns,
+                dr_ns, charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
 
 

@@ -29,6 +29,7 @@ class EnvReport:
     kinds: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. placeholders left (./scripts/cattle adopt)
 
     @property
     def ok(self) -> bool:
@@ -54,8 +55,18 @@ def validate_env(environment: environments.Environment, crds: dict[str, dict[str
                        + clusterfit.check(environment, rendering) + versiontable.check(environment, rendering)
                        + deprecations.check(environment.name, rendering, vendored_crd_files(environment.root),
                                             versiontable.deprecated_values(environment.root)))
+    report.warnings = placeholder_warnings(environment)
     report.seconds = time.monotonic() - started
     return report
+
+
+def placeholder_warnings(environment: environments.Environment) -> list[str]:
+    """A warning per placeholder still in the environment's files (the repository is not made yours yet)."""
+    from cattle.adopt import placeholders
+
+    mine = f"clusters/{environment.name}/"
+    return [f"{file}:{line}: placeholder {value!r} (make the repository yours: ./scripts/cattle adopt)"
+            for file, line, value in placeholders(environment.root) if file.startswith(mine)]
 
 
 def validate(names: list[str] | None = None, root: Path | None = None) -> list[EnvReport]:
@@ -75,6 +86,9 @@ def format_text(reports: list[EnvReport]) -> str:
     for report in reports:
         for p in report.problems:
             lines.append(f"\n[{p.env}] {p.file}: {p.object}\n  error ({p.rule}): {p.message}\n  fix: {p.hint}")
+    warnings = [f"[{r.env}] warning: {w}" for r in reports for w in r.warnings]
+    if warnings:
+        lines += ["", *warnings]
     return "\n".join(lines)
 
 
@@ -82,4 +96,5 @@ def format_json(reports: list[EnvReport]) -> str:
     """The same as machine-readable JSON."""
     return json.dumps([{"env": r.env, "objects": r.objects, "kinds": dict(sorted(r.kinds.items())),
                         "errors": len(r.problems), "seconds": round(r.seconds, 3),
-                        "problems": [p.as_dict() for p in r.problems]} for r in reports], indent=2)
+                        "problems": [p.as_dict() for p in r.problems], "warnings": r.warnings} for r in reports],
+                      indent=2)
