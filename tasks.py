@@ -7,7 +7,7 @@ A CattleError becomes a one-paragraph message and exit code 1; anything else kee
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,23 @@ from typing import Any
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import task as invoke_task
 
 from cattle.cli import repo_relative, user_path
 from cattle.errors import CattleError
 
 DEFAULT_ENV = "testing"
+
+
+def task(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+    """invoke's @task without automatic short flags: every flag has one long name meaning one thing across tasks
+    (auto short flags gave -s three meanings)."""
+    kwargs.setdefault("auto_shortflags", False)
+    if len(args) == 1 and callable(args[0]) and not kwargs.get("name") and len(kwargs) == 1:
+        decorator: Callable[..., Any] = invoke_task(**kwargs)
+        return decorator(args[0])  # type: ignore[no-any-return]
+    return invoke_task(*args, **kwargs)
+
 _SECRET_FILE = "a file under secrets/<env>/ (from where you stand, or from the repository root)"
 
 
@@ -365,15 +376,15 @@ def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False) 
 
 # --- vault.* ---------------------------------------------------------------------------------
 
-_VAULT_HELP = {"env": "environment (default: testing)", "addr": "OpenBao address (default: $VAULT_ADDR)",
+_VAULT_HELP = {"env": "environment (default: testing)", "vault_addr": "OpenBao address (default: $VAULT_ADDR)",
                "store": "backup store URL (default: $CATTLE_VAULT_STORE, else the environment file's)"}
 
 
-@task(name="configure", help={"env": _VAULT_HELP["env"], "addr": _VAULT_HELP["addr"],
+@task(name="configure", help={"env": _VAULT_HELP["env"], "vault_addr": _VAULT_HELP["vault_addr"],
                               "token": "a root/admin token (default: $VAULT_TOKEN)",
                               "kubernetes_ca": "PEM file of the cluster CA, for an OpenBao that does not run in the "
                                                "cluster (in-cluster it reads its pod's own)"})
-def vault_configure(c: Context, env: str | None = None, addr: str | None = None, token: str | None = None,
+def vault_configure(c: Context, env: str | None = None, vault_addr: str | None = None, token: str | None = None,
                     kubernetes_ca: str | None = None) -> None:
     """Set up an OpenBao for cattle (backup login, policy, canary mount) and the platform (external-secrets auth)."""
     from cattle import env as environments
@@ -381,18 +392,19 @@ def vault_configure(c: Context, env: str | None = None, addr: str | None = None,
 
     with failures():
         item = environments.load(_env_name(c, env))
-        server = vaultdrill.configure(item, addr, token, user_path(kubernetes_ca, _root()) if kubernetes_ca else None)
+        server = vaultdrill.configure(item, vault_addr, token,
+                                      user_path(kubernetes_ca, _root()) if kubernetes_ca else None)
     print(f"configured {server} for backups of {item.name} and for external-secrets (Kubernetes auth)")
 
 
 @task(name="backup", help=_VAULT_HELP)
-def vault_backup(c: Context, env: str | None = None, addr: str | None = None, store: str | None = None) -> None:
+def vault_backup(c: Context, env: str | None = None, vault_addr: str | None = None, store: str | None = None) -> None:
     """Snapshot OpenBao, encrypt it for the env's age recipients, store it with a manifest; keep the last N."""
     from cattle import env as environments
     from cattle import vault, vaultdrill
 
     with failures():
-        manifest = vaultdrill.backup(environments.load(_env_name(c, env)), addr, store)
+        manifest = vaultdrill.backup(environments.load(_env_name(c, env)), vault_addr, store)
     print(f"snapshot {manifest.id}: {manifest.size} bytes, sha256 {manifest.sha256[:16]}…, "
           f"OpenBao {manifest.openbao_version}, {vault.describe_counts(manifest.counts)}")
 
@@ -400,14 +412,14 @@ def vault_backup(c: Context, env: str | None = None, addr: str | None = None, st
 @task(name="restore", help={**_VAULT_HELP, "snapshot": "snapshot id, or latest (default)",
                             "force": "replace the data of a server that already holds some",
                             "token": "token for an already-initialised server (default: $VAULT_TOKEN)"})
-def vault_restore(c: Context, env: str | None = None, addr: str | None = None, store: str | None = None,
+def vault_restore(c: Context, env: str | None = None, vault_addr: str | None = None, store: str | None = None,
                   snapshot: str = "latest", force: bool = False, token: str | None = None) -> None:
     """Restore a snapshot onto an OpenBao started with the env's seal key; verify canary and counts."""
     from cattle import env as environments
     from cattle import vault, vaultdrill
 
     with failures():
-        report = vaultdrill.restore(environments.load(_env_name(c, env)), addr, store, snapshot, force, token)
+        report = vaultdrill.restore(environments.load(_env_name(c, env)), vault_addr, store, snapshot, force, token)
     state = "already restored" if report.already_restored else f"restored in {report.seconds:.1f}s"
     print(f"snapshot {report.snapshot} ({report.created}): {state}; {vault.describe_counts(report.counts)}")
 
@@ -523,15 +535,16 @@ db_ns = Collection("db", db_backup, db_backups, db_verify)
 
 @task(name="drill", help={"env": "environment (default: testing; protected ones are refused)",
                           "provider": "override the cluster provider",
-                          "no_serve": "let Flux fetch the pushed remote instead of serving this checkout",
+                          "serve": "serve this checkout to the cluster (default; --no-serve lets Flux fetch the "
+                                   "pushed remote)",
                           "summary": "also write a markdown summary (timeline + mermaid Gantt) to this file"})
-def dr_drill(c: Context, env: str | None = None, provider: str | None = None, no_serve: bool = False,
+def dr_drill(c: Context, env: str | None = None, provider: str | None = None, serve: bool = True,
              summary: str | None = None) -> None:
     """Total-loss drill: build, write canaries, back up, destroy, rebuild, smoke-check; fail over the RTO budget."""
     from cattle import drill
 
     with failures():
-        drill.drill(_env_name(c, env), provider=provider, serve=not no_serve,
+        drill.drill(_env_name(c, env), provider=provider, serve=serve,
                     summary=Path(summary) if summary else None)
 
 

@@ -100,7 +100,7 @@ def health(addr: str) -> int:
         return requests.get(addr + HEALTH, timeout=5).status_code
     except requests.RequestException as exc:
         raise VaultError(f"OpenBao at {addr} is unreachable: {exc.__class__.__name__}",
-                         "check the address (VAULT_ADDR / --addr) and that the server runs") from exc
+                         "check the address (VAULT_ADDR / --vault-addr) and that the server runs") from exc
 
 
 def wait_active(addr: str, timeout: float = 60) -> None:

@@ -137,3 +137,17 @@ def test_file_arguments_resolve_from_where_the_user_stands(tmp_path: Path, monke
     assert repo_relative("secrets/testing/grafana-admin.secret.yaml", REPO) == Path(
         "secrets/testing/grafana-admin.secret.yaml")  # from the root, as before
     assert user_path(str(tmp_path / "ca.pem"), REPO) == tmp_path / "ca.pem"
+
+
+def test_one_name_per_concept_and_no_letter_with_two_meanings() -> None:
+    sys.path.insert(0, str(REPO))
+    import tasks
+
+    meanings: dict[str, set[str]] = {}
+    for name in tasks.ns.task_names:
+        for argument in tasks.ns[name].get_arguments():
+            for flag in argument.names:
+                meanings.setdefault(flag, set()).add(argument.names[0])
+    assert {f: m for f, m in meanings.items() if len(m) > 1} == {}
+    assert [f for f in meanings if len(f) == 1] == ["k"]  # test -k EXPR, pytest's own name; no auto short flags
+    assert "addr" not in meanings and "no_serve" not in meanings  # --vault-addr and --[no-]serve everywhere
