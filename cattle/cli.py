@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoke.program import Program
 from invoke.exceptions import ParseError
+from invoke.program import Program
 
 BINARY = "./scripts/cattle"
 CWD_VARIABLE = "CATTLE_CWD"

@@ -27,7 +27,8 @@ def store_for(env: Environment, url: str | None = None) -> Store:
 def address(addr: str | None) -> str:
     found = addr or os.environ.get("VAULT_ADDR") or os.environ.get("BAO_ADDR")
     if not found:
-        raise VaultError("no OpenBao address", "pass --vault-addr or set VAULT_ADDR (e.g. a port-forward to openbao:8200)")
+        raise VaultError("no OpenBao address",
+                         "pass --vault-addr or set VAULT_ADDR (e.g. a port-forward to openbao:8200)")
     return found
 
 
