@@ -473,8 +473,8 @@ def test_a_decryption_key_flux_cannot_use_stops_the_secrets_layer(cluster: FakeC
     import unittest.mock
 
     with unittest.mock.patch.object(keys, "flux_secret", wrong_key), \
-            pytest.raises(ReconcileFailed, match="Kustomization flux-system/secrets failed: failed to decrypt and "
-                                                 "format '.*': sops: no key could decrypt"):
+            pytest.raises(ReconcileFailed, match=r"Kustomization flux-system/secrets failed: failed to decrypt and "
+                                                 r"format '.*': sops: no key could decrypt"):
         bootstrap.run("testing", _options())
 
 

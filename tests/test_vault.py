@@ -290,7 +290,8 @@ def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path,
     with BaoServer(seal.key_hex, seal.key_id) as server:
         token = vault.client(server.addr).sys.initialize(recovery_shares=3, recovery_threshold=2)["root_token"]
         vault.wait_active(server.addr)
-        base = [sys.executable, "-m", "invoke", "vault.configure", "--vault-addr", server.addr, "--kubernetes-ca", str(ca)]
+        base = [sys.executable, "-m", "invoke", "vault.configure", "--vault-addr", server.addr,
+                "--kubernetes-ca", str(ca)]
         refused = subprocess.run([*base, "--token", "not-a-token"], cwd=REPO, capture_output=True, text=True,
                                  timeout=120, check=False)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr
