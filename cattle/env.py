@@ -55,6 +55,15 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class CloudCluster:
+    """What the opentofu provider creates: inputs of infra/<env>/ (the module's interface)."""
+
+    region: str
+    node_size: str
+    node_count: int
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment, as declared in git."""
 
@@ -75,6 +84,7 @@ class Environment:
     capacity: Capacity | None = None
     registry_mirrors: Mapping[str, str] = field(default_factory=dict)  # upstream registry host -> mirror URL
     vars: Mapping[str, str] = field(default_factory=dict)
+    cloud: CloudCluster | None = None  # the opentofu provider's inputs (infra/<env>/)
 
     @property
     def directory(self) -> Path:
@@ -262,6 +272,8 @@ def _parse(name: str, root: Path, problems: list[str]) -> Environment | None:
         capacity=_capacity(doc.get("capacity")),
         registry_mirrors=dict(_get(doc, "registry.mirrors", {})),
         vars=env_vars,
+        cloud=CloudCluster(_get(doc, "cluster.region"), _get(doc, "cluster.nodeSize"), _get(doc, "cluster.nodeCount"))
+        if _get(doc, "cluster.provider") == "opentofu" else None,
     )
     problems += [f"{path}: {text}" for text in _node_image_problems(env.provider, env.kubernetes)]
     if env.provider == "kubeconfig" and env.kube_context is None:

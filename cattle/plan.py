@@ -38,6 +38,7 @@ class Facts:
     reconcile_timeout: float
     preflight_problems: tuple[str, ...] = ()
     rto_budget: float | None = None
+    cluster_plan: str | None = None  # opentofu: what `tofu plan` would change
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ def build_plan(facts: Facts, flux_objects: list[dict[str, Any]], sync_objects: l
         cluster = Step("cluster", f"create a {facts.provider} cluster")
     else:
         cluster = Step("cluster", f"attach to kubeconfig context ({facts.provider})", acts=False)
+    if facts.cluster_plan is not None:  # opentofu: the plan says exactly what the cluster phase will do
+        cluster = Step("cluster", f"{facts.provider}: tofu plan: {facts.cluster_plan}",
+                       acts=not facts.cluster_plan.startswith("no changes"))
     if facts.key_source:
         key = f"age key from {facts.key_source}"
     elif facts.may_generate_key:

@@ -10,7 +10,7 @@ from cattle import tools
 from cattle.env import Environment
 from cattle.errors import ConfigError, PreflightError, ToolError
 
-PROVIDER_TOOLS = {"kind": ("docker", "kind"), "k3d": ("docker", "k3d"), "kubeconfig": ()}
+PROVIDER_TOOLS = {"kind": ("docker", "kind"), "k3d": ("docker", "k3d"), "kubeconfig": (), "opentofu": ("tofu",)}
 BASE_TOOLS = ("kubectl", "sops", "git")
 OFFLINE_ALTERNATIVES = (
     "./scripts/cattle validate            render and check every environment offline",

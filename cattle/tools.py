@@ -55,6 +55,9 @@ TOOLS: dict[str, Tool] = {
              "or use --provider k3d / --provider kubeconfig"),
         Tool("k3d", ("version",), r"k3d version v(\d+\.\d+\.\d+)", "5.6.0", False,
              "install k3d (https://k3d.io), or use --provider kind / --provider kubeconfig"),
+        Tool("tofu", ("version",), r"OpenTofu v(\d+\.\d+\.\d+)", "1.12.6", True,
+             "install OpenTofu 1.12.6 (./scripts/setup --tofu downloads it, checksum verified; or "
+             "https://opentofu.org/docs/intro/install/), or use --provider kubeconfig with a cluster made by hand"),
         Tool("pg_ctl", ("--version",), r"\(PostgreSQL\) (\d+\.\d+)", "15.0", False,
              "install PostgreSQL: sudo apt-get install postgresql (./scripts/setup --test does it as root)"),
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-DECLARATIVE = ("clusters", "platform", "apps", "secrets", "vendor")
+DECLARATIVE = ("clusters", "platform", "apps", "secrets", "vendor", "infra")
 
 
 @pytest.fixture
@@ -40,6 +40,7 @@ def secrets_repo(repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatc
     """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
     from cattle import secrets
 
+    monkeypatch.setenv("CATTLE_SECRET_EXTERNAL_DNS_API_TOKEN", "test-dns-token")
     for name in ("BACKUP_S3", "FEEDS_BACKUP_S3"):
         monkeypatch.setenv(f"CATTLE_SECRET_{name}_ACCESS_KEY_ID", "test-access-key")
         monkeypatch.setenv(f"CATTLE_SECRET_{name}_SECRET_ACCESS_KEY", "test-secret-key")

@@ -61,4 +61,5 @@ def test_every_documented_command_exists_as_written(path: Path) -> None:
 
 def test_the_extraction_sees_the_runbooks_commands() -> None:
     found = {(task, tuple(flags)) for _, task, flags in commands(REPO / "docs/runbook.md")}
-    assert ("bootstrap", ("--env", "--context", "--dry-run")) in found and ("dr.rehearse", ("--env",)) in found
+    assert ("bootstrap", ("--env", "--dry-run")) in found and ("dr.rehearse", ("--env",)) in found
+    assert ("bootstrap", ("--env", "--provider", "--context")) in found

@@ -46,7 +46,7 @@ def test_wrong_types_are_all_reported_with_file_and_key(repo_copy: Path) -> None
         env.load("testing")
     message = caught.value.message
     assert "3 problem(s)" in message
-    assert f"{path}: cluster.provider: must be one of kind, k3d, kubeconfig, got 'minikube'" in message
+    assert f"{path}: cluster.provider: must be one of kind, k3d, kubeconfig, opentofu, got 'minikube'" in message
     assert f"{path}: backups.keep: must be an integer, got str 'five'" in message
     assert f"{path}: reconcile.timeout: '15 minutes' is not a duration" in message
 
@@ -75,7 +75,8 @@ def test_name_must_match_directory_and_vars(repo_copy: Path) -> None:
 
 def test_kubeconfig_provider_needs_a_context(repo_copy: Path) -> None:
     path = repo_copy / "clusters/staging/environment.yaml"
-    path.write_text(path.read_text().replace("  context: cattle-staging\n", ""))
+    text = path.read_text().replace("  provider: opentofu\n", "  provider: kubeconfig\n")
+    path.write_text(text.replace("  context: cattle-staging\n", ""))
     with pytest.raises(ConfigError, match=r"cluster.context: required when cluster.provider is kubeconfig"):
         env.load("staging")
 
@@ -110,3 +111,10 @@ def test_every_environment_file_names_the_schema_for_editors() -> None:
     for name in env.environment_names():
         first = (env.repo_root() / "clusters" / name / env.ENV_FILE).read_text().splitlines()[0]
         assert first == "# yaml-language-server: $schema=../environment.schema.json"
+
+
+def test_the_opentofu_provider_needs_its_inputs(repo_copy: Path) -> None:
+    path = repo_copy / "clusters/production/environment.yaml"
+    path.write_text(path.read_text().replace("  nodeCount: 3\n", ""))
+    with pytest.raises(ConfigError, match=r"cluster.nodeCount: required but missing"):
+        env.load("production")

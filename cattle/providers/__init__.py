@@ -1,4 +1,4 @@
-"""Cluster providers: kind, k3d, or any existing kubeconfig context."""
+"""Cluster providers: kind, k3d, a cloud cluster from code (opentofu), or any existing kubeconfig context."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cattle.providers.base import Provider
 from cattle.providers.k3d import K3dProvider
 from cattle.providers.kind import KindProvider
 from cattle.providers.kubeconfig import KubeconfigProvider
+from cattle.providers.opentofu import OpenTofuProvider
 
 
 def get_provider(env: Environment, name: str | None, state: Path) -> Provider:
@@ -24,7 +25,9 @@ def get_provider(env: Environment, name: str | None, state: Path) -> Provider:
         return K3dProvider(env.cluster_name, state, image=image, mirrors=mirrors)
     if chosen == "kubeconfig":
         return KubeconfigProvider(env.kube_context)
-    raise ConfigError(f"unknown provider {chosen!r}", "use kind, k3d or kubeconfig")
+    if chosen == "opentofu":
+        return OpenTofuProvider(env, state)
+    raise ConfigError(f"unknown provider {chosen!r}", "use kind, k3d, kubeconfig or opentofu")
 
 
 __all__ = ["Provider", "get_provider"]
