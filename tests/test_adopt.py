@@ -21,6 +21,7 @@ def shipped(repo_copy: Path, key_home: Path) -> Path:
 
 
 def _externals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATTLE_SECRET_EXTERNAL_DNS_API_TOKEN", "test-dns-token")
     for name in ("BACKUP_S3", "FEEDS_BACKUP_S3"):
         monkeypatch.setenv(f"CATTLE_SECRET_{name}_ACCESS_KEY_ID", "AKIA-test")
         monkeypatch.setenv(f"CATTLE_SECRET_{name}_SECRET_ACCESS_KEY", "secret-test")
