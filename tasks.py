@@ -58,7 +58,7 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
 # --- top level -------------------------------------------------------------------------------
 
 
-@task(help={"env": "environment to rebuild (default: testing)",
+@task(help={"env": "environment to rebuild (default: testing), or all: every environment at once",
             "provider": "override the cluster provider: kind, k3d or kubeconfig",
             "dry_run": "print the full plan (every step and object) and change nothing",
             "serve": "serve this checkout (working tree) to the cluster instead of a pushed remote (default for "
@@ -81,6 +81,17 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
                            allow_empty_database, allow_empty_vault, snapshot, context)
+    if env == "all":  # every environment at once: cattle.fleet
+        from cattle import fleet
+
+        if context:
+            raise Exit("error: --context names one cluster; it cannot go with --env all", code=2)
+        with failures():
+            result = fleet.run_all(options)
+        print("\n" + result.summary())
+        if not result.ok:
+            raise Exit(f"error: {sum(1 for r in result.runs if r.result != 'ok')} environment(s) failed", code=1)
+        return
     with failures():
         flow.run(_env_name(c, env), options)
 
@@ -204,6 +215,32 @@ def diff(c: Context, base: str, env: str | None = None, format: str = "text") ->
     with failures():
         results = differ.diff(repo_root(), base, [env] if env else None)
     print(differ.format_markdown(results, base) if format == "markdown" else differ.format_text(results))
+
+
+@task(iterable=["env", "records"],
+      help={"output": "directory for index.html, badge.svg, badge-<env>.svg and report.json (default: "
+                      ".cattle/report)",
+            "env": "only this environment (repeatable; default: all)",
+            "runs": "how many runs the RTO trend shows per environment (default: 12)",
+            "records": "also read run records from this directory (repeatable); the history branch cattle-runs "
+                       "and .cattle/runs are always read",
+            "summary": "also append the headlines as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)",
+            "link": "the page's address, named in the summary"})
+def report(c: Context, output: str = ".cattle/report", env: list[str] | None = None, runs: int = 12,
+           records: list[str] | None = None, summary: str | None = None, link: str | None = None) -> None:
+    """Build the recovery report: one self-contained HTML page (drills and RTO trend, backup freshness,
+    restore rehearsals, key custody) and a status badge."""
+    from cattle import report as pages
+
+    root = _root()
+    with failures():
+        built = pages.build(root, user_path(output, root), env or None, runs=int(runs),
+                            records=tuple(user_path(r, root) for r in records or ()))
+    text = pages.summary_markdown(built.report, link)
+    print(text + f"\nwritten: {built.page}")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(text)
 
 
 @task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression"})
@@ -503,10 +540,14 @@ def db_backups(c: Context, env: str | None = None, store: str | None = None) -> 
 def db_verify(c: Context, env: str | None = None, store: str | None = None, query: str | None = None,
               generation: int | None = None) -> None:
     """Restore drill with no cluster: newest base backup + WAL into a throwaway local PostgreSQL, canary query."""
-    from cattle import dbverify
+    from cattle import dbverify, history
 
-    with failures():
-        report = dbverify.verify(_db_store(c, env, store), query, generation)
+    url = _db_store(c, env, store)
+    with failures(), history.recording(_root(), "db-verify", _env_name(c, env), store=url) as record:
+        report = dbverify.verify(url, query, generation)
+        record.update(generation=report.generation, backup_id=report.backup_id, wal_files=report.wal_files,
+                      seconds=round(report.seconds, 1), detail=f"g{report.generation} base backup "
+                      f"{report.backup_id} restored and replayed {report.wal_files} WAL files in {report.seconds:.0f}s")
     print(f"OK: g{report.generation} backup {report.backup_id} restored with {report.wal_files} WAL files "
           f"(PostgreSQL {report.postgres_major}) in {report.seconds:.1f}s; databases: {', '.join(report.databases)}"
           + (f"; query: {report.query_result}" if query else ""))
@@ -569,16 +610,29 @@ def dr_runner(c: Context, env: str | None = None, summary: str | None = None) ->
 def dr_rehearse(c: Context, env: str | None = None) -> None:
     """No-cluster readiness check: tools, keys, manifests, a recent Vault snapshot that restores. READY/NOT READY."""
     from cattle import env as environments
-    from cattle import rehearse
+    from cattle import history, rehearse
 
     with failures():
-        result = rehearse.rehearse(environments.load(_env_name(c, env)))
+        item = environments.load(_env_name(c, env))
+        result = rehearse.rehearse(item)
     print(result.render())
+    print(history.save(item.root, result.as_record()).describe())
     if not result.ready:
         raise Exit(code=1)
 
 
-dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner)
+@task(name="record", help={"directory": "a directory holding run records (.cattle/runs/*.json), e.g. the "
+                                         "disaster-recovery workflow's downloaded artifacts"})
+def dr_record(c: Context, directory: str) -> None:
+    """Keep run records on the history branch cattle-runs (one commit; push the branch to share them)."""
+    from cattle import history
+
+    with failures():
+        commit, paths = history.import_directory(_root(), user_path(directory, _root()))
+    print(f"branch {history.BRANCH} at {commit[:10]} holds the {len(paths)} record(s) found in {directory}")
+
+
+dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner, dr_record)
 
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots,
                     vault_import)
@@ -587,8 +641,8 @@ secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, 
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
 charts_ns = Collection("charts", charts_pull, charts_check)
-ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, test, env_ns, secrets_ns, vault_ns, db_ns,
-                dr_ns, charts_ns)
+ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, report, test, env_ns, secrets_ns, vault_ns,
+                db_ns, dr_ns, charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
 
 

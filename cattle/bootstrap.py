@@ -4,6 +4,7 @@ with a timeline (the RTO) written to .cattle/runs/. Every step is idempotent: re
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from cattle.kube import Kube
 from cattle.paths import repo_root, state_dir
 from cattle.plan import Facts, Plan, build_plan
 from cattle.providers import Provider, get_provider
+from cattle.providers.opentofu import OpenTofuProvider
 from cattle.render import render
 from cattle.schemas import load_crd_docs
 from cattle.stores import Store, open_store
@@ -80,11 +82,14 @@ def gather_facts(environment: env.Environment, provider: Provider, options: Opti
     identity = keys.find_identity(environment.name, [recipient] if recipient else None)
     source = gitsource.resolve(environment, git_url) if not options.serve else None
     exists = None if failed_checks else provider.exists()
+    cluster_plan = None
+    if isinstance(provider, OpenTofuProvider) and not failed_checks:
+        cluster_plan = str(provider.plan())  # read-only: what the cluster phase would change
     return Facts(environment.name, provider.name, provider.creates_clusters, exists,
                  identity.source if identity else None, environment.generate_missing_key, git_url,
                  environment.git_branch, source.warning if source else None, vault_decision.action,
                  vault_decision.reason, database_reason, options.timeout or environment.reconcile_timeout,
-                 tuple(f"{c.name}: {c.detail}" for c in failed_checks or []), environment.rto_budget)
+                 tuple(f"{c.name}: {c.detail}" for c in failed_checks or []), environment.rto_budget, cluster_plan)
 
 
 SERVE_HOST_VARIABLE = "CATTLE_SERVE_HOST"
@@ -115,7 +120,8 @@ def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, s
                   vault_addr: str | None, decision: vaultdrill.VaultDecision, ca_cert: str | None = None) -> str:
     """Bring OpenBao up as the plan decided: restore the snapshot, or initialise a fresh one."""
     with ExitStack() as stack:
-        addr = vault_addr or os.environ.get(VAULT_ADDR_VARIABLE)
+        addr = (vault_addr or os.environ.get(f"{VAULT_ADDR_VARIABLE}_{environment.name.upper()}")
+                or os.environ.get(VAULT_ADDR_VARIABLE))
         if addr:
             vault.wait_ready(addr, 300)
         else:
@@ -206,14 +212,18 @@ def plan(name: str, options: Options) -> Planned:
     return Planned(environment, the_plan, vault_decision, db_decision, blocked)
 
 
-def run(name: str, options: Options | None = None) -> Timeline | None:
-    """Rebuild one environment from git; returns the timeline (None for a dry run)."""
+def run(name: str, options: Options | None = None, timeline: Timeline | None = None,
+        on_waiter: Callable[[reconcile.Waiter], None] | None = None) -> Timeline | None:
+    """Rebuild one environment from git; returns the timeline (None for a dry run).
+
+    `timeline` and `on_waiter` let a caller watch a run in progress (cattle.fleet's combined view).
+    """
     options = options or Options()
     if options.serve is None:
         environment = env.load(name)
         local = (options.provider or environment.provider) in ("kind", "k3d")
         options = replace(options, serve=local and environment.git_url is None and options.git_url is None)
-    timeline = Timeline(name)
+    timeline = timeline or Timeline(name)
     try:
         with timeline.phase("preflight") as event:
             planned = plan(name, options)
@@ -227,7 +237,7 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
             if blocked is not None:
                 raise blocked
             return None
-        _execute(planned, options, timeline)
+        _execute(planned, options, timeline, on_waiter)
         timeline.result = "ok"
         return timeline
     except CattleError:
@@ -240,7 +250,8 @@ def run(name: str, options: Options | None = None) -> Timeline | None:
             console.say(f"timeline written to {path}")
 
 
-def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
+def _execute(planned: Planned, options: Options, timeline: Timeline,
+             on_waiter: Callable[[reconcile.Waiter], None] | None = None) -> None:
     environment = planned.environment
     assert planned.database is not None  # a plan without a database decision is blocked at preflight
     root = environment.root
@@ -292,6 +303,8 @@ def _execute(planned: Planned, options: Options, timeline: Timeline) -> None:
 
         waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault},
                                   budget=environment.rto_budget)
+        if on_waiter is not None:
+            on_waiter(waiter)
         with timeline.phase("reconcile", waiting=True) as event:
             try:
                 waiter.wait(timeout)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _status_shown = False  # a terminal status line is on screen (cleared before the next plain line)
+_thread = threading.local()  # .label: the environment a thread works on (several rebuilds at once)
+
+
+@contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """Prefix this thread's progress lines with a label, e.g. the environment."""
+    previous = getattr(_thread, "label", None)
+    _thread.label = label
+    try:
+        yield
+    finally:
+        _thread.label = previous
 
 
 def say(message: str) -> None:
@@ -16,13 +29,15 @@ def say(message: str) -> None:
     if _status_shown:
         print("\r\033[K", end="", file=sys.stderr)
         _status_shown = False
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    label = getattr(_thread, "label", None)
+    prefix = f"[{label}] " if label else ""
+    print(f"[{time.strftime('%H:%M:%S')}] {prefix}{message}", file=sys.stderr, flush=True)
 
 
 def status(message: str) -> None:
     """A heartbeat: on a terminal one line updated in place, in a log a plain line each time."""
     global _status_shown
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and getattr(_thread, "label", None) is None:  # one updating line needs one writer
         print(f"\r\033[K[{time.strftime('%H:%M:%S')}] {message}", end="", file=sys.stderr, flush=True)
         _status_shown = True
     else:

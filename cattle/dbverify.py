@@ -117,15 +117,21 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     try:
         destination = f"s3://{store.bucket}/{store.prefix}" if store.prefix else f"s3://{store.bucket}"
         base = f"{backup.server}/base/{backup.backup_id}/"
+        def corrupt(detail: str) -> DatabaseError:
+            files = ", ".join(n[len(base):] for n in store.keys(base) if not n.endswith("backup.info"))
+            return DatabaseError(f"base backup {backup.backup_id} in {store.url} is corrupt or unreadable: "
+                                 f"restoring {base}{{{files}}} failed: {detail}",
+                                 "use an older base backup (db.verify --generation N) and take a new one")
+
         try:
             tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
                        backup.backup_id, str(pg.datadir)], timeout=900)
         except ToolError as exc:
-            files = ", ".join(n[len(base):] for n in store.keys(base) if not n.endswith("backup.info"))
-            raise DatabaseError(f"base backup {backup.backup_id} in {store.url} is corrupt or unreadable: "
-                                f"restoring {base}{{{files}}} failed: {exc.stderr.strip()[-300:] or exc.message}",
-                                "use an older base backup (db.verify --generation N) and take a new one") from exc
-        settings = primary_settings(pg, backup.backup_id)
+            raise corrupt(exc.stderr.strip()[-300:] or exc.message) from exc
+        try:
+            settings = primary_settings(pg, backup.backup_id)
+        except DatabaseError as exc:  # a truncated archive can restore "successfully" without pg_control
+            raise corrupt(exc.message.split(" is corrupt: ", 1)[-1]) from exc
         wal_dir = pg.base / "wal"
         wal_files = fetch_wal(store, backup.server, wal_dir)
         pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n{settings}")

@@ -31,6 +31,7 @@ from cattle import (
     console,
     dbbackup,
     env,
+    history,
     imagepulls,
     keys,
     sopsfile,
@@ -186,6 +187,12 @@ def summary_markdown(timeline: Timeline, rto: float, budget: float) -> str:
             f"\n### Image pulls (generation 2, from pod events; included in the RTO)\n\n{pulls}")
 
 
+def record(timeline: Timeline, rto: float, budget: float) -> dict[str, Any]:
+    """The drill's run record (cattle.history): generation 2's timeline, its RTO (until bootstrap was done; the
+    smoke checks after it only verify) and the budget it was held to."""
+    return {**timeline.as_dict(), "kind": "drill", "rto_seconds": round(rto, 2), "rto_budget_seconds": budget}
+
+
 def drill(name: str, *, provider: str | None = None, serve: bool = True, summary: Path | None = None) -> Timeline:
     environment = env.load(name)
     if environment.protected:
@@ -196,25 +203,37 @@ def drill(name: str, *, provider: str | None = None, serve: bool = True, summary
                           "drill an environment without registry.mirrors (bootstrap uses them; the drill does not)")
     options = bootstrap.Options(provider=provider, serve=serve)
     cluster = get_provider(environment, provider, state_dir(environment.root))
-    console.say("=== generation 1: build, write canaries, back up, destroy ===")
-    bootstrap.run(name, options)
-    _, kube = bootstrap.connect(name, provider)
-    with ExitStack() as stack:
-        stack.callback(kube.close)
-        canary = write_canaries(environment, kube, cluster.kubeconfig(), stack)
-    (state_dir(environment.root) / CANARY_FILE).write_text(json.dumps(canary.__dict__))
-    cluster.delete()
-    console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
-    console.say("=== generation 2: rebuild from git and backups ===")
-    timeline = bootstrap.run(name, options)
+    started, stage = time.time(), "generation 1"
+    try:
+        console.say("=== generation 1: build, write canaries, back up, destroy ===")
+        bootstrap.run(name, options)
+        _, kube = bootstrap.connect(name, provider)
+        with ExitStack() as stack:
+            stack.callback(kube.close)
+            canary = write_canaries(environment, kube, cluster.kubeconfig(), stack)
+        (state_dir(environment.root) / CANARY_FILE).write_text(json.dumps(canary.__dict__))
+        cluster.delete()
+        console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
+        console.say("=== generation 2: rebuild from git and backups ===")
+        stage = "generation 2"
+        timeline = bootstrap.run(name, options)
+    except CattleError as exc:  # no generation-2 timeline: keep a failed drill record all the same
+        console.say(history.save(environment.root, {
+            "kind": "drill", "env": name, "started": started, "result": "failed", "events": [],
+            "rto_seconds": round(time.time() - started, 2), "rto_budget_seconds": environment.rto_budget,
+            "detail": f"{stage}: {exc.message.splitlines()[0][:250]}"}).describe())
+        raise
     assert timeline is not None
     rto = timeline.total  # service is back when bootstrap (with its restores) is done; smoke checks only verify
     _, kube = bootstrap.connect(name, provider)
     try:
         smoke(environment, kube, cluster.kubeconfig(), canary, timeline)
+    except BaseException:
+        timeline.result = "failed"
+        raise
     finally:
         kube.close()
-        timeline.write(state_dir(environment.root) / "runs")
+        console.say(history.save(environment.root, record(timeline, rto, environment.rto_budget)).describe())
         if summary:
             summary.write_text(summary_markdown(timeline, rto, environment.rto_budget))
         print(timeline.render())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cattle import console, keys, secrets, snapshots, sopsfile, tools, validate, vaultdrill
 from cattle.env import Environment
@@ -27,6 +28,15 @@ class Finding:
 class Rehearsal:
     env: str
     findings: list[Finding] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def as_record(self) -> dict[str, Any]:
+        """The run record (cattle.history) of this rehearsal."""
+        failed = [f.check for f in self.findings if not f.ok]
+        return {"kind": "rehearsal", "env": self.env, "started": self.started, "finished": time.time(),
+                "result": "ready" if self.ready else "not ready",
+                "detail": "every check passed" if self.ready else f"failed: {', '.join(failed)}",
+                "checks": [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in self.findings]}
 
     @property
     def ready(self) -> bool:

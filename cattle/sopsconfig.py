@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cattle.errors import SecretsError
 from cattle.yamlio import load_file
@@ -49,9 +50,13 @@ def read_rules(root: Path) -> dict[str, Rule]:
     path = root / CONFIG
     if not path.is_file():
         return {}
-    doc = load_file(path) or {}
+    return rules_of(load_file(path))
+
+
+def rules_of(doc: Any) -> dict[str, Rule]:
+    """The environment rules of a parsed .sops.yaml (also one read from an older commit)."""
     rules: dict[str, Rule] = {}
-    for rule in doc.get("creation_rules") or []:
+    for rule in (doc or {}).get("creation_rules") or []:
         match = _RULE.match(str(rule.get("path_regex", "")))
         if match:
             recipients = tuple(r.strip() for r in str(rule.get("age", "")).split(",") if r.strip())

@@ -25,6 +25,7 @@ class Store(Protocol):
     def get(self, name: str) -> bytes: ...
     def names(self) -> list[str]: ...
     def keys(self, under: str = "") -> list[str]: ...
+    def times(self, under: str = "") -> dict[str, float]: ...
     def delete(self, name: str) -> None: ...
 
 
@@ -54,11 +55,18 @@ class FileStore:
         return sorted(p.name for p in self.directory.iterdir() if p.is_file() and not p.name.startswith("."))
 
     def keys(self, under: str = "") -> list[str]:
-        """Every object below `under`, recursively, as store-relative names."""
-        base = self.directory / under if under else self.directory
+        """Every object whose name starts with `under` (a prefix, as in S3: "feeds-db-g" finds every
+        generation), recursively, as store-relative names."""
+        head = under.rsplit("/", 1)[0] if "/" in under else ""
+        base = self.directory / head if head else self.directory
         if not base.is_dir():
             return []
-        return sorted(str(p.relative_to(self.directory)) for p in base.rglob("*") if p.is_file())
+        names = (str(p.relative_to(self.directory)) for p in base.rglob("*") if p.is_file())
+        return sorted(name for name in names if name.startswith(under))
+
+    def times(self, under: str = "") -> dict[str, float]:
+        """Every object below `under` with its last-modified time (seconds since the epoch)."""
+        return {name: (self.directory / name).stat().st_mtime for name in self.keys(under)}
 
     def delete(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
@@ -104,7 +112,11 @@ class S3Store:
 
     def keys(self, under: str = "") -> list[str]:
         """Every object below `under`, recursively, as store-relative names."""
-        found: list[str] = []
+        return sorted(self.times(under))
+
+    def times(self, under: str = "") -> dict[str, float]:
+        """Every object below `under` with its last-modified time (seconds since the epoch)."""
+        found: dict[str, float] = {}
         token: str | None = None
         prefix = f"{self.prefix}/" if self.prefix else ""
         while True:
@@ -112,9 +124,10 @@ class S3Store:
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("list", self.client.list_objects_v2, **kwargs)
-            found += [obj["Key"][len(prefix):] for obj in page.get("Contents", [])]
+            found.update({obj["Key"][len(prefix):]: obj["LastModified"].timestamp()
+                          for obj in page.get("Contents", [])})
             if not page.get("IsTruncated"):
-                return sorted(found)
+                return found
             token = page.get("NextContinuationToken")
 
     def delete(self, name: str) -> None:

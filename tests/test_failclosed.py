@@ -182,7 +182,7 @@ def test_database_never_starts_empty_over_a_backup_and_recovers_only_the_newest(
         assert not store.keys() or decision.mode == "recovery"
         if decision.mode == "recovery":
             assert decision.backup is not None
-            newest_generation = max(g for _, g, _ in entries if _ != "stray")
+            newest_generation = max(g for kind, g, _ in entries if kind != "stray")
             assert decision.source == newest_generation
             assert (decision.source, decision.backup.backup_id) in complete
             assert decision.backup.backup_id == max(b for g, b in complete if g == newest_generation)
