@@ -393,15 +393,17 @@ def secrets_updatekeys(c: Context, env: str | None = None) -> None:
 
 
 @task(name="check", help={"env": "check only this environment (default: all)",
-                          "no_decrypt": "skip MAC verification (no keys needed; the pre-commit hook uses this)"})
-def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False) -> None:
+                          "no_decrypt": "skip MAC verification (no keys needed; the pre-commit hook uses this)",
+                          "staged": "look for plaintext in what the next commit records (the index), not the "
+                                    "working tree (the pre-commit hook uses this)"})
+def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False, staged: bool = False) -> None:
     """Every secret encrypted for the right keys with a valid MAC; no plaintext Secret or key anywhere else."""
     from cattle import secretcheck
     from cattle.env import environment_names
 
     root = _root()
     with failures():
-        problems, notes = secretcheck.check(root, [env] if env else environment_names(root), not no_decrypt)
+        problems, notes = secretcheck.check(root, [env] if env else environment_names(root), not no_decrypt, staged)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     for p in problems:

@@ -145,6 +145,12 @@ def plan_database(environment: env.Environment, allow_empty: bool) -> tuple[data
     except StoreError as exc:
         return None, preflight.Check("database store", False, exc.message, exc.hint)
     if store is None:
+        if environment.protected and not allow_empty:  # no store to look in is a doubt too: never empty by default
+            return None, preflight.Check(
+                "database store", False, f"{environment.name} is protected but names no database backup store "
+                "(backups.database), so cattle cannot know whether a backup exists",
+                f"set backups.database in clusters/{environment.name}/environment.yaml (or {DB_STORE_VARIABLE}); "
+                "for a brand-new environment pass --allow-empty-database")
         return database.Decision("initdb", 1, None, None, "no database backup store configured: new, empty "
                                  "database"), None
     try:

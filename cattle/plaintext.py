@@ -10,25 +10,43 @@ and every value under `data`/`stringData` an `ENC[...]` string.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
 _ENCRYPTED_VALUE = "ENC[AES256_GCM,data:"
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_DOCUMENT_START = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+_SECRET_KIND = re.compile(r"""(?:^|[\s{,])["']?kind["']?\s*:\s*["']?Secret["']?\s*(?:$|[,}#])""", re.MULTILINE)
 _RECIPIENT_KINDS = ("age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault")
 
 
-def parse_documents(text: str) -> list[Any]:
-    """Every document of a YAML stream or JSON text; [] when it parses as neither."""
+def _split(text: str) -> tuple[list[Any], list[str]]:
+    """The documents of a YAML stream or JSON text, each parsed on its own, and the text of every document that
+    parses as neither (one broken document must not hide the others)."""
     try:
-        return [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader) if d is not None], []
     except yaml.YAMLError:
         pass
     try:
-        return [json.loads(text)]
+        return [json.loads(text)], []
     except ValueError:
-        return []
+        pass
+    parsed: list[Any] = []
+    broken: list[str] = []
+    for chunk in _DOCUMENT_START.split(text):
+        try:
+            parsed += [d for d in yaml.load_all(chunk, Loader=yaml.CSafeLoader) if d is not None]
+        except yaml.YAMLError:
+            broken.append(chunk)
+    return parsed, broken
+
+
+def parse_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream or JSON text that parses; a broken document is skipped, not the file."""
+    return _split(text)[0]
 
 
 def secrets_in(node: Any) -> Iterator[dict[str, Any]]:
@@ -74,14 +92,20 @@ def envelope_problem(secret: dict[str, Any]) -> str | None:
     return None
 
 
-def plaintext_secrets(text: str) -> list[tuple[str, str]]:
-    """(Secret name, why) for every Secret in the text that is not completely encrypted."""
+def plaintext_secrets(text: str, manifest_file: bool = True) -> list[tuple[str, str]]:
+    """(Secret name, why) for every Secret in the text that is not completely encrypted, and for every document
+    that does not parse but names `kind: Secret` (what cannot be parsed cannot be shown to be encrypted) in a file
+    that is a manifest: `manifest_file`, or a stream where another document parsed as a mapping."""
     found: list[tuple[str, str]] = []
-    for doc in parse_documents(text):
+    parsed, broken = _split(text)
+    for doc in parsed:
         for secret in secrets_in(doc):
             problem = envelope_problem(secret)
             if problem:
                 meta = secret.get("metadata")
                 name = meta.get("name") if isinstance(meta, dict) else None
                 found.append((str(name or "(unnamed)"), problem))
+    if manifest_file or any(isinstance(doc, dict) for doc in parsed):
+        found += [("(unparseable document)", "it says kind: Secret but does not parse, so it cannot be shown to be "
+                   "encrypted") for chunk in broken if _SECRET_KIND.search(chunk)]
     return found

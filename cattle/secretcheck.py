@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from cattle import keys, sopsconfig, sopsfile
 from cattle.errors import ConfigError, SecretsError
-from cattle.plaintext import plaintext_secrets
+from cattle.plaintext import MANIFEST_SUFFIXES, plaintext_secrets
 from cattle.problems import Problem
 from cattle.secrets import env_dir, secret_files
 from cattle.secretspec import SPEC_FILE, load_spec, spec_files
@@ -124,30 +125,51 @@ def _listed(directory: Path) -> set[str]:
     return {str(r) for r in doc.get("resources") or []}
 
 
-def check_repository(root: Path) -> list[Problem]:
-    """Plaintext Secrets (decided by parsing, cattle.plaintext) and private key material in every file git
-    would commit."""
-    problems: list[Problem] = []
+def _working_tree_texts(root: Path) -> Iterator[tuple[Path, str]]:
     for relpath in repo_files(root):
-        path = root / relpath
         try:
-            text = path.read_text()
+            yield relpath, (root / relpath).read_text()
         except (UnicodeDecodeError, OSError):
             continue
+
+
+def staged_texts(root: Path) -> Iterator[tuple[Path, str]]:
+    """The content the next commit would record for every file it adds or changes (the index, not the working
+    tree: a file edited or deleted after `git add` is committed as it was added)."""
+    proc = subprocess.run(["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"], cwd=root,
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise SecretsError(f"cannot list the staged files in {root}: {proc.stderr.decode(errors='replace').strip()}",
+                           "run it inside a git checkout")
+    for name in filter(None, proc.stdout.decode().split("\0")):
+        blob = subprocess.run(["git", "show", f":{name}"], cwd=root, capture_output=True, check=False)
+        if blob.returncode == 0:
+            try:
+                yield Path(name), blob.stdout.decode()
+            except UnicodeDecodeError:
+                continue
+
+
+def check_repository(root: Path, staged: bool = False) -> list[Problem]:
+    """Plaintext Secrets (decided by parsing, cattle.plaintext) and private key material in every file git
+    would commit (`staged`: in what the index holds for the next commit)."""
+    problems: list[Problem] = []
+    for relpath, text in staged_texts(root) if staged else _working_tree_texts(root):
         if relpath.parts[0] != "vendor" and PRIVATE_KEY.search(text):  # vendored CRDs quote PEM headers
             problems.append(_problem(str(relpath), "private key material (age or PEM private key)",
                                      "remove it from the repository and its history, then rotate that key",
                                      "private-key"))
-        for name, why in plaintext_secrets(text):
+        for name, why in plaintext_secrets(text, relpath.suffix in MANIFEST_SUFFIXES):
             problems.append(_problem(str(relpath), f"plaintext Secret {name}: {why}",
                                      "move it to secrets/<env>/ and encrypt it (./scripts/cattle secrets.new or "
                                      "secrets.encrypt); rotate its values if it was ever pushed", "plaintext"))
     return problems
 
 
-def check(root: Path, envs: list[str], decrypt: bool = True) -> tuple[list[Problem], list[str]]:
+def check(root: Path, envs: list[str], decrypt: bool = True,
+          staged: bool = False) -> tuple[list[Problem], list[str]]:
     """Every secret problem of the repository, and notes on what could not be verified."""
-    problems = check_repository(root)
+    problems = check_repository(root, staged)
     notes: list[str] = []
     for env in envs:
         found, env_notes = check_environment(root, env, decrypt)

@@ -25,7 +25,7 @@ from cattle.secretspec import generate_values, load_spec, manifest, spec_path
 HOOK = """#!/bin/sh
 # Installed by `invoke secrets.init`: refuse commits that carry plaintext secrets or private keys.
 root=$(git rev-parse --show-toplevel)
-exec "$root/.venv/bin/invoke" --search-root "$root" secrets.check --no-decrypt
+exec "$root/.venv/bin/invoke" --search-root "$root" secrets.check --no-decrypt --staged
 """
 HOOK_MARK = "Installed by `invoke secrets.init`"
 

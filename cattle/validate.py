@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from cattle.console import table
 from cattle.database import validation_variables
 from cattle.paths import repo_root
 from cattle.problems import Problem
-from cattle.render import render
+from cattle.render import kustomize_build, render
 from cattle.schemas import SchemaStore, load_crd_files
 
 
@@ -54,10 +55,32 @@ def validate_env(environment: environments.Environment, crds: dict[str, dict[str
     report.problems = (rendering.problems + policy.check(rendering, store, policy.load_unpinned(environment.root))
                        + clusterfit.check(environment, rendering) + versiontable.check(environment, rendering)
                        + deprecations.check(environment.name, rendering, vendored_crd_files(environment.root),
-                                            versiontable.deprecated_values(environment.root)))
+                                            versiontable.deprecated_values(environment.root))
+                       + protected_database_problems(environment))
     report.warnings = placeholder_warnings(environment)
     report.seconds = time.monotonic() - started
     return report
+
+
+_DB_DEFAULT = re.compile(r"\$\{DB_BOOTSTRAP:=([^}]*)\}")
+
+
+def protected_database_problems(environment: environments.Environment) -> list[Problem]:
+    """A protected environment's database must not start without cattle's decision: every `${DB_BOOTSTRAP:=…}`
+    default its root applies must be `undecided` (clusters/components/protected-database), never a real start."""
+    if not environment.protected:
+        return []
+    text = json.dumps(kustomize_build(environment.directory))
+    defaults = _DB_DEFAULT.findall(text)
+    wrong = sorted({d for d in defaults if d != "undecided"})
+    if defaults and not wrong:
+        return []
+    found = f"the default is {', '.join(repr(d) for d in wrong)}" if wrong else "DB_BOOTSTRAP is never chosen"
+    return [Problem(environment.name, f"clusters/{environment.name}/kustomization.yaml", "Kustomization apps",
+                    f"protected environment: without cattle's cattle-bootstrap ConfigMap (a plain Flux bootstrap) "
+                    f"the database would start on the git default ({found}), empty over its backups",
+                    "add ../components/protected-database to the components of "
+                    f"clusters/{environment.name}/kustomization.yaml", "protected-database")]
 
 
 def placeholder_warnings(environment: environments.Environment) -> list[str]:

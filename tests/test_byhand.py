@@ -95,3 +95,26 @@ def test_a_snapshot_taken_by_hand_imports_and_restores_through_cattle(secrets_re
         assert report.snapshot == manifest.id and report.counts == manifest.counts
         assert everything(vault.client(target.addr, root)) == before
 
+
+
+def test_the_by_hand_restore_stops_on_a_checksum_mismatch(tmp_path: Path) -> None:
+    """A snapshot that is not the one its manifest describes is never handed to `bao` (a stand-in records calls)."""
+    key = write_new_key(tmp_path / "production.txt")
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "raw").write_bytes(b"not the snapshot the manifest describes")
+    subprocess.run([tools.find("age"), "-r", key.public, "-o", str(bucket / "S1.snapshot.age"), str(bucket / "raw")],
+                   check=True)
+    (bucket / "S1.manifest.json").write_text('{"id": "S1", "snapshot_sha256": "' + "ab" * 32 + '"}\n')
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bao").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/bao-calls\n")
+    (fake / "bao").chmod(0o755)
+    environment = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "BAO_ADDR": "http://127.0.0.1:1",
+                   "ID": "S1", "AGE_KEY_FILE": key.source}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", runbook_block("vault-restore").split("\n", 1)[1]],
+                          cwd=bucket, env=environment, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode != 0
+    assert "checksum MISMATCH" in proc.stderr and "checksum ok" not in proc.stdout
+    assert not (tmp_path / "bao-calls").exists()  # nothing was restored, nothing initialised
+    assert not (bucket / "snapshot.raft").exists()  # the decrypted copy is gone

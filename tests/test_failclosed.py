@@ -287,3 +287,32 @@ def test_secrets_check_with_only_a_wrong_key_says_it_is_the_wrong_one(secrets_re
     assert problems and {p.rule for p in problems} == {"key"}
     assert "is the wrong one: the file is encrypted for" in problems[0].message
     assert not notes
+
+
+def test_validate_requires_every_protected_env_to_refuse_the_git_default(repo_copy: Path) -> None:
+    """Planted: staging made protected without the protected-database component (the git default starts initdb)."""
+    from cattle import validate
+
+    path = repo_copy / "clusters/staging/environment.yaml"
+    path.write_text(path.read_text().replace("domain: staging.cattle.example.com\n",
+                                             "domain: staging.cattle.example.com\nprotected: true\n"))
+    [report] = validate.validate(["staging"], repo_copy)
+    [problem] = [p for p in report.problems if p.rule == "protected-database"]
+    assert "'initdb'" in problem.message and "protected-database" in problem.hint
+    [production] = validate.validate(["production"], repo_copy)
+    assert not [p for p in production.problems if p.rule == "protected-database"]
+
+
+def test_a_protected_env_without_a_database_store_is_a_doubt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    monkeypatch.delenv("CATTLE_DB_STORE", raising=False)
+    production = env.load("production")
+    bare = replace(production, backups=replace(production.backups, database_store=None))
+    decision, check = bootstrap.plan_database(bare, allow_empty=False)
+    assert decision is None and check is not None and not check.ok
+    assert "names no database backup store" in check.detail and "--allow-empty-database" in (check.hint or "")
+    chosen, none = bootstrap.plan_database(bare, allow_empty=True)  # the explicit flag may start empty
+    assert none is None and chosen is not None and chosen.mode == "initdb"
+    unprotected = replace(bare, protected=False)
+    assert bootstrap.plan_database(unprotected, allow_empty=False)[0] is not None

@@ -231,6 +231,10 @@ SPELLINGS = {
     "fake-envelope.yaml": "kind: Secret\nmetadata: {name: fake}\nstringData: {k: v}\nsops: {mac: anything}\n",
     "half-encrypted.yaml": f"kind: Secret\nmetadata: {{name: half}}\nstringData: {{k: v}}\n{FAKE_SOPS}\n",
     "no-extension": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bare\nstringData:\n  token: abc\n",
+    # one broken document must not hide the plaintext Secret before it
+    "then-broken.yaml": "kind: Secret\nmetadata: {name: before}\nstringData: {k: v}\n---\nfoo: [unclosed\n",
+    # a Secret that does not parse cannot be shown to be encrypted
+    "broken-secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: broken}\nstringData: {k: [v\n",
 }
 
 
@@ -316,3 +320,8 @@ def test_pre_commit_hook_blocks_a_plaintext_secret(secrets_repo: Path) -> None:
     blocked = subprocess.run([*git, "commit", "-qm", "leak"], cwd=secrets_repo, capture_output=True, text=True)
     assert blocked.returncode != 0
     assert "plaintext Secret leak" in blocked.stdout + blocked.stderr
+    # what is committed is the index: staged, then removed from the working tree, it is still blocked
+    (secrets_repo / "apps/leak.yaml").unlink()
+    gone = subprocess.run([*git, "commit", "-qm", "leak"], cwd=secrets_repo, capture_output=True, text=True)
+    assert gone.returncode != 0
+    assert "plaintext Secret leak" in gone.stdout + gone.stderr
