@@ -282,6 +282,11 @@ def _execute(planned: Planned, options: Options, timeline: Timeline,
             git_url = gitsource.resolve(environment, options.git_url).url
         kube = Kube.from_kubeconfig(*provider.kubeconfig())
         stack.callback(kube.close)
+        if provider.creates_clusters:  # preflight could not ask a cluster that did not exist yet: ask it now
+            version = preflight.judge_server_version(environment, kube.version())
+            if not version.ok:
+                raise PreflightError(f"the {provider.name} cluster of {environment.name}: {version.detail}",
+                                     version.hint)
         with timeline.phase("flux", waiting=True) as event:
             count = fluxinstall.install(kube, fluxinstall.manifests(root), timeout)
             event.detail = f"{count} objects"

@@ -75,7 +75,6 @@ def check_key(env: Environment) -> Check:
 
 def check_server_version(env: Environment) -> Check:
     """The live API server's Kubernetes version: the env's declared minor, inside every component's range."""
-    from cattle import compatibility
     from cattle.errors import CattleError
     from cattle.kube import Kube
 
@@ -86,11 +85,22 @@ def check_server_version(env: Environment) -> Check:
             live = kube.version()
         finally:
             kube.close()
-        table = compatibility.load_table(env.root)
-        outside = compatibility.unsupported(table, live)
     except (CattleError, ValueError) as exc:
         return Check("kubernetes version", False, f"cannot read the server's version: {exc}",
                      "check the cluster is reachable with the kubeconfig context")
+    return judge_server_version(env, live)
+
+
+def judge_server_version(env: Environment, live: str) -> Check:
+    """A server's Kubernetes version against the env's declared minor and every component's range (preflight for
+    an existing cluster; right after the cluster phase for one cattle created)."""
+    from cattle import compatibility
+
+    try:
+        outside = compatibility.unsupported(compatibility.load_table(env.root), live)
+    except ValueError as exc:
+        return Check("kubernetes version", False, f"cannot read the server's version {live!r}: {exc}",
+                     "check the cluster is reachable and answers GET /version")
     if outside:
         names = "; ".join(f"{c.name} {c.version} supports {c.range} ({c.source})" for c in outside)
         return Check("kubernetes version", False, f"the server runs Kubernetes {live}, outside the supported "

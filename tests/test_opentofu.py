@@ -192,3 +192,29 @@ def test_one_opentofu_pin_for_the_provider_setup_and_the_pr_workflow() -> None:
     read = subprocess.run(["sed", "-n", r's/^TOFU_VERSION = "\(.*\)"$/\1/p', "cattle/providers/opentofu.py"],
                           cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     assert read == TOFU_VERSION and "TOFU_VERSION=$(sed -n" in (REPO / "scripts/setup").read_text()
+
+
+def test_a_created_cluster_on_the_wrong_kubernetes_stops_before_flux(
+        tofu: Path, secrets_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Preflight cannot ask a cluster that does not exist yet: right after the cluster phase the new server's
+    version is checked against the environment and every component's range, before anything is applied."""
+    from cattle import fluxinstall
+    from cattle.errors import PreflightError
+    from tests.kubemock import FakeCluster, Scenario
+
+    crds = [o for o in fluxinstall.manifests(secrets_repo) if o["kind"] == "CustomResourceDefinition"]
+    (tmp_path / "fake").mkdir()
+    fake = FakeCluster(tmp_path / "fake", crds, Scenario(repo=secrets_repo))
+    try:
+        fake.server_version = "v1.32.2"  # what an old image or a cloud default could give
+        monkeypatch.setenv("TOFU_KUBECONFIG", fake.kubeconfig.read_text())
+        monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault'}")
+        options = bootstrap.Options(allow_empty_vault=True, git_url="https://git.example.com/cattle.git",
+                                    timeout=30.0)
+        with pytest.raises(PreflightError, match=r"the opentofu cluster of staging: the server runs Kubernetes "
+                                                 r"v1\.32\.2, outside the supported range of: Flux"):
+            bootstrap.run("staging", options)
+        assert "apply" in _calls(tofu)  # the cluster phase ran
+        assert fake.requests_of("PATCH", "/") == [] and fake.requests_of("POST", "/apis") == []  # nothing applied
+    finally:
+        fake.close()
