@@ -49,7 +49,8 @@ elif command == "output":
         print("{}")
     else:
         # TOFU_KUBECONFIG: the kubeconfig of a fake API server the "created" cluster is (a bootstrap test)
-        kubeconfig = os.environ.get("TOFU_KUBECONFIG") or "apiVersion: v1\nkind: Config\ncurrent-context: cattle-staging\n"
+        default = "apiVersion: v1\nkind: Config\ncurrent-context: cattle-staging\n"
+        kubeconfig = os.environ.get("TOFU_KUBECONFIG") or default
         print(json.dumps({
             "api_endpoint": {"sensitive": False, "type": "string", "value": "https://203.0.113.10:6443"},
             "ca_certificate": {"sensitive": False, "type": "string", "value": "-----BEGIN CERTIFICATE-----\n"},
