@@ -23,6 +23,8 @@ PLACEHOLDER_URL = "https://github.com/example/cattle.git"
 PLACEHOLDER_DOMAIN = "cattle.example.com"
 PLACEHOLDER_BUCKET = "cattle-backups"
 PLACEHOLDER_CONTACT = "ops@example.com"
+PLACEHOLDER_PAGES = "https://example.github.io/cattle/"  # the recovery report's GitHub Pages (README badge)
+_GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
 _PATTERN = re.compile(r"github\.com/example/cattle\.git|(?<![\w.-])(?:[\w-]+\.)*cattle\.example\.com|"
                       r"s3://cattle-backups/|ops@example\.com")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -90,14 +92,24 @@ def check(settings: Settings) -> list[str]:
 def placeholders(root: Path) -> list[tuple[str, int, str]]:
     """(file, line, placeholder) for every placeholder left in the environment files and Flux variables."""
     found = []
-    for path in sorted((root / "clusters").glob("*/*.yaml")):
+    documents = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    for path in [*sorted((root / "clusters").glob("*/*.yaml")), *(d for d in documents if d.is_file())]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             found += [(str(path.relative_to(root)), number, m.group(0)) for m in _PATTERN.finditer(line)]
     return found
 
 
+def pages_url(git_url: str) -> str | None:
+    """Where GitHub Pages publishes a GitHub repository's site (None for another git host)."""
+    match = _GITHUB.match(git_url)
+    return f"https://{match.group(1).lower()}.github.io/{match.group(2)}/" if match else None
+
+
 def rewrite(text: str, settings: Settings) -> str:
     """A file's text with every placeholder replaced."""
+    pages = pages_url(settings.git_url)
+    if pages:
+        text = text.replace(PLACEHOLDER_PAGES, pages)
     text = text.replace(PLACEHOLDER_URL, settings.git_url)
     text = text.replace(PLACEHOLDER_DOMAIN, settings.domain)
     text = text.replace(f"s3://{PLACEHOLDER_BUCKET}/", f"s3://{settings.bucket}/")
@@ -111,7 +123,8 @@ def _set_context(text: str, context: str) -> str:
 def write_files(root: Path, settings: Settings) -> list[str]:
     """Replace the placeholders (and contexts) in place; restore every file if the environments no longer load."""
     originals: dict[Path, str] = {}
-    for path in sorted((root / "clusters").glob("*/*.yaml")):
+    documents = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    for path in [*sorted((root / "clusters").glob("*/*.yaml")), *(d for d in documents if d.is_file())]:
         text = path.read_text()
         new = rewrite(text, settings)
         env_name = path.parent.name

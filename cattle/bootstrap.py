@@ -1,4 +1,4 @@
-"""`invoke bootstrap --env E`: preflight → cluster → Flux → secret zero → sync → reconcile → restore → verify,
+"""`./scripts/cattle bootstrap --env E`: preflight → cluster → Flux → secret zero → sync → reconcile → restore → verify,
 with a timeline (the RTO) written to .cattle/runs/. Every step is idempotent: re-running resumes a failed run."""
 
 from __future__ import annotations

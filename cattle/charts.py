@@ -1,8 +1,8 @@
 """Every HelmRelease rendered with its pinned chart: `helm template` with the release's values (Helm validates them
 against the chart's values.schema.json), the output checked with validate's schemas (Kubernetes strict, vendored
 CRDs and the chart's own CRDs) and pinning rule, and the values keys the chart never reads reported (Helm ignores
-them silently). Charts come from a local cache filled by `invoke charts.pull` (helm and the chart repositories are
-reachable in CI); a release whose chart or helm is missing is SKIPPED, never passed."""
+them silently). Charts come from a local cache filled by `./scripts/cattle charts.pull` (helm and the chart
+repositories are reachable in CI); a release whose chart or helm is missing is SKIPPED, never passed."""
 
 from __future__ import annotations
 
@@ -202,7 +202,8 @@ def check(names: list[str] | None = None, root: Path | None = None) -> list[Rele
                 result.status, result.reason = "SKIPPED", "no helm binary (CI installs the pinned one)"
                 continue
             if not (directory / "Chart.yaml").is_file():
-                result.status, result.reason = "SKIPPED", f"chart not in the cache ({directory}): invoke charts.pull"
+                result.status, result.reason = ("SKIPPED",
+                                                f"chart not in the cache ({directory}): ./scripts/cattle charts.pull")
                 continue
             values = dig(item.obj, ("spec", "values")) or {}
             result.unread = unread_keys(values, chart_keys(directory))
@@ -263,7 +264,7 @@ def format_text(results: list[ReleaseResult], markdown: bool = False) -> str:
     verdict = (f"FAILED: {failed} release(s)" if failed else f"SKIPPED: {skipped} of {len(results)} release(s) "
                "not rendered (nothing was checked for them)" if skipped else f"ok: {len(results)} release(s)")
     if markdown:
-        lines = ["## Charts rendered with their values (`invoke charts.check`)", "", f"**{verdict}**", "",
+        lines = ["## Charts rendered with their values (`./scripts/cattle charts.check`)", "", f"**{verdict}**", "",
                  "| env | release | chart | result | objects | detail |", "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {' | '.join(row)} |" for row in rows]
     else:

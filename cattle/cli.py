@@ -60,6 +60,13 @@ class CattleProgram(Program):
             task = self._current_task()
             return (f"error: {flag} needs a value; usage: {BINARY} {task or '<task>'} {flag} VALUE "
                     f"(see {BINARY} {task or '<task>'} --help)")
+        missing = re.match(r"'([\w.-]+)' did not receive required positional arguments: (.+)", error)
+        if missing:
+            task = missing.group(1)
+            flags = [f"--{n.replace('_', '-')}" for n in re.findall(r"'(\w+)'", missing.group(2))]
+            usage = " ".join(f"{flag} {flag.lstrip('-').upper().replace('-', '_')}" for flag in flags)
+            return (f"error: {task} needs {' and '.join(flags)}; usage: {BINARY} {task} {usage} "
+                    f"(see {BINARY} {task} --help)")
         return f"error: {error}"
 
     def _current_task(self) -> str | None:

@@ -58,7 +58,7 @@ def capacity_problems(environment: Environment, rendering: Rendering) -> list[Pr
         problems.append(Problem(environment.name, _env_file(environment), "capacity",
                                 f"{found.summary()}; pods would stay Pending. Largest: {largest}",
                                 "lower requests in this environment's overlays, or declare the larger nodes it "
-                                "really runs on (`invoke dr.runner` lists every workload)", "capacity"))
+                                "really runs on (`./scripts/cattle dr.runner` lists every workload)", "capacity"))
     return problems
 
 

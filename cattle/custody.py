@@ -93,7 +93,7 @@ def env_keys(root: Path, env: str) -> tuple[Key, ...]:
     rule = sopsconfig.read_rules(root).get(env)
     if rule is None or not rule.recipients:
         return (Key("environment key", "", None, f"{sopsconfig.CONFIG} has no rule for {env}: its secrets are "
-                    f"not encrypted for any key (run: invoke secrets.init --env {env})"),)
+                    f"not encrypted for any key (run: ./scripts/cattle secrets.init --env {env})"),)
     try:
         glass = sopsconfig.break_glass(root)
     except CattleError as exc:

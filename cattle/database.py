@@ -132,7 +132,7 @@ def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False
         states = ", ".join(f"{b.backup_id}: {b.status}" for b in backups) or "no base backup, only WAL"
         raise DatabaseError(f"{env}: the newest database generation g{latest} in {store.url} has no complete "
                             f"base backup ({states})", "inspect the bucket; take a backup of the running "
-                            "cluster (invoke db.backup), or restore an older generation deliberately")
+                            "cluster (./scripts/cattle db.backup), or restore an older generation deliberately")
     chosen = max(complete, key=lambda b: (b.end_time, b.backup_id))
     return Decision("recovery", latest + 1, latest, chosen,
                     f"recover generation g{latest} from base backup {chosen.backup_id} ({chosen.end_time})")

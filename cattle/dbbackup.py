@@ -1,4 +1,5 @@
-"""`invoke db.backup`: ask CloudNativePG for an on-demand base backup (a Backup object, plugin method) and wait."""
+"""`./scripts/cattle db.backup`: ask CloudNativePG for an on-demand base backup (a Backup object, plugin method) and
+wait."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`invoke db.verify`: restore the newest base backup plus its WAL from the backup store into a throwaway
+"""`./scripts/cattle db.verify`: restore the newest base backup plus its WAL from the backup store into a throwaway
 PostgreSQL on 127.0.0.1, let it replay to the end of the archive, and run a canary query. No cluster needed.
 
 Uses the Barman Cloud tools (the same barman that the CNPG plugin runs) to fetch the base backup; the WAL files are
@@ -108,7 +108,7 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     if not complete:
         raise DatabaseError(f"no complete base backup in {store.url}" +
                             (f" for generation g{generation}" if generation else ""),
-                            "take one: invoke db.backup --env E (or wait for the ScheduledBackup)")
+                            "take one: ./scripts/cattle db.backup --env E (or wait for the ScheduledBackup)")
     backup = max(complete, key=lambda b: (b.generation, b.end_time, b.backup_id))
     info = database.parse_backup_info(
         store.get(f"{backup.server}/base/{backup.backup_id}/backup.info").decode(errors="replace"))

@@ -1,4 +1,4 @@
-"""`invoke diff --base REF`: render every environment at REF and in the working tree (the same renderer as
+"""`./scripts/cattle diff --base REF`: render every environment at REF and in the working tree (the same renderer as
 validate) and report per environment which objects were added, removed or changed, with a unified diff of
 each changed object. Secret values are masked; SOPS metadata is left out."""
 

@@ -1,4 +1,4 @@
-"""`invoke dr.drill --env testing`: a real total-loss drill in two generations.
+"""`./scripts/cattle dr.drill --env testing`: a real total-loss drill in two generations.
 
 Generation 1: bootstrap; write canaries (a row through the app into PostgreSQL, a secret into OpenBao); back up to
 the off-cluster stores; destroy the cluster completely. Generation 2: bootstrap from scratch (which restores state),

@@ -121,7 +121,7 @@ def write_new_key(path: Path) -> Identity:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
         raise SecretsError(f"{path} already exists; cattle never overwrites a private key",
-                           "use it as it is, or rotate with: invoke secrets.rotate --env <env>") from exc
+                           "use it as it is, or rotate with: ./scripts/cattle secrets.rotate --env <env>") from exc
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
     return Identity(str(identity), public, str(path))
@@ -133,7 +133,7 @@ def create_key(env: str) -> Identity:
     if existing is not None:
         raise SecretsError(f"environment {env!r} already has an age key ({existing.source}, public key "
                            f"{existing.public}); cattle never overwrites a private key",
-                           f"keep using it, or rotate with: invoke secrets.rotate --env {env}")
+                           f"keep using it, or rotate with: ./scripts/cattle secrets.rotate --env {env}")
     return write_new_key(key_file(env))
 
 

@@ -79,7 +79,7 @@ class Kube:
         configuration = k8s.Configuration()
         if path is not None and not path.is_file():
             raise KubeApiError(f"no kubeconfig at {path}: cattle has not created this cluster on this machine "
-                               "(or it was destroyed)", "run invoke bootstrap --env ENV first, or pass "
+                               "(or it was destroyed)", "run ./scripts/cattle bootstrap --env ENV first, or pass "
                                "--provider kubeconfig to reach an existing cluster through KUBECONFIG")
         try:
             k8s_config.load_kube_config(config_file=str(path) if path else None, context=context,

@@ -1,4 +1,5 @@
-"""`invoke dr.rehearse --env E`: the readiness check an SRE runs any day, with no cluster: tools present, every
+"""`./scripts/cattle dr.rehearse --env E`: the readiness check an SRE runs any day, with no cluster: tools present,
+every
 secret of the env decrypts with the keys at hand, the latest Vault snapshot restores into a throwaway local OpenBao,
 manifests validate, and the backup store holds a recent snapshot. READY or NOT READY, with reasons."""
 
@@ -78,7 +79,7 @@ def _manifests(environment: Environment) -> str:
     if report.problems:
         first = report.problems[0]
         raise CattleError(f"{len(report.problems)} manifest problem(s); first: {first.file}: {first.object}: "
-                          f"{first.message}", "run invoke validate for the full list")
+                          f"{first.message}", "run ./scripts/cattle validate for the full list")
     return f"{report.objects} objects valid"
 
 
@@ -88,7 +89,7 @@ def _snapshot_age(environment: Environment) -> str:
     if hours > MAX_SNAPSHOT_AGE_HOURS:
         raise CattleError(f"the latest Vault snapshot {manifest.id} is {hours:.1f}h old "
                           f"(limit {MAX_SNAPSHOT_AGE_HOURS:.0f}h)", "check the openbao-backup CronJob; take one now: "
-                          f"invoke vault.backup --env {environment.name}")
+                          f"./scripts/cattle vault.backup --env {environment.name}")
     return f"latest snapshot {manifest.id} is {hours:.1f}h old"
 
 

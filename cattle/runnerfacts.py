@@ -1,4 +1,5 @@
-"""`invoke dr.runner`: what a CI job is about to build on, printed before anything is created — the kind release
+"""`./scripts/cattle dr.runner`: what a CI job is about to build on, printed before anything is created — the kind
+release
 (installed and pinned), the node image and Kubernetes version, this machine's CPUs and memory, and whether the
 environment's requests fit its declared capacity. Fails when any of them would make the run fail later."""
 
@@ -98,7 +99,8 @@ def gather(environment: Environment, here: Machine | None = None) -> RunnerFacts
         if not account.fits:
             facts.failures.append(f"the requests do not fit the declared capacity: {account.summary()}")
         if account.gaps:
-            facts.failures.append(f"{len(account.gaps)} workload(s) without explicit requests: run invoke validate")
+            facts.failures.append(f"{len(account.gaps)} workload(s) without explicit requests: "
+                                  "run ./scripts/cattle validate")
         declared = environment.capacity
         if declared and (facts.machine.cpus * 1000 < declared.cpu_millis
                          or facts.machine.memory_bytes < declared.memory_bytes * 0.9):

@@ -1,4 +1,4 @@
-"""`invoke secrets.check`: every file under secrets/ is SOPS-encrypted for exactly the recipients .sops.yaml
+"""`./scripts/cattle secrets.check`: every file under secrets/ is SOPS-encrypted for exactly the recipients .sops.yaml
 requires and its MAC verifies; no plaintext Secret or private key material exists anywhere else."""
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
     if mirrored is not None and sorted(mirrored.split(",")) != required:
         problems.append(_problem(f"clusters/{env}/cluster-vars.yaml", f"BACKUP_AGE_RECIPIENTS is {mirrored!r}, "
                                  f"but .sops.yaml requires {','.join(required)}: in-cluster backups would be "
-                                 "encrypted for the wrong keys", f"run: invoke secrets.updatekeys --env {env}",
+                                 "encrypted for the wrong keys",
+                                 f"run: ./scripts/cattle secrets.updatekeys --env {env}",
                                  "recipients", env))
     directory = env_dir(root, env)
     for path in sorted(directory.iterdir()):
@@ -71,7 +72,7 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
             continue  # reported by check_repository, the one plaintext guard
         if block is None:
             problems.append(_problem(str(relpath), "not SOPS-encrypted (plaintext in secrets/)",
-                                     f"encrypt it now: invoke secrets.encrypt {relpath}; rotate its values "
+                                     f"encrypt it now: ./scripts/cattle secrets.encrypt {relpath}; rotate its values "
                                      "if it was ever pushed", "secrets", env))
             continue
         if block.get("encrypted_regex") != sopsconfig.ENCRYPTED_REGEX:
@@ -82,11 +83,12 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
         if actual != required:
             problems.append(_problem(str(relpath), f"encrypted for {', '.join(actual) or 'nobody'} but .sops.yaml "
                                      f"requires {', '.join(required)}",
-                                     f"re-encrypt for the required keys: invoke secrets.updatekeys --env {env}",
+                                     "re-encrypt for the required keys: "
+                                     f"./scripts/cattle secrets.updatekeys --env {env}",
                                      "recipients", env))
         if relpath.name not in listed:
             problems.append(_problem(str(relpath), f"not listed in secrets/{env}/kustomization.yaml, so Flux "
-                                     "never applies it", f"run invoke secrets.generate --env {env} (it syncs "
+                                     "never applies it", f"run ./scripts/cattle secrets.generate --env {env} (it syncs "
                                      "the list)", "secrets", env))
         if decrypt:
             usable = [i for i in identities if i.public in actual]
@@ -113,7 +115,7 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
         present = {p.name for p in secret_files(root, env)}
         for missing in sorted(declared - present):
             problems.append(_problem(f"secrets/{env}/{missing}", "declared in the spec but not generated",
-                                     f"run: invoke secrets.generate --env {env}", "spec", env))
+                                     f"run: ./scripts/cattle secrets.generate --env {env}", "spec", env))
     return problems, notes
 
 

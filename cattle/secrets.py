@@ -23,11 +23,11 @@ from cattle.keys import Identity
 from cattle.secretspec import generate_values, load_spec, manifest, spec_path
 
 HOOK = """#!/bin/sh
-# Installed by `invoke secrets.init`: refuse commits that carry plaintext secrets or private keys.
+# Installed by `./scripts/cattle secrets.init`: refuse commits that carry plaintext secrets or private keys.
 root=$(git rev-parse --show-toplevel)
 exec "$root/.venv/bin/invoke" --search-root "$root" secrets.check --no-decrypt --staged
 """
-HOOK_MARK = "Installed by `invoke secrets.init`"
+HOOK_MARK = "Installed by `./scripts/cattle secrets.init`"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def sync_kustomization(root: Path, env: str) -> None:
     """List every secret file of the environment in its kustomization.yaml."""
     names = [p.name for p in secret_files(root, env)]
     body = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names}
-    text = (f"# SOPS-encrypted Secrets of {env}; the list is kept by `invoke secrets.*`.\n"
+    text = (f"# SOPS-encrypted Secrets of {env}; the list is kept by `./scripts/cattle secrets.*`.\n"
             + yaml.safe_dump(body, sort_keys=False))
     sopsfile.write_atomic(env_dir(root, env) / "kustomization.yaml", text.encode())
 
@@ -66,7 +66,7 @@ def install_hook(root: Path) -> str:
     hooks.mkdir(exist_ok=True)
     hook = hooks / "pre-commit"
     if hook.exists() and HOOK_MARK not in hook.read_text(errors="replace"):
-        return f"{hook} exists and is not cattle's: add `invoke secrets.check --no-decrypt` to it yourself"
+        return f"{hook} exists and is not cattle's: add `./scripts/cattle secrets.check --no-decrypt` to it yourself"
     hook.write_text(HOOK)
     hook.chmod(0o755)
     return f"pre-commit hook installed: {hook}"
@@ -148,7 +148,7 @@ def new(root: Path, env: str, name: str, namespace: str, data: dict[str, str]) -
     """Encrypt a new Secret from literal key=value pairs; refuses to replace an existing file."""
     relpath = Path("secrets") / env / f"{name}{sopsconfig.SECRET_SUFFIX}"
     if (root / relpath).exists():
-        raise SecretsError(f"{relpath} already exists", f"change it with: invoke secrets.edit {relpath}")
+        raise SecretsError(f"{relpath} already exists", f"change it with: ./scripts/cattle secrets.edit {relpath}")
     if not data:
         raise SecretsError("a Secret needs at least one key", "pass --literal KEY=VALUE (repeatable)")
     document = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
@@ -220,7 +220,7 @@ def update_recipients(root: Path, env: str) -> list[Path]:
     """Rewrite .sops.yaml (picking up secrets/break-glass.pub) and re-encrypt the env's files for it."""
     recipient = sopsconfig.env_recipient(root, env)
     if recipient is None:
-        raise SecretsError(f".sops.yaml has no rule for {env}", f"run: invoke secrets.init --env {env}")
+        raise SecretsError(f".sops.yaml has no rule for {env}", f"run: ./scripts/cattle secrets.init --env {env}")
     sopsconfig.set_env_recipient(root, env, recipient)
     return reencrypt_all(root, env, keys.candidate_identities(env))
 

@@ -18,7 +18,7 @@ SECRET_SUFFIX = ".secret.yaml"
 _VARS_LINE = re.compile(r"^(  BACKUP_AGE_RECIPIENTS: *)(\S*)$", re.M)
 _RULE = re.compile(r"^\(\^\|/\)secrets/([a-z][a-z0-9-]*)/")
 _HEADER = """\
-# SOPS creation rules, one per environment; written by `invoke secrets.init` and `secrets.rotate`.
+# SOPS creation rules, one per environment; written by `./scripts/cattle secrets.init` and `secrets.rotate`.
 # Each environment's files are encrypted for that environment's own age key only, plus the
 # optional offline break-glass key (secrets/break-glass.pub). Only data/stringData is encrypted.
 """
@@ -75,7 +75,7 @@ def required_recipients(root: Path, env: str) -> list[str]:
     own = env_recipient(root, env)
     if own is None:
         raise SecretsError(f"{CONFIG} has no creation rule for environment {env!r}",
-                           f"run: invoke secrets.init --env {env}")
+                           f"run: ./scripts/cattle secrets.init --env {env}")
     extra = break_glass(root)
     return [own] + ([extra] if extra and extra != own else [])
 

@@ -77,7 +77,7 @@ def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
     except ToolError as exc:
         if "no matching creation rules" in exc.message:
             raise SecretsError(f"{relpath} matches no creation rule in {CONFIG}",
-                               "secrets live in secrets/<env>/<name>.secret.yaml; run invoke secrets.init "
+                               "secrets live in secrets/<env>/<name>.secret.yaml; run ./scripts/cattle secrets.init "
                                "--env <env> if the environment is new") from exc
         raise SecretsError(f"sops could not encrypt {relpath} (exit {exc.returncode}; its output is not shown: it "
                            "may quote the secret)", f"run sops by hand to see why: sops encrypt {relpath}") from None
@@ -87,7 +87,7 @@ def decrypt(root: Path, relpath: Path, identities: list[Identity]) -> bytes:
     """Decrypt a SOPS file in memory with the given keys only."""
     path = root / relpath
     if metadata(path) is None:
-        raise SecretsError(f"{relpath} is not SOPS-encrypted", "encrypt it: invoke secrets.encrypt FILE")
+        raise SecretsError(f"{relpath} is not SOPS-encrypted", "encrypt it: ./scripts/cattle secrets.encrypt FILE")
     try:
         return _run(["decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"], root, identities,
                     path.read_bytes())

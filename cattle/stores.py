@@ -47,7 +47,8 @@ class FileStore:
         try:
             return (self.directory / name).read_bytes()
         except FileNotFoundError as exc:
-            raise StoreError(f"{name} is not in {self.url}", "list what is there with invoke vault.snapshots") from exc
+            raise StoreError(f"{name} is not in {self.url}",
+                             "list what is there with ./scripts/cattle vault.snapshots") from exc
 
     def names(self) -> list[str]:
         if not self.directory.is_dir():

@@ -1,4 +1,4 @@
-"""`invoke validate`: render every environment offline and report schema and policy problems."""
+"""`./scripts/cattle validate`: render every environment offline and report schema and policy problems."""
 
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def login(addr: str, credentials: Login) -> hvac.Client:
         c.auth.userpass.login(credentials.username, credentials.password)
     except (Forbidden, InvalidRequest, InvalidPath) as exc:
         raise VaultError(f"login as {credentials.username} at {addr} failed: {exc}",
-                         "run invoke vault.configure once with a root token") from exc
+                         "run ./scripts/cattle vault.configure once with a root token") from exc
     return c
 
 
@@ -216,7 +216,7 @@ def backup(addr: str, env: str, store: Store, recipients: list[str], seal: SealM
         response = c.sys.take_raft_snapshot()
     except HvacError as exc:
         raise VaultError(f"OpenBao refused the snapshot: {exc}", "the backup identity needs policy "
-                         f"{BACKUP_POLICY} (invoke vault.configure)") from exc
+                         f"{BACKUP_POLICY} (./scripts/cattle vault.configure)") from exc
     plaintext = bytes(response.content)
     blob = snapshots.encrypt(plaintext, recipients)
     manifest = snapshots.Manifest(

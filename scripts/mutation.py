@@ -30,6 +30,8 @@ BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries o
 MODULES: dict[str, tuple[str, str]] = {
     "cattle/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
     "cattle/fluxinstall.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
+    "cattle/flux.py": ("tests/test_plan.py tests/test_failclosed.py -k 'protected or cattles_decision'",
+                       "tests/test_bootstrap.py -n 2 -k 'handed or decryption_key or dependency_order'"),
     "cattle/plan.py": ("tests/test_failclosed.py tests/test_bootstrap.py -k 'dry_run or preflight or protected'", ""),
     "cattle/timeline.py": ("tests/test_timeline.py tests/test_drill.py", ""),
     "cattle/providers/base.py": ("tests/test_providers.py", ""),

@@ -9,6 +9,7 @@ import pytest
 
 from cattle import adopt, env, keys, secretcheck
 from cattle.errors import CattleError
+from tests.conftest import REPO
 
 SETTINGS = adopt.Settings("https://git.acme.io/ops/infra.git", "infra.acme.io", "acme-dr-backups", "sre@acme.io",
                           {"production": "acme-prod", "staging": "acme-staging"})
@@ -75,3 +76,13 @@ def test_validate_warns_while_a_placeholder_remains(shipped: Path) -> None:
     reports = validate.validate(["production"], shipped)
     assert any("placeholder" in w and "cattle.example.com" in w for w in reports[0].warnings)
     assert reports[0].ok  # a warning, not a failure
+
+
+def test_the_report_badge_follows_a_github_repository() -> None:
+    assert adopt.pages_url("https://github.com/Acme-Ops/infra.git") == "https://acme-ops.github.io/infra/"
+    assert adopt.pages_url("git@github.com:acme/infra.git") == "https://acme.github.io/infra/"
+    assert adopt.pages_url("https://git.acme.io/ops/infra.git") is None
+    settings = adopt.Settings("https://github.com/acme/infra.git", "infra.acme.io", "acme-dr", "sre@acme.io")
+    readme = (REPO / "README.md").read_text()
+    assert adopt.PLACEHOLDER_PAGES in readme  # the badge as shipped
+    assert "https://acme.github.io/infra/badge.svg" in adopt.rewrite(readme, settings)

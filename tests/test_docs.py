@@ -37,7 +37,14 @@ def _tasks() -> dict[str, set[str]]:
 def commands(path: Path) -> list[tuple[int, str, list[str]]]:
     """(line, task, flags) of every cattle command a doc names."""
     found = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        follow = number
+        while line.rstrip().endswith("\\") and follow < len(lines):  # a command continued on the next line
+            line = line.rstrip()[:-1] + " " + lines[follow].strip()
+            follow += 1
+        if number > 1 and lines[number - 2].rstrip().endswith("\\"):
+            continue  # read already, as part of the line it continues
         for match in COMMAND.finditer(line):
             task, rest = match.group(1), match.group(2)
             if task in ("layer", "task", "tasks", "is", "the"):  # prose: "a thin invoke layer", "<task>"
@@ -57,6 +64,12 @@ def test_every_documented_command_exists_as_written(path: Path) -> None:
             continue
         wrong += [f"{path.name}:{number}: {task} has no flag {flag}" for flag in flags if flag not in tasks[task]]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_extraction_reads_continued_lines(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("```bash\n./scripts/cattle adopt --git-url u \\\n  --domain d \\\n  --bucket b\n```\n")
+    assert commands(doc) == [(2, "adopt", ["--git-url", "--domain", "--bucket"])]
 
 
 def test_the_extraction_sees_the_runbooks_commands() -> None:

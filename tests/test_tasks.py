@@ -41,7 +41,7 @@ def test_status_of_a_cluster_never_built_here_says_what_to_do(repo_copy: Path) -
     proc = _invoke("status", "--env", "testing")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"no kubeconfig at {repo_copy}/.cattle/kubeconfig-cattle-testing" in proc.stderr
-    assert "run invoke bootstrap --env ENV first" in proc.stderr
+    assert "run ./scripts/cattle bootstrap --env ENV first" in proc.stderr
 
 
 def test_bad_flag_values_are_named_with_the_valid_ones() -> None:
@@ -110,6 +110,12 @@ def test_a_flag_without_its_value_is_one_line_with_the_usage() -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("error: --env needs a value; usage: ./scripts/cattle status --env VALUE "
                                    "(see ./scripts/cattle status --help)")
+
+
+def test_a_missing_required_argument_is_one_line_with_the_usage() -> None:
+    proc = _cattle("diff")
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        "error: diff needs --base; usage: ./scripts/cattle diff --base BASE (see ./scripts/cattle diff --help)")
 
 
 def test_help_names_the_program_as_the_user_runs_it() -> None:

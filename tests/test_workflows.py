@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,7 +31,7 @@ def test_schema(path: Path) -> None:
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_actions_pinned_and_permissions_least(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
-    assert doc["permissions"] == {"contents": "read"}
+    assert doc["permissions"] == {"contents": "read"}  # jobs that need more say so themselves (report)
     assert "concurrency" in doc
     for job in doc["jobs"].values():
         for step in job["steps"]:
@@ -134,3 +135,33 @@ def test_pull_requests_render_every_chart_with_a_pinned_checked_helm() -> None:
     check = next(i for i, run in enumerate(runs) if "./scripts/cattle charts.check" in run)
     assert diff < install < pull < check
     assert "--require" in runs[check] and '"$GITHUB_STEP_SUMMARY"' in runs[check] and "pipefail" in runs[check]
+
+
+def _disaster_recovery() -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text()))
+
+
+def test_the_real_backups_of_staging_and_production_are_rehearsed_weekly_or_visibly_skipped() -> None:
+    job = _disaster_recovery()["jobs"]["rehearse-real-backups"]
+    assert job["if"] == "github.event_name != 'pull_request'"
+    assert job["strategy"]["matrix"]["env"] == ["staging", "production"]
+    text = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    assert './scripts/cattle dr.rehearse --env "$ENVIRONMENT"' in text
+    assert './scripts/cattle db.verify --env "$ENVIRONMENT"' in text
+    assert "::notice title=not rehearsed::" in text and "GITHUB_STEP_SUMMARY" in text  # skipped, never silent
+    configured = next(s for s in job["steps"] if s.get("id") == "configured")
+    later = [s for s in job["steps"] if "run" in s and s is not configured]
+    assert all("steps.configured.outputs.ok == 'true'" in s["if"] for s in later)
+
+
+def test_history_is_kept_and_the_report_page_published() -> None:
+    job = _disaster_recovery()["jobs"]["report"]
+    assert set(job["needs"]) == {"drill", "rehearse-real-backups"} and job["if"].startswith("always()")
+    assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
+    text = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    assert "./scripts/cattle dr.record records" in text and "git push" in text and "cattle-runs" in text
+    assert "./scripts/cattle report --output site" in text
+    uses = [str(step.get("uses", "")).split("@")[0] for step in job["steps"]]
+    assert {"actions/upload-pages-artifact", "actions/deploy-pages", "actions/download-artifact"} <= set(uses)
+    readme = (REPO / "README.md").read_text()
+    assert "](https://example.github.io/cattle/)" in readme and "badge.svg" in readme  # the badge adopt rewrites

@@ -1,6 +1,6 @@
 """In-cluster half of the OpenBao backup CronJob: encrypt the snapshot the `snapshot` init container saved,
-upload it with its manifest to S3, keep the newest KEEP. Same format as `invoke vault.backup` (cattle/snapshots.py),
-so `invoke vault.restore` and `vault.verify` read what this writes. Needs pyrage and boto3 (pinned in the CronJob)."""
+upload it with its manifest to S3, keep the newest KEEP. Same format as `./scripts/cattle vault.backup` (cattle/snapshots.py),
+so `./scripts/cattle vault.restore` and `vault.verify` read what this writes. Needs pyrage and boto3 (pinned in the CronJob)."""
 
 import hashlib
 import json
