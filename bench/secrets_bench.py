@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cattle import keys, sopsconfig, sopsfile
+from cattle.paths import write_atomic
 
 COUNT = 100
 
@@ -27,7 +28,7 @@ def main() -> None:
         for i, relpath in enumerate(paths):
             plain = (f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\n  namespace: bench\n"
                      f"stringData:\n  password: value-{i}\n").encode()
-            sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plain))
+            write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plain))
         encrypt_s = time.monotonic() - started
         started = time.monotonic()
         for i, relpath in enumerate(paths):

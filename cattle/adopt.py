@@ -16,8 +16,8 @@ from pathlib import Path
 from cattle import env as environments
 from cattle import keys, secrets, sopsconfig, sopsfile
 from cattle.errors import CattleError, ConfigError, SecretsError
+from cattle.paths import write_atomic
 from cattle.secretspec import load_spec
-from cattle.sopsfile import write_atomic
 
 PLACEHOLDER_URL = "https://github.com/example/cattle.git"
 PLACEHOLDER_DOMAIN = "cattle.example.com"

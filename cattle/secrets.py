@@ -20,6 +20,7 @@ import yaml
 from cattle import console, keys, sopsconfig, sopsfile
 from cattle.errors import SecretsError
 from cattle.keys import Identity
+from cattle.paths import write_atomic
 from cattle.secretspec import generate_values, load_spec, manifest, spec_path
 
 HOOK = """#!/bin/sh
@@ -55,7 +56,7 @@ def sync_kustomization(root: Path, env: str) -> None:
     body = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names}
     text = (f"# SOPS-encrypted Secrets of {env}; the list is kept by `./scripts/cattle secrets.*`.\n"
             + yaml.safe_dump(body, sort_keys=False))
-    sopsfile.write_atomic(env_dir(root, env) / "kustomization.yaml", text.encode())
+    write_atomic(env_dir(root, env) / "kustomization.yaml", text.encode())
 
 
 def install_hook(root: Path) -> str:
@@ -101,7 +102,7 @@ def init(root: Path, env: str, *, force: bool = False) -> Identity:
 
 def _write_secret(root: Path, relpath: Path, document: Mapping[str, object]) -> None:
     plaintext = yaml.safe_dump(document, sort_keys=False).encode()
-    sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
+    write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
 
 
 def generate(root: Path, env: str, rotate: tuple[str, ...] = (), *, regenerate_all: bool = False) -> list[Outcome]:
@@ -170,7 +171,7 @@ def encrypt_in_place(root: Path, relpath: Path) -> None:
     path = root / relpath
     if not path.is_file():
         raise SecretsError(f"{relpath}: no such file")
-    sopsfile.write_atomic(path, sopsfile.encrypt(root, relpath, path.read_bytes()))
+    write_atomic(path, sopsfile.encrypt(root, relpath, path.read_bytes()))
     sync_kustomization(root, env_of(relpath))
 
 
@@ -202,7 +203,7 @@ def edit(root: Path, relpath: Path, editor: str | None = None) -> bool:
         scratch.write_bytes(b"\0" * len(edited))
     if edited == plaintext:
         return False
-    sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, edited))
+    write_atomic(root / relpath, sopsfile.encrypt(root, relpath, edited))
     return True
 
 
@@ -211,7 +212,7 @@ def reencrypt_all(root: Path, env: str, identities: list[Identity]) -> list[Path
     done: list[Path] = []
     for relpath in secret_files(root, env):
         plaintext = sopsfile.decrypt(root, relpath, identities)
-        sopsfile.write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
+        write_atomic(root / relpath, sopsfile.encrypt(root, relpath, plaintext))
         done.append(relpath)
     return done
 

@@ -103,16 +103,3 @@ def decrypt(root: Path, relpath: Path, identities: list[Identity]) -> bytes:
                                f"file is for {', '.join(recipients(path))})",
                                "get the right environment key (docs/secrets.md: key custody)") from exc
         raise SecretsError(f"sops could not decrypt {relpath}: {text[-300:]}") from exc
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace a file in one step (a crash leaves the old or the new file, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

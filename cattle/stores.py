@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from cattle.errors import StoreError
-from cattle.sopsfile import write_atomic
+from cattle.paths import write_atomic
 
 
 class Store(Protocol):
