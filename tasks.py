@@ -76,13 +76,13 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
               timeout: float | None = None, allow_empty_database: bool = False,
               allow_empty_vault: bool = False, snapshot: str = "latest", context: str | None = None) -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
-    from cattle import bootstrap as flow
+    from cattle.bootstrap import rebuild as flow
 
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
                            allow_empty_database, allow_empty_vault, snapshot, context)
-    if env == "all":  # every environment at once: cattle.fleet
-        from cattle import fleet
+    if env == "all":  # every environment at once: cattle.bootstrap.fleet
+        from cattle.bootstrap import fleet
 
         if context:
             raise Exit("error: --context names one cluster; it cannot go with --env all", code=2)
@@ -103,7 +103,7 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
     "environment's cluster (repeatable)"})
 def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, context: list[str] | None = None) -> None:
     """Make the repository yours: every placeholder file, an age key and secrets per environment, custody checklist."""
-    from cattle import adopt as adoption
+    from cattle.secrets import adopt as adoption
 
     contexts = dict(item.split("=", 1) for item in context or [] if "=" in item)
     with failures():
@@ -118,7 +118,7 @@ def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, cont
             "context": "kubeconfig context (default: cluster.context of the environment)"})
 def status(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None) -> None:
     """Show the readiness of every Flux Kustomization and HelmRelease of an environment."""
-    from cattle import bootstrap as flow
+    from cattle.bootstrap import rebuild as flow
 
     with failures():
         print(flow.status(_env_name(c, env), provider, context))
@@ -129,7 +129,7 @@ def status(c: Context, env: str | None = None, provider: str | None = None, cont
 def destroy(c: Context, env: str | None = None, provider: str | None = None, yes: bool = False,
             i_mean_production: bool = False) -> None:
     """Delete an environment's cluster (asks first; production also needs --i-mean-production)."""
-    from cattle import bootstrap as flow
+    from cattle.bootstrap import rebuild as flow
 
     name = _env_name(c, env)
     with failures():
@@ -150,7 +150,7 @@ def serve(c: Context, env: str | None = None, host: str = "0.0.0.0", port: int =
     import time
 
     from cattle import env as environments
-    from cattle.gitserve import GitServer
+    from cattle.bootstrap.gitserve import GitServer
 
     with failures():
         item = environments.load(_env_name(c, env))
@@ -167,7 +167,7 @@ def serve(c: Context, env: str | None = None, host: str = "0.0.0.0", port: int =
             "format": "text (default) or json"})
 def validate(c: Context, env: str | None = None, format: str = "text") -> None:
     """Render every environment offline as Flux would and check schemas and policy."""
-    from cattle import validate as validation
+    from cattle.manifests import validate as validation
 
     _choice("format", format, ("text", "json"))
     with failures():
@@ -180,7 +180,7 @@ def validate(c: Context, env: str | None = None, format: str = "text") -> None:
 @task(name="pull")
 def charts_pull(c: Context) -> None:
     """Download every chart of platform/versions.yaml into .cattle/charts (needs helm and the chart repositories)."""
-    from cattle import charts
+    from cattle.manifests import charts
 
     with failures():
         for line in charts.pull():
@@ -194,7 +194,7 @@ def charts_check(c: Context, env: str | None = None, format: str = "text", requi
     """Render every HelmRelease with its cached chart and values; check the output; report unread values keys.
 
     A release whose chart (or helm) is missing is SKIPPED, which is never a pass: --require makes it an error."""
-    from cattle import charts
+    from cattle.manifests import charts
 
     _choice("format", format, ("text", "markdown"))
     with failures():
@@ -208,7 +208,7 @@ def charts_check(c: Context, env: str | None = None, format: str = "text", requi
             "format": "text (default) or markdown (for a PR comment or job summary)"})
 def diff(c: Context, base: str, env: str | None = None, format: str = "text") -> None:
     """Render every env at REF and in the working tree; show added/removed/changed objects (secrets masked)."""
-    from cattle import diff as differ
+    from cattle.manifests import diff as differ
     from cattle.paths import repo_root
 
     _choice("format", format, ("text", "markdown"))
@@ -230,7 +230,7 @@ def report(c: Context, output: str = ".cattle/report", env: list[str] | None = N
            records: list[str] | None = None, summary: str | None = None, link: str | None = None) -> None:
     """Build the recovery report: one self-contained HTML page (drills and RTO trend, backup freshness,
     restore rehearsals, key custody) and a status badge."""
-    from cattle import report as pages
+    from cattle.report import page as pages
 
     root = _root()
     with failures():
@@ -308,7 +308,8 @@ def _print_outcomes(outcomes: list[Any]) -> None:
                          "force": "replace the key of an env whose files are encrypted for another (lost) key"})
 def secrets_init(c: Context, env: str | None = None, regenerate: bool = False, force: bool = False) -> None:
     """Create the env's age key (never overwrites one), set it in .sops.yaml, install the pre-commit hook."""
-    from cattle import keys, secrets
+    from cattle.secrets import files as secrets
+    from cattle.secrets import keys
 
     name = _env_name(c, env)
     with failures():
@@ -323,7 +324,7 @@ def secrets_init(c: Context, env: str | None = None, regenerate: bool = False, f
       help={"env": "environment (default: testing)", "rotate": "regenerate this existing secret (repeatable)"})
 def secrets_generate(c: Context, env: str | None = None, rotate: list[str] | None = None) -> None:
     """Create every declared secret that is missing, encrypted; existing values stay unless --rotate NAME."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         _print_outcomes(secrets.generate(_root(), _env_name(c, env), tuple(rotate or ())))
@@ -335,7 +336,7 @@ def secrets_generate(c: Context, env: str | None = None, rotate: list[str] | Non
 def secrets_new(c: Context, name: str, namespace: str, env: str | None = None,
                 literal: list[str] | None = None) -> None:
     """Encrypt a new Secret from literal values into secrets/<env>/<name>.secret.yaml."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     pairs = [item.split("=", 1) for item in literal or []]
     if any(len(p) != 2 for p in pairs):
@@ -347,7 +348,7 @@ def secrets_new(c: Context, name: str, namespace: str, env: str | None = None,
 @task(name="encrypt", help={"file": _SECRET_FILE})
 def secrets_encrypt(c: Context, file: str) -> None:
     """Encrypt a plaintext Secret file in place (refuses an already-encrypted one)."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         secrets.encrypt_in_place(_root(), repo_relative(file, _root()))
@@ -357,7 +358,7 @@ def secrets_encrypt(c: Context, file: str) -> None:
 @task(name="decrypt", help={"file": _SECRET_FILE})
 def secrets_decrypt(c: Context, file: str) -> None:
     """Print a secret file's plaintext (to stdout only; nothing is written)."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         sys.stdout.write(secrets.decrypt(_root(), repo_relative(file, _root())).decode())
@@ -366,7 +367,7 @@ def secrets_decrypt(c: Context, file: str) -> None:
 @task(name="edit", help={"file": _SECRET_FILE})
 def secrets_edit(c: Context, file: str) -> None:
     """Edit a secret in $EDITOR; it is re-encrypted only when changed."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         print("changed" if secrets.edit(_root(), repo_relative(file, _root())) else "unchanged")
@@ -375,7 +376,7 @@ def secrets_edit(c: Context, file: str) -> None:
 @task(name="rotate", help={"env": "environment (default: testing)"})
 def secrets_rotate(c: Context, env: str | None = None) -> None:
     """Re-key every file of the env to a new age key; the old key is kept until all decrypt with the new."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         identity = secrets.rotate(_root(), _env_name(c, env))
@@ -385,7 +386,7 @@ def secrets_rotate(c: Context, env: str | None = None) -> None:
 @task(name="updatekeys", help={"env": "environment (default: testing)"})
 def secrets_updatekeys(c: Context, env: str | None = None) -> None:
     """Re-encrypt every file of the env for the recipients .sops.yaml requires (e.g. a new break-glass key)."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     with failures():
         for path in secrets.update_recipients(_root(), _env_name(c, env)):
@@ -398,8 +399,8 @@ def secrets_updatekeys(c: Context, env: str | None = None) -> None:
                                     "working tree (the pre-commit hook uses this)"})
 def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False, staged: bool = False) -> None:
     """Every secret encrypted for the right keys with a valid MAC; no plaintext Secret or key anywhere else."""
-    from cattle import secretcheck
     from cattle.env import environment_names
+    from cattle.secrets import check as secretcheck
 
     root = _root()
     with failures():
@@ -427,7 +428,7 @@ def vault_configure(c: Context, env: str | None = None, vault_addr: str | None =
                     kubernetes_ca: str | None = None) -> None:
     """Set up an OpenBao for cattle (backup login, policy, canary mount) and the platform (external-secrets auth)."""
     from cattle import env as environments
-    from cattle import vaultdrill
+    from cattle.vault import restore as vaultdrill
 
     with failures():
         item = environments.load(_env_name(c, env))
@@ -440,7 +441,8 @@ def vault_configure(c: Context, env: str | None = None, vault_addr: str | None =
 def vault_backup(c: Context, env: str | None = None, vault_addr: str | None = None, store: str | None = None) -> None:
     """Snapshot OpenBao, encrypt it for the env's age recipients, store it with a manifest; keep the last N."""
     from cattle import env as environments
-    from cattle import vault, vaultdrill
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
 
     with failures():
         manifest = vaultdrill.backup(environments.load(_env_name(c, env)), vault_addr, store)
@@ -455,7 +457,8 @@ def vault_restore(c: Context, env: str | None = None, vault_addr: str | None = N
                   snapshot: str = "latest", force: bool = False, token: str | None = None) -> None:
     """Restore a snapshot onto an OpenBao started with the env's seal key; verify canary and counts."""
     from cattle import env as environments
-    from cattle import vault, vaultdrill
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
 
     with failures():
         report = vaultdrill.restore(environments.load(_env_name(c, env)), vault_addr, store, snapshot, force, token)
@@ -468,7 +471,8 @@ def vault_restore(c: Context, env: str | None = None, vault_addr: str | None = N
 def vault_verify(c: Context, env: str | None = None, store: str | None = None, snapshot: str = "latest") -> None:
     """Restore drill with no cluster: restore into a throwaway local OpenBao, check it unseals and holds the canary."""
     from cattle import env as environments
-    from cattle import vault, vaultdrill
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
 
     with failures():
         report = vaultdrill.verify(environments.load(_env_name(c, env)), store, snapshot)
@@ -480,8 +484,9 @@ def vault_verify(c: Context, env: str | None = None, store: str | None = None, s
 def vault_snapshots(c: Context, env: str | None = None, store: str | None = None) -> None:
     """List the env's snapshots in its backup store with age and size."""
     from cattle import env as environments
-    from cattle import snapshots, vaultdrill
     from cattle.console import table
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault import snapshots
 
     with failures():
         item = environments.load(_env_name(c, env))
@@ -498,7 +503,8 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
 def vault_import(c: Context, file: str, env: str | None = None, store: str | None = None) -> None:
     """Bring a snapshot taken without cattle into the store (restored once locally to prove and count it)."""
     from cattle import env as environments
-    from cattle import vault, vaultdrill
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
 
     with failures():
         manifest = vaultdrill.import_snapshot(environments.load(_env_name(c, env)), user_path(file, _root()), store)
@@ -527,8 +533,8 @@ def _db_store(c: Context, env: str | None, store: str | None) -> str:
 @task(name="backups", help=_DB_HELP)
 def db_backups(c: Context, env: str | None = None, store: str | None = None) -> None:
     """List every base backup of every database generation with its age and size."""
-    from cattle import database
     from cattle.console import table
+    from cattle.database import backups as database
     from cattle.stores import open_store
 
     with failures():
@@ -542,7 +548,8 @@ def db_backups(c: Context, env: str | None = None, store: str | None = None) -> 
 def db_verify(c: Context, env: str | None = None, store: str | None = None, query: str | None = None,
               generation: int | None = None) -> None:
     """Restore drill with no cluster: newest base backup + WAL into a throwaway local PostgreSQL, canary query."""
-    from cattle import dbverify, history
+    from cattle.database import verify as dbverify
+    from cattle.dr import history
 
     url = _db_store(c, env, store)
     with failures(), history.recording(_root(), "db-verify", _env_name(c, env), store=url) as record:
@@ -558,8 +565,8 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
 @task(name="backup", help={"env": "environment (default: testing)", "provider": "override the cluster provider"})
 def db_backup(c: Context, env: str | None = None, provider: str | None = None) -> None:
     """Take an on-demand base backup of the env's database (a CNPG Backup) and wait for it."""
-    from cattle import bootstrap as flow
-    from cattle import dbbackup
+    from cattle.bootstrap import rebuild as flow
+    from cattle.database import ondemand as dbbackup
 
     with failures():
         environment, kube = flow.connect(_env_name(c, env), provider)
@@ -584,7 +591,7 @@ db_ns = Collection("db", db_backup, db_backups, db_verify)
 def dr_drill(c: Context, env: str | None = None, provider: str | None = None, serve: bool = True,
              summary: str | None = None) -> None:
     """Total-loss drill: build, write canaries, back up, destroy, rebuild, smoke-check; fail over the RTO budget."""
-    from cattle import drill
+    from cattle.dr import drill
 
     with failures():
         drill.drill(_env_name(c, env), provider=provider, serve=serve,
@@ -596,7 +603,7 @@ def dr_drill(c: Context, env: str | None = None, provider: str | None = None, se
 def dr_runner(c: Context, env: str | None = None, summary: str | None = None) -> None:
     """Before anything is created: kind (installed/pinned), node image, Kubernetes, CPU/memory, capacity check."""
     from cattle import env as environments
-    from cattle import runnerfacts
+    from cattle.dr import runnerfacts
 
     with failures():
         facts = runnerfacts.gather(environments.load(_env_name(c, env)))
@@ -612,7 +619,7 @@ def dr_runner(c: Context, env: str | None = None, summary: str | None = None) ->
 def dr_rehearse(c: Context, env: str | None = None) -> None:
     """No-cluster readiness check: tools, keys, manifests, a recent Vault snapshot that restores. READY/NOT READY."""
     from cattle import env as environments
-    from cattle import history, rehearse
+    from cattle.dr import history, rehearse
 
     with failures():
         item = environments.load(_env_name(c, env))
@@ -627,7 +634,7 @@ def dr_rehearse(c: Context, env: str | None = None) -> None:
                                          "disaster-recovery workflow's downloaded artifacts"})
 def dr_record(c: Context, directory: str) -> None:
     """Keep run records on the history branch cattle-runs (one commit; push the branch to share them)."""
-    from cattle import history
+    from cattle.dr import history
 
     with failures():
         commit, paths = history.import_directory(_root(), user_path(directory, _root()))

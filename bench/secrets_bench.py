@@ -10,8 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cattle import keys, sopsconfig, sopsfile
 from cattle.paths import write_atomic
+from cattle.secrets import keys, sopsconfig, sopsfile
 
 COUNT = 100
 

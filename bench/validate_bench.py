@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cattle import validate
+from cattle.manifests import validate
 
 TARGET_SECONDS = 10.0
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cattle import vault
-from cattle.baoserver import BaoServer
-from cattle.keys import write_new_key
+from cattle.secrets.keys import write_new_key
 from cattle.stores import FileStore
+from cattle.vault import openbao as vault
+from cattle.vault.server import BaoServer
 
 COUNT = 10_000
 TARGET_SECONDS = 15.0

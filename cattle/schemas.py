@@ -87,7 +87,7 @@ def load_crd_docs(path: Path) -> list[dict[str, Any]]:
             if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     """$CATTLE_CACHE_DIR, else ~/.cache/cattle (converted CRD schemas, keyed by content hash)."""
     if os.environ.get("CATTLE_CACHE_DIR"):
         return Path(os.environ["CATTLE_CACHE_DIR"])
@@ -105,7 +105,7 @@ def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
             data = gzip.decompress(data)  # stored compressed, byte-identical to upstream once decompressed
         contents.append(data)
         digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
-    cache = _cache_dir() / f"crd-schemas-{digest.hexdigest()[:20]}.json"
+    cache = cache_dir() / f"crd-schemas-{digest.hexdigest()[:20]}.json"
     if cache.is_file():
         try:
             cached: dict[str, dict[str, Any]] = json.loads(cache.read_text())

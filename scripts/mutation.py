@@ -2,7 +2,7 @@
 """Mutation score of the orchestration modules (cosmic-ray), not run in CI: it is slow.
 
     .venv/bin/python scripts/mutation.py                      # every module in MODULES
-    .venv/bin/python scripts/mutation.py cattle/reconcile.py  # one module
+    .venv/bin/python scripts/mutation.py cattle/bootstrap/reconcile.py  # one module
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -28,18 +28,19 @@ BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries o
                  "timeout_names or handed or crd_is_established or rerun_is_idempotent'")
 # module -> (fast tests, slower tests run only for mutants the fast ones miss)
 MODULES: dict[str, tuple[str, str]] = {
-    "cattle/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
-    "cattle/fluxinstall.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
-    "cattle/flux.py": ("tests/test_plan.py tests/test_failclosed.py -k 'protected or cattles_decision'",
+    "cattle/bootstrap/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
+    "cattle/bootstrap/fluxinstall.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
+    "cattle/manifests/flux.py": ("tests/test_plan.py tests/test_failclosed.py -k 'protected or cattles_decision'",
                        "tests/test_bootstrap.py -n 2 -k 'handed or decryption_key or dependency_order'"),
-    "cattle/plan.py": ("tests/test_failclosed.py tests/test_bootstrap.py -k 'dry_run or preflight or protected'", ""),
-    "cattle/timeline.py": ("tests/test_timeline.py tests/test_drill.py", ""),
+    "cattle/bootstrap/plan.py": ("tests/test_failclosed.py tests/test_bootstrap.py "
+                                 "-k 'dry_run or preflight or protected'", ""),
+    "cattle/bootstrap/timeline.py": ("tests/test_timeline.py tests/test_drill.py", ""),
     "cattle/providers/base.py": ("tests/test_providers.py", ""),
     "cattle/providers/local.py": ("tests/test_providers.py", ""),
     "cattle/providers/kind.py": ("tests/test_providers.py", ""),
     "cattle/providers/k3d.py": ("tests/test_providers.py", ""),
-    "cattle/drill.py": ("tests/test_drill.py", ""),
-    "cattle/bootstrap.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
+    "cattle/dr/drill.py": ("tests/test_drill.py", ""),
+    "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
 }
 
 

@@ -38,7 +38,7 @@ def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def secrets_repo(repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
-    from cattle import secrets
+    from cattle.secrets import files as secrets
 
     monkeypatch.setenv("CATTLE_SECRET_EXTERNAL_DNS_API_TOKEN", "test-dns-token")
     for name in ("BACKUP_S3", "FEEDS_BACKUP_S3"):
@@ -59,7 +59,7 @@ def s3_endpoint() -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
-    from cattle.baoserver import free_port
+    from cattle.vault.server import free_port
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cattle import drill, history
-from cattle.imagepulls import Pull
-from cattle.rehearse import Finding, Rehearsal
-from cattle.timeline import Timeline
+from cattle.bootstrap.imagepulls import Pull
+from cattle.bootstrap.timeline import Timeline
+from cattle.dr import drill, history
+from cattle.dr.rehearse import Finding, Rehearsal
 
 DATA = Path(__file__).parent / "data" / "report"
 BUDGET = 900.0

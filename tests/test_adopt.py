@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cattle import adopt, env, keys, secretcheck
+from cattle import env
 from cattle.errors import CattleError
+from cattle.secrets import adopt, keys
+from cattle.secrets import check as secretcheck
 from tests.conftest import REPO
 
 SETTINGS = adopt.Settings("https://git.acme.io/ops/infra.git", "infra.acme.io", "acme-dr-backups", "sre@acme.io",
@@ -71,7 +73,7 @@ def test_missing_external_values_are_named_and_a_rerun_finishes(shipped: Path,
 
 
 def test_validate_warns_while_a_placeholder_remains(shipped: Path) -> None:
-    from cattle import validate
+    from cattle.manifests import validate
 
     reports = validate.validate(["production"], shipped)
     assert any("placeholder" in w and "cattle.example.com" in w for w in reports[0].warnings)

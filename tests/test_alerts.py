@@ -35,8 +35,8 @@ import pytest
 import yaml
 
 from cattle import env
-from cattle.database import validation_variables
-from cattle.render import Rendering, render
+from cattle.database.backups import validation_variables
+from cattle.manifests.render import Rendering, render
 from tests.conftest import REPO
 
 PROMTOOL = shutil.which("promtool")

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from cattle import env, validate
-from cattle.database import validation_variables
-from cattle.exposure import serving_rule
-from cattle.render import Rendering, render
+from cattle import env
+from cattle.database.backups import validation_variables
+from cattle.manifests import validate
+from cattle.manifests.exposure import serving_rule
+from cattle.manifests.render import Rendering, render
 from tests.conftest import REPO
 
 DATABASE_PINGING = {"/healthcheck", "/readiness", "/readyz"}

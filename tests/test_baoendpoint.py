@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cattle import baoendpoint, vault
-from cattle.baoserver import BaoServer
 from cattle.errors import VaultError
-from cattle.keys import write_new_key
+from cattle.secrets.keys import write_new_key
 from cattle.stores import FileStore
+from cattle.vault import endpoint as baoendpoint
+from cattle.vault import openbao as vault
+from cattle.vault.server import BaoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
 

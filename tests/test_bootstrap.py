@@ -7,13 +7,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cattle import bootstrap, env, fluxinstall, keys, vault, vaultdrill, vaultinit
-from cattle.baoserver import BaoServer
+from cattle import env
+from cattle.bootstrap import fluxinstall
+from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
-from cattle.render import render
+from cattle.manifests.render import render
+from cattle.secrets import keys
+from cattle.vault import openbao as vault
+from cattle.vault import restore as vaultdrill
+from cattle.vault import setup as vaultinit
+from cattle.vault.server import BaoServer
 from tests.kubemock import FakeCluster, Scenario, children_of
 
 pytestmark = pytest.mark.xdist_group("kmock")
@@ -96,9 +103,22 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
         assert record.root_token not in text and record.recovery_keys[0] not in text
 
 
-def test_rerun_is_idempotent(cluster: FakeCluster) -> None:
+def test_rerun_is_idempotent(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     first = bootstrap.run("testing", _options())
+    calls: dict[str, int] = {"env.load": 0, "render": 0, "flux manifests": 0}
+
+    def counted(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(env, "load", counted("env.load", env.load))
+    monkeypatch.setattr(bootstrap, "render", counted("render", bootstrap.render))
+    monkeypatch.setattr(fluxinstall, "manifests", counted("flux manifests", fluxinstall.manifests))
     second = bootstrap.run("testing", _options())
+    # one way: the environment is read once, rendered once, the Flux install built once, for the whole run
+    assert calls == {"env.load": 1, "render": 1, "flux manifests": 1}
     assert first is not None and second is not None and second.result == "ok"
     kustomizations = cluster.objects("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")
     assert sorted(k["metadata"]["name"] for k in kustomizations) == [
@@ -190,8 +210,9 @@ def test_dry_run_without_the_provider_tools_still_plans_then_fails(secrets_repo:
 def test_restore_phase_brings_back_vault_state(cluster: FakeCluster, secrets_repo: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Generation 1 backs up a real OpenBao; generation 2's bootstrap restores it into a fresh one."""
-    from cattle import vault, vaultdrill
-    from cattle.baoserver import BaoServer
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault.server import BaoServer
     from tests.vaultkit import everything, populate
 
     testing = env.load("testing", secrets_repo)
@@ -405,7 +426,8 @@ def test_rerun_after_an_interrupted_first_setup_finishes_it(cluster: FakeCluster
                                                              secrets_repo: Path) -> None:
     """A first run initialised OpenBao (init record kept) and stopped before its first snapshot: the re-run
     configures it with the record's root token and takes that snapshot."""
-    from cattle import snapshots, sopsconfig
+    from cattle.secrets import sopsconfig
+    from cattle.vault import snapshots
     from tests.kubemock import self_signed_ca_pem
 
     testing = env.load("testing", secrets_repo)

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from cattle import env, snapshots, tools, vault, vaultdrill
-from cattle.baoserver import BaoServer
-from cattle.keys import write_new_key
+from cattle import env, tools
+from cattle.secrets.keys import write_new_key
 from cattle.stores import FileStore
+from cattle.vault import openbao as vault
+from cattle.vault import restore as vaultdrill
+from cattle.vault import snapshots
+from cattle.vault.server import BaoServer
 from tests.conftest import REPO
 from tests.vaultkit import everything, populate
 

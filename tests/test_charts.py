@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cattle import charts
 from cattle.errors import ToolError
+from cattle.manifests import charts
 from tests.conftest import REPO
 
 TINY = REPO / "tests/data/charts/tiny"

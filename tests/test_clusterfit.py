@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cattle import capacity, compatibility, env, timeouts, validate
-from cattle.render import render
+from cattle import env
+from cattle.manifests import capacity, compatibility, timeouts, validate
+from cattle.manifests.render import render
 
 KIND_V0_27_DEFAULT = "kindest/node:v1.32.2@sha256:f226345927d7e348497136874b6d207e0b32cc52154ad8323129352923a3142f"
 TESTING_IMAGE = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed"

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cattle import database, dbverify, env, tools, validate
+from cattle import env, tools
+from cattle.database import backups as database
+from cattle.database import verify as dbverify
+from cattle.database.postgres import Postgres
 from cattle.errors import DatabaseError
-from cattle.postgres import Postgres
-from cattle.render import render
+from cattle.manifests import validate
+from cattle.manifests.render import render
 from cattle.stores import S3Store, s3_client
 
 DONE = "backup_label=None\nstatus=DONE\nend_time=2026-11-24 03:15:00+00:00\nversion=150010\nsize=123456\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from cattle import diff
+from cattle.manifests import diff
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from cattle import env
-from cattle.database import validation_variables
-from cattle.render import Rendering, render
-from cattle.secretspec import load_spec
+from cattle.database.backups import validation_variables
+from cattle.manifests.render import Rendering, render
+from cattle.secrets.spec import load_spec
 from tests.conftest import REPO
 
 PUBLIC = ("staging", "production")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cattle import drill
+from cattle.bootstrap.timeline import Timeline
+from cattle.dr import drill
 from cattle.errors import CattleError
-from cattle.timeline import Timeline
 
 
 def test_protected_environment_is_refused() -> None:

@@ -17,10 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyrage import x25519
 
-from cattle import bootstrap, database, env, snapshots, vaultdrill
+from cattle import env
+from cattle.bootstrap import rebuild as bootstrap
+from cattle.database import backups as database
 from cattle.errors import DatabaseError, StoreError, VaultError
-from cattle.keys import Identity
+from cattle.secrets.keys import Identity
 from cattle.stores import FileStore, open_store
+from cattle.vault import restore as vaultdrill
+from cattle.vault import snapshots
 
 ENV = "production"
 KEY = x25519.Identity.generate()
@@ -231,7 +235,7 @@ def test_snapshot_data_without_a_manifest_is_a_doubt(production: env.Environment
 def test_an_unreachable_store_fails_preflight_for_vault_and_database(
         secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No endpoint answers (as with DNS failure, no credentials or a 403): never taken for an empty store."""
-    from cattle.baoserver import free_port
+    from cattle.vault.server import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
@@ -251,7 +255,7 @@ def test_missing_credentials_are_named(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    from cattle.baoserver import free_port
+    from cattle.vault.server import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # never a public address
     store = open_store("s3://cattle-backups/staging/vault")
@@ -261,7 +265,7 @@ def test_missing_credentials_are_named(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_a_protected_env_without_cattles_decision_does_not_build_its_database() -> None:
     """A plain Flux bootstrap (no cattle-bootstrap ConfigMap) must not start production's database empty."""
-    from cattle.render import render
+    from cattle.manifests.render import render
 
     production = env.load("production")
     refusal = "REFUSED-cattle-bootstrap-ConfigMap-missing-so-feeds-db-would-start-empty"
@@ -286,7 +290,8 @@ def test_a_repository_without_a_commit_says_so(repo_copy: Path, key_home: Path) 
 
 
 def test_secrets_check_with_only_a_wrong_key_says_it_is_the_wrong_one(secrets_repo: Path) -> None:
-    from cattle import keys, secretcheck
+    from cattle.secrets import check as secretcheck
+    from cattle.secrets import keys
 
     keys.key_file("staging").unlink()
     keys.write_new_key(keys.key_file("staging"))  # a key is here, but not the one the files are encrypted for
@@ -298,7 +303,7 @@ def test_secrets_check_with_only_a_wrong_key_says_it_is_the_wrong_one(secrets_re
 
 def test_validate_requires_every_protected_env_to_refuse_the_git_default(repo_copy: Path) -> None:
     """Planted: staging made protected without the protected-database component (the git default starts initdb)."""
-    from cattle import validate
+    from cattle.manifests import validate
 
     path = repo_copy / "clusters/staging/environment.yaml"
     path.write_text(path.read_text().replace("domain: staging.cattle.example.com\n",

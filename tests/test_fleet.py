@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cattle import bootstrap, env, fleet, fluxinstall, vault
-from cattle.baoserver import BaoServer
-from cattle.database import validation_variables
-from cattle.render import render
+from cattle import env
+from cattle.bootstrap import fleet, fluxinstall
+from cattle.bootstrap import rebuild as bootstrap
+from cattle.database.backups import validation_variables
+from cattle.manifests.render import render
 from cattle.stores import s3_client
+from cattle.vault import openbao as vault
+from cattle.vault.server import BaoServer
 from tests.kubemock import FakeCluster, Scenario, children_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kmock")]

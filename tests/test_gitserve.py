@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cattle import tools
+from cattle.bootstrap.gitserve import GitServer, docker_gateway
 from cattle.errors import ProviderError
-from cattle.gitserve import GitServer, docker_gateway
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 

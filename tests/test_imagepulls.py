@@ -6,9 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cattle import drill, imagepulls
+from cattle.bootstrap import imagepulls
+from cattle.bootstrap.timeline import Timeline
+from cattle.dr import drill
 from cattle.kube import Kube
-from cattle.timeline import Timeline
 from tests.kubemock import FakeCluster, Scenario
 
 EVENTS = json.loads((Path(__file__).parent / "data/events/rebuild.json").read_text())["items"]

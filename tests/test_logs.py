@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from cattle import env
-from cattle.database import validation_variables
-from cattle.render import Rendering, render
+from cattle.database.backups import validation_variables
+from cattle.manifests.render import Rendering, render
 from tests.conftest import REPO
 
 _HEADER = re.compile(r'([A-Za-z_][\w.]*)\s*(?:"([^"]*)")?\s*\{')

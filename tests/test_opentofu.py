@@ -15,7 +15,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from cattle import bootstrap, env, tools
+from cattle import env, tools
+from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import CattleError
 from cattle.providers.opentofu import TOFU_VERSION, OpenTofuProvider, PlanSummary, parse_events
 from tests.conftest import REPO
@@ -198,7 +199,7 @@ def test_a_created_cluster_on_the_wrong_kubernetes_stops_before_flux(
         tofu: Path, secrets_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Preflight cannot ask a cluster that does not exist yet: right after the cluster phase the new server's
     version is checked against the environment and every component's range, before anything is applied."""
-    from cattle import fluxinstall
+    from cattle.bootstrap import fluxinstall
     from cattle.errors import PreflightError
     from tests.kubemock import FakeCluster, Scenario
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cattle import plan
+from cattle.bootstrap import plan
 
 EXPECTED = [("Kustomization", "flux-system", "apps"), ("Kustomization", "flux-system", "secrets"),
             ("HelmRelease", "openbao", "openbao"), ("Kustomization", "flux-system", "platform-controllers"),

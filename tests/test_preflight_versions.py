@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cattle import env, preflight, tools
+from cattle import env, tools
+from cattle.bootstrap import preflight
 from tests.kubemock import FakeCluster, Scenario
 
 

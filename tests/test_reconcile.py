@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cattle import fluxinstall, reconcile
+from cattle.bootstrap import fluxinstall, reconcile
 from cattle.errors import ReconcileFailed, WaitTimeout
 
 KS, HR = "Kustomization", "HelmRelease"

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from cattle import env, keys, rehearse, snapshots, vault, vaultdrill
-from cattle.baoserver import BaoServer
+from cattle import env
+from cattle.dr import rehearse
+from cattle.secrets import keys
 from cattle.stores import open_store
+from cattle.vault import openbao as vault
+from cattle.vault import restore as vaultdrill
+from cattle.vault import snapshots
+from cattle.vault.server import BaoServer
 from tests.vaultkit import populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]

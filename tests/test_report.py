@@ -18,9 +18,13 @@ from typing import Any
 
 import pytest
 
-from cattle import history, keys, report, reportmodel, snapshots
-from cattle.reportmodel import THRESHOLDS
+from cattle.dr import history
+from cattle.report import model as reportmodel
+from cattle.report import page as report
+from cattle.report.model import THRESHOLDS
+from cattle.secrets import keys
 from cattle.stores import FileStore
+from cattle.vault import snapshots
 from tests import reportdata
 from tests.conftest import REPO
 from tests.reportdata import NOW
@@ -179,7 +183,7 @@ def test_key_custody_names_where_each_date_comes_from(built: report.Built) -> No
 def test_a_rotation_is_dated_by_the_commit_that_changed_the_rule(report_repo: Path) -> None:
     from pyrage import x25519
 
-    from cattle import custody
+    from cattle.report import custody
 
     text = (report_repo / ".sops.yaml").read_text()
     old = re.search(r"secrets/staging/.*\n.*\n    age: (\S+)", text)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cattle import env, runnerfacts, tools
-from cattle.runnerfacts import Machine
+from cattle import env, tools
+from cattle.dr import runnerfacts
+from cattle.dr.runnerfacts import Machine
 
 GITHUB_SMALL = Machine(2, 7_700_000_000)  # ubuntu-24.04 for private repositories
 

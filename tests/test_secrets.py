@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cattle import keys, secretcheck, secrets, sopsconfig, sopsfile
 from cattle.errors import SecretsError
+from cattle.secrets import check as secretcheck
+from cattle.secrets import files as secrets
+from cattle.secrets import keys, sopsconfig, sopsfile
 
 ENVS = ("testing", "staging", "production")
 
@@ -240,14 +242,15 @@ SPELLINGS = {
 
 @pytest.mark.parametrize("filename", sorted(SPELLINGS))
 def test_plaintext_guard_parses_every_spelling(repo_copy: Path, filename: str) -> None:
-    """secrets.check and the pre-commit hook (secrets.check --no-decrypt) share cattle.plaintext with validate."""
+    """secrets.check and the pre-commit hook (secrets.check --no-decrypt) share cattle.secrets.plaintext with
+    validate."""
     (repo_copy / "platform" / filename).write_text(SPELLINGS[filename])
     problems = secretcheck.check_repository(repo_copy)
     assert [(p.rule, p.file) for p in problems] == [("plaintext", f"platform/{filename}")]
 
 
 def test_only_a_complete_envelope_counts_as_encrypted() -> None:
-    from cattle.plaintext import plaintext_secrets
+    from cattle.secrets.plaintext import plaintext_secrets
 
     encrypted = ("kind: Secret\nmetadata: {name: ok}\nstringData: {k: 'ENC[AES256_GCM,data:abc,type:str]'}\n"
                  + FAKE_SOPS + "\n")

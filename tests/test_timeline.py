@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cattle.timeline import Timeline
+from cattle.bootstrap.timeline import Timeline
 
 
 def test_overhead_counts_overlapping_waits_once() -> None:

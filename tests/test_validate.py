@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cattle import env, validate
-from cattle.database import validation_variables
-from cattle.render import render
+from cattle import env
+from cattle.database.backups import validation_variables
+from cattle.manifests import validate
+from cattle.manifests.render import render
 from tests.conftest import REPO
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cattle import snapshots, vault
-from cattle.baoserver import BaoServer
 from cattle.errors import StoreError, VaultError
-from cattle.keys import Identity, write_new_key
+from cattle.secrets.keys import Identity, write_new_key
 from cattle.stores import FileStore, S3Store, Store, s3_client
+from cattle.vault import openbao as vault
+from cattle.vault import snapshots
+from cattle.vault.server import BaoServer
 from tests.vaultkit import everything, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
@@ -187,7 +188,7 @@ def test_store_unreachable(servers: Callable[..., BaoServer], seal: vault.SealMa
 def test_verify_drill_uses_the_seal_key_and_login_from_sops(secrets_repo: Path, tmp_path: Path) -> None:
     """vault.verify end to end: seal key and backup login come from the env's SOPS files."""
     from cattle import env as environments
-    from cattle import vaultdrill
+    from cattle.vault import restore as vaultdrill
 
     testing = environments.load("testing", secrets_repo)
     seal = vault.seal_material(secrets_repo, "testing")
@@ -209,8 +210,10 @@ def test_init_record_keeps_root_access_across_restores(secrets_repo: Path, tmp_p
     """A server cattle initialised: its init record is encrypted at rest, applies to later snapshots, and the
     restore drill proves its root token opens them; a revoked token makes the drill fail."""
     from cattle import env as environments
-    from cattle import keys, sopsconfig, vaultdrill, vaultinit
+    from cattle.secrets import keys, sopsconfig
     from cattle.stores import open_store
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault import setup as vaultinit
     from tests.kubemock import self_signed_ca_pem
 
     testing = environments.load("testing", secrets_repo)
@@ -280,7 +283,7 @@ def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path,
     import subprocess
     import sys
 
-    from cattle import vaultinit
+    from cattle.vault import setup as vaultinit
     from tests.conftest import REPO
     from tests.kubemock import self_signed_ca_pem
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from cattle import policy, validate
+from cattle.manifests import policy, validate
 from tests.conftest import REPO
 
 

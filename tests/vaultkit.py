@@ -6,7 +6,7 @@ from typing import Any
 
 import hvac
 
-from cattle import vault
+from cattle.vault import openbao as vault
 
 KV_MOUNTS = ("apps", "infra")
 

@@ -13,7 +13,9 @@ import subprocess
 
 import pytest
 
-from cattle import bootstrap, env, reconcile, tools
+from cattle import env, tools
+from cattle.bootstrap import rebuild as bootstrap
+from cattle.bootstrap import reconcile
 from cattle.kube import Kube
 from cattle.paths import state_dir
 from cattle.providers import get_provider
@@ -52,7 +54,7 @@ def test_bootstrap_testing_on_kind() -> None:
     provider = get_provider(environment, "kind", state_dir(environment.root))
     kube = Kube.from_kubeconfig(*provider.kubeconfig())
     try:
-        from cattle import fluxinstall
+        from cattle.bootstrap import fluxinstall
 
         kube.learn_flux(fluxinstall.manifests(environment.root))
         kustomizations = kube.list(reconcile.KINDS["Kustomization"], "Kustomization")

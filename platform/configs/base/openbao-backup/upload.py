@@ -1,5 +1,5 @@
 """In-cluster half of the OpenBao backup CronJob: encrypt the snapshot the `snapshot` init container saved,
-upload it with its manifest to S3, keep the newest KEEP. Same format as `./scripts/cattle vault.backup` (cattle/snapshots.py),
+upload it with its manifest to S3, keep the newest KEEP. Same format as `./scripts/cattle vault.backup` (cattle/vault/snapshots.py),
 so `./scripts/cattle vault.restore` and `vault.verify` read what this writes. Needs pyrage and boto3 (pinned in the CronJob)."""
 
 import hashlib

@@ -1,0 +1,161 @@
+"""`./scripts/cattle db.verify`: restore the newest base backup plus its WAL from the backup store into a throwaway
+PostgreSQL on 127.0.0.1, let it replay to the end of the archive, and run a canary query. No cluster needed.
+
+Uses the Barman Cloud tools (the same barman that the CNPG plugin runs) to fetch the base backup; the WAL files are
+fetched beforehand so the server's restore_command is a plain copy."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cattle import tools
+from cattle.database import backups as database
+from cattle.database.postgres import Postgres, server_bin
+from cattle.errors import DatabaseError, ToolError
+from cattle.stores import S3Store, Store, open_store
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    generation: int
+    backup_id: str
+    wal_files: int
+    seconds: float
+    databases: list[str]
+    query_result: str | None = None
+    postgres_major: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def barman_cloud(name: str) -> Path:
+    """A Barman Cloud tool from the venv (installed by ./scripts/setup)."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise DatabaseError(f"{name} is not installed", "run ./scripts/setup (it installs barman's cloud tools)")
+    return path
+
+
+def _s3(store: Store) -> S3Store:
+    if not isinstance(store, S3Store):
+        raise DatabaseError(f"{store.url}: database backups live in S3-compatible object storage",
+                            "point backups.database (or CATTLE_DB_STORE) at s3://BUCKET/PREFIX")
+    return store
+
+
+def _endpoint_args() -> list[str]:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    return ["--endpoint-url", endpoint] if endpoint else []
+
+
+def fetch_wal(store: Store, server: str, target: Path) -> int:
+    """Download (and gunzip) every WAL file the generation archived."""
+    target.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for name in store.keys(f"{server}/wals/"):
+        data = store.get(name)
+        base = Path(name).name
+        if base.endswith(".gz"):
+            data, base = gzip.decompress(data), base[:-3]
+        (target / base).write_bytes(data)
+        count += 1
+    return count
+
+
+# Settings a server replaying WAL must have at least as high as the primary had (PostgreSQL aborts recovery with
+# "insufficient parameter settings" otherwise); pg_controldata prints the primary's values from pg_control.
+RECOVERY_MINIMUMS = {
+    "max_connections setting": "max_connections",
+    "max_worker_processes setting": "max_worker_processes",
+    "max_wal_senders setting": "max_wal_senders",
+    "max_prepared_xacts setting": "max_prepared_transactions",
+    "max_locks_per_xact setting": "max_locks_per_transaction",
+}
+
+
+def primary_settings(pg: Postgres, backup_id: str) -> str:
+    """postgresql.conf lines that match the primary's recovery-relevant settings, read from the backup's
+    pg_control; a missing or damaged pg_control means the base backup is corrupt."""
+    control = pg.datadir / "global" / "pg_control"
+    if not control.is_file():
+        raise DatabaseError(f"base backup {backup_id} is corrupt: global/pg_control is missing from what it "
+                            "restored", "use an older base backup (db.verify --generation N) and take a new one")
+    proc = tools.run([*pg._as_postgres, str(pg.bindir / "pg_controldata"), "-D", str(pg.datadir)], timeout=60,
+                     check=False)
+    text = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0 or "CRC" in text or "CRC" in proc.stderr.decode(errors="replace"):
+        raise DatabaseError(f"base backup {backup_id} is corrupt: global/pg_control does not verify "
+                            f"({(proc.stderr or proc.stdout).decode(errors='replace').strip()[-200:]})",
+                            "use an older base backup (db.verify --generation N) and take a new one")
+    lines = []
+    for line in text.splitlines():
+        label, _, value = line.partition(":")
+        setting = RECOVERY_MINIMUMS.get(label.strip())
+        if setting and value.strip().isdigit():
+            lines.append(f"{setting} = {value.strip()}\n")
+    return "".join(lines)
+
+
+def verify(store_url: str, query: str | None = None, generation: int | None = None,
+           root: Path | None = None, timeout: float = 180) -> VerifyReport:
+    started = time.monotonic()
+    store = _s3(open_store(store_url, root))
+    complete = [b for b in database.listing(store) if b.status == "DONE"
+                and (generation is None or b.generation == generation)]
+    if not complete:
+        raise DatabaseError(f"no complete base backup in {store.url}" +
+                            (f" for generation g{generation}" if generation else ""),
+                            "take one: ./scripts/cattle db.backup --env E (or wait for the ScheduledBackup)")
+    backup = max(complete, key=lambda b: (b.generation, b.end_time, b.backup_id))
+    info = database.parse_backup_info(
+        store.get(f"{backup.server}/base/{backup.backup_id}/backup.info").decode(errors="replace"))
+    major = int(info.get("version", "0")) // 10000
+    pg = Postgres(bindir=server_bin(major or None))
+    try:
+        destination = f"s3://{store.bucket}/{store.prefix}" if store.prefix else f"s3://{store.bucket}"
+        base = f"{backup.server}/base/{backup.backup_id}/"
+        def corrupt(detail: str) -> DatabaseError:
+            files = ", ".join(n[len(base):] for n in store.keys(base) if not n.endswith("backup.info"))
+            return DatabaseError(f"base backup {backup.backup_id} in {store.url} is corrupt or unreadable: "
+                                 f"restoring {base}{{{files}}} failed: {detail}",
+                                 "use an older base backup (db.verify --generation N) and take a new one")
+
+        try:
+            tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
+                       backup.backup_id, str(pg.datadir)], timeout=900)
+        except ToolError as exc:
+            raise corrupt(exc.stderr.strip()[-300:] or exc.message) from exc
+        try:
+            settings = primary_settings(pg, backup.backup_id)
+        except DatabaseError as exc:  # a truncated archive can restore "successfully" without pg_control
+            raise corrupt(exc.message.split(" is corrupt: ", 1)[-1]) from exc
+        wal_dir = pg.base / "wal"
+        wal_files = fetch_wal(store, backup.server, wal_dir)
+        pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n{settings}")
+        (pg.datadir / "recovery.signal").write_text("")
+        for stale in ("postmaster.pid", "standby.signal"):
+            (pg.datadir / stale).unlink(missing_ok=True)
+        pg._own(pg.base)
+        try:
+            pg.start()
+        except Exception as exc:
+            raise DatabaseError(f"the restored backup {backup.backup_id} did not start: {pg.log_tail()}") from exc
+        deadline = time.monotonic() + timeout
+        while pg.sql("SELECT pg_is_in_recovery()") == "t":
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"recovery of {backup.backup_id} did not finish within {timeout:.0f}s")
+            time.sleep(0.5)
+        databases = pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database "
+                           "WHERE NOT datistemplate").split(",")
+        result = None
+        if query:
+            target_db = "miniflux" if "miniflux" in databases else "postgres"
+            result = pg.sql(query, target_db)
+        return VerifyReport(backup.generation, backup.backup_id, wal_files, time.monotonic() - started, databases,
+                            result, major)
+    finally:
+        pg.remove()

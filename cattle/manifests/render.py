@@ -1,0 +1,258 @@
+"""Render an environment offline, the way Flux would: every Flux Kustomization built with the real
+kustomize (`kubectl kustomize`), then postBuild substitution from its ConfigMaps and Secrets.
+
+Builds are cached on disk by content: the key is a hash of every file under clusters/, platform/, apps/ and
+secrets/ (what a build can reach), the build's path and components, and the kubectl binary. An unchanged tree
+renders without running kustomize; any change to any of those files builds again. The repository's files are
+parsed once per tree (SourceIndex), however many environments are rendered."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cattle import tools
+from cattle.env import Environment
+from cattle.errors import ToolError
+from cattle.manifests import flux
+from cattle.manifests.substitute import disabled, substitute_object
+from cattle.paths import write_atomic
+from cattle.problems import Problem, describe
+from cattle.schemas import cache_dir
+
+KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io"
+ROOT = "flux-system"
+_SOURCE_DIRS = ("clusters", "platform", "apps", "secrets")
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    """One object as Flux would apply it, with the Flux Kustomization that applies it."""
+
+    obj: dict[str, Any]
+    kustomization: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        return describe(self.obj)
+
+
+@dataclass
+class Rendering:
+    """Everything one environment applies, and what went wrong while rendering it."""
+
+    env: str
+    objects: list[RenderedObject] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    kustomizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def kustomize_build(directory: Path) -> list[dict[str, Any]]:
+    """The objects `kubectl kustomize DIR` produces (ToolError on a failed build)."""
+    proc = tools.run(["kubectl", "kustomize", str(directory)], timeout=120)
+    return [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
+
+
+def tree_digest(root: Path) -> str:
+    """A hash of every file a kustomize build of this repository can reach (names and contents)."""
+    digest = hashlib.sha256()
+    for top in _SOURCE_DIRS:
+        for path in sorted((root / top).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    kubectl = Path(tools.find("kubectl")).resolve()
+    status = kubectl.stat()
+    digest.update(f"{kubectl}:{status.st_size}:{status.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+_INDEXES: dict[tuple[Path, str], SourceIndex] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def source_index(root: Path, digest: str) -> SourceIndex:
+    """The SourceIndex of this tree, parsed once per process (environments share it)."""
+    with _INDEX_LOCK:
+        key = (root.resolve(), digest)
+        if key not in _INDEXES:
+            _INDEXES.clear()  # one tree at a time: an older index is never asked again
+            _INDEXES[key] = SourceIndex(root)
+        return _INDEXES[key]
+
+
+class SourceIndex:
+    """Maps (kind, name) to the repository files that declare it, to point errors at a file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._index: dict[tuple[str, str], list[str]] = {}
+        for top in _SOURCE_DIRS:
+            for path in sorted((root / top).rglob("*.yaml")):
+                self._add(path)
+
+    def _add(self, path: Path) -> None:
+        try:
+            docs = list(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return
+        rel = str(path.relative_to(self.root))
+        for doc in docs:
+            if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+                key = (str(doc.get("kind")), str(doc["metadata"].get("name")))
+                self._index.setdefault(key, []).append(rel)
+
+    def find(self, obj: dict[str, Any], under: str | None = None) -> str:
+        """The likeliest declaring file: under the Kustomization's path, else a base, else any."""
+        name = str((obj.get("metadata") or {}).get("name"))
+        candidates = self._index.get((str(obj.get("kind")), name), [])
+        if not candidates:
+            return under or "?"
+        if under:
+            prefix = under.removeprefix("./").rstrip("/") + "/"
+            for candidate in candidates:
+                if candidate.startswith(prefix):
+                    return candidate
+        for candidate in candidates:
+            if "/base/" in candidate:
+                return candidate
+        return candidates[0]
+
+
+def _variables(spec: dict[str, Any], objects: Iterable[dict[str, Any]],
+               env: str, source: str, problems: list[Problem]) -> dict[str, str] | None:
+    """The variables of a Kustomization's postBuild, or None when it has no postBuild."""
+    post = spec.get("postBuild")
+    if not post:
+        return None
+    found: dict[str, str] = {}
+    by_key = {(o.get("kind"), (o.get("metadata") or {}).get("namespace", "default"),
+               (o.get("metadata") or {}).get("name")): o for o in objects}
+    for ref in post.get("substituteFrom") or []:
+        target = by_key.get((ref.get("kind"), flux.NAMESPACE, ref.get("name")))
+        if target is None:
+            if not ref.get("optional"):
+                problems.append(Problem(env, source, f"Kustomization {ROOT}/{spec.get('_name', '?')}",
+                                        f"substituteFrom {ref.get('kind')} {ref.get('name')} is not declared",
+                                        "declare it in clusters/<env>/ or mark the reference optional",
+                                        "references"))
+            continue
+        found.update({str(k): str(v) for k, v in (target.get("data") or {}).items()})
+        found.update({str(k): str(v) for k, v in (target.get("stringData") or {}).items()})
+    found.update({str(k): str(v) for k, v in (post.get("substitute") or {}).items()})
+    return found
+
+
+def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Rendering:
+    """Render the root Kustomization of an environment and, breadth first, every Flux Kustomization it applies.
+
+    `bootstrap_vars` stands for the cattle-bootstrap ConfigMap bootstrap would create (None: it is absent).
+    """
+    root = env.root
+    result = Rendering(env.name)
+    digest = tree_digest(root)
+    index = source_index(root, digest)
+    sync = flux.sync_objects(env)
+    if bootstrap_vars is not None:
+        sync.append(flux.bootstrap_configmap(bootstrap_vars))
+    result.kustomizations[ROOT] = sync[1]
+    for obj in sync:
+        origin = f"(bootstrap: {env.directory.relative_to(root)}/environment.yaml)"
+        result.objects.append(RenderedObject(obj, ROOT, origin))
+    all_objects: list[dict[str, Any]] = list(sync)
+    queue: deque[tuple[str, dict[str, Any]]] = deque([(ROOT, sync[1])])
+    seen: set[str] = {ROOT}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        while queue:
+            batch = [queue.popleft() for _ in range(len(queue))]
+            futures = [(name, ks, pool.submit(_build_cached, root, ks, digest)) for name, ks in batch]
+            for name, ks, future in futures:
+                path = str(ks["spec"].get("path", ""))
+                try:
+                    built = future.result()
+                except ToolError as exc:
+                    result.problems.append(Problem(env.name, path, f"Kustomization flux-system/{name}",
+                                                   f"kustomize build failed: {exc.stderr or exc.message}"[:600],
+                                                   "run `kubectl kustomize` on that path and fix the error it shows",
+                                                   "render"))
+                    continue
+                all_objects.extend(built)
+                spec = dict(ks["spec"], _name=name)
+                variables = _variables(spec, all_objects, env.name, path, result.problems)
+                for obj in built:
+                    source = index.find(obj, path)
+                    if variables is not None and not disabled(obj):
+                        def missing(var: str, obj: dict[str, Any] = obj, source: str = source) -> None:
+                            result.problems.append(Problem(
+                                env.name, source, describe(obj), f"variable ${{{var}}} is not defined",
+                                f"add {var} to clusters/{env.name}/cluster-vars.yaml or give it a default "
+                                f"(${{{var}:=value}})", "substitution"))
+                        obj = substitute_object(obj, variables, missing)
+                    result.objects.append(RenderedObject(obj, name, source))
+                    if _is_flux_kustomization(obj):
+                        child = obj["metadata"]["name"]
+                        if child not in seen and _renders_from_this_repo(obj):
+                            seen.add(child)
+                            result.kustomizations[child] = obj
+                            queue.append((child, obj))
+    return result
+
+
+def _build_cached(root: Path, kustomization: dict[str, Any], digest: str) -> list[dict[str, Any]]:
+    """_build_one, from the on-disk cache when the tree, path, components and kubectl are unchanged."""
+    spec = kustomization["spec"]
+    key = hashlib.sha256(json.dumps([digest, spec.get("path"), spec.get("components")]).encode()).hexdigest()
+    cached = cache_dir() / "kustomize" / f"{key}.json"
+    try:
+        found: list[dict[str, Any]] = json.loads(cached.read_text())
+        return found
+    except (OSError, ValueError):
+        pass
+    built = _build_one(root, kustomization)
+    with contextlib.suppress(OSError):  # a read-only cache only costs time
+        write_atomic(cached, json.dumps(built).encode())
+    return built
+
+
+def _build_one(root: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]]:
+    path = str(kustomization["spec"].get("path", "./"))
+    directory = (root / path).resolve()
+    if not str(directory).startswith(str(root.resolve())) or not directory.is_dir():
+        raise ToolError(f"path {path} does not exist in the repository", stderr=f"path {path} does not exist")
+    components = kustomization["spec"].get("components") or []
+    if not components:
+        return kustomize_build(directory)
+    # Flux adds spec.components (relative to spec.path) to the build: wrap the path with them.
+    resolved = [(directory / c).resolve() for c in components]
+    missing = [str(c) for c, r in zip(components, resolved, strict=True) if not r.is_dir()]
+    if missing:
+        raise ToolError(f"components {missing} of {path} do not exist", stderr=f"component {missing[0]} not found")
+    scratch = root / ".cattle" / "tmp"  # kustomize wants relative paths: wrap from inside the repository
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="components-", dir=scratch) as tmp:
+        wrapper = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                   "resources": [os.path.relpath(directory, tmp)],
+                   "components": [os.path.relpath(r, tmp) for r in resolved]}
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(wrapper))
+        return kustomize_build(Path(tmp))
+
+
+def _is_flux_kustomization(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Kustomization" and str(obj.get("apiVersion", "")).startswith(KUSTOMIZATION_API)
+
+
+def _renders_from_this_repo(obj: dict[str, Any]) -> bool:
+    ref = (obj.get("spec") or {}).get("sourceRef") or {}
+    return bool(ref.get("kind") == "GitRepository" and ref.get("name") == flux.SOURCE_NAME)

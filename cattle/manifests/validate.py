@@ -1,0 +1,123 @@
+"""`./scripts/cattle validate`: render every environment offline and report schema and policy problems."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cattle import env as environments
+from cattle.console import table
+from cattle.database.backups import validation_variables
+from cattle.manifests import clusterfit, deprecations, policy, versiontable
+from cattle.manifests.render import kustomize_build, render
+from cattle.paths import repo_root
+from cattle.problems import Problem
+from cattle.schemas import SchemaStore, load_crd_files
+
+
+@dataclass
+class EnvReport:
+    """What validate found in one environment."""
+
+    env: str
+    objects: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. placeholders left (./scripts/cattle adopt)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def vendored_crd_files(root: Path) -> list[Path]:
+    """The CRD files vendored in the repository."""
+    crds = root / "vendor" / "crds"
+    return sorted([*crds.rglob("*.yaml"), *crds.rglob("*.yaml.gz")])
+
+
+def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]],
+                 bootstrap_vars: dict[str, str] | None = None) -> EnvReport:
+    """Render one environment (optionally with cattle's bootstrap choices) and check it."""
+    started = time.monotonic()
+    rendering = render(environment, bootstrap_vars)
+    store = SchemaStore(dict(crds))
+    store.add_crds(item.obj for item in rendering.objects)
+    report = EnvReport(environment.name, objects=len(rendering.objects))
+    report.kinds.update(str(item.obj.get("kind")) for item in rendering.objects)
+    report.problems = (rendering.problems + policy.check(rendering, store, policy.load_unpinned(environment.root))
+                       + clusterfit.check(environment, rendering) + versiontable.check(environment, rendering)
+                       + deprecations.check(environment.name, rendering, vendored_crd_files(environment.root),
+                                            versiontable.deprecated_values(environment.root))
+                       + protected_database_problems(environment))
+    report.warnings = placeholder_warnings(environment)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+_DB_DEFAULT = re.compile(r"\$\{DB_BOOTSTRAP:=([^}]*)\}")
+
+
+def protected_database_problems(environment: environments.Environment) -> list[Problem]:
+    """A protected environment's database must not start without cattle's decision: every `${DB_BOOTSTRAP:=…}`
+    default its root applies must be `undecided` (clusters/components/protected-database), never a real start."""
+    if not environment.protected:
+        return []
+    text = json.dumps(kustomize_build(environment.directory))
+    defaults = _DB_DEFAULT.findall(text)
+    wrong = sorted({d for d in defaults if d != "undecided"})
+    if defaults and not wrong:
+        return []
+    found = f"the default is {', '.join(repr(d) for d in wrong)}" if wrong else "DB_BOOTSTRAP is never chosen"
+    return [Problem(environment.name, f"clusters/{environment.name}/kustomization.yaml", "Kustomization apps",
+                    f"protected environment: without cattle's cattle-bootstrap ConfigMap (a plain Flux bootstrap) "
+                    f"the database would start on the git default ({found}), empty over its backups",
+                    "add ../components/protected-database to the components of "
+                    f"clusters/{environment.name}/kustomization.yaml", "protected-database")]
+
+
+def placeholder_warnings(environment: environments.Environment) -> list[str]:
+    """A warning per placeholder still in the environment's files (the repository is not made yours yet)."""
+    from cattle.secrets.adopt import placeholders
+
+    mine = f"clusters/{environment.name}/"
+    return [f"{file}:{line}: placeholder {value!r} (make the repository yours: ./scripts/cattle adopt)"
+            for file, line, value in placeholders(environment.root) if file.startswith(mine)]
+
+
+def validate(names: list[str] | None = None, root: Path | None = None) -> list[EnvReport]:
+    """Validate the named environments (all by default)."""
+    base = root or repo_root()
+    selected = [environments.load(name, base) for name in (names or environments.environment_names(base))]
+    crds = load_crd_files(vendored_crd_files(base))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected)), selected))
+
+
+def format_text(reports: list[EnvReport]) -> str:
+    """A summary table per environment, then every problem with its file, object and fix."""
+    rows = [[r.env, str(r.objects), str(len(r.kinds)), str(len(r.problems)), f"{r.seconds:.2f}s",
+             "ok" if r.ok else "FAILED"] for r in reports]
+    lines = [table(["env", "objects", "kinds", "errors", "time", "result"], rows)]
+    for report in reports:
+        for p in report.problems:
+            lines.append(f"\n[{p.env}] {p.file}: {p.object}\n  error ({p.rule}): {p.message}\n  fix: {p.hint}")
+    warnings = [f"[{r.env}] warning: {w}" for r in reports for w in r.warnings]
+    if warnings:
+        lines += ["", *warnings]
+    return "\n".join(lines)
+
+
+def format_json(reports: list[EnvReport]) -> str:
+    """The same as machine-readable JSON."""
+    return json.dumps([{"env": r.env, "objects": r.objects, "kinds": dict(sorted(r.kinds.items())),
+                        "errors": len(r.problems), "seconds": round(r.seconds, 3),
+                        "problems": [p.as_dict() for p in r.problems], "warnings": r.warnings} for r in reports],
+                      indent=2)

@@ -1,0 +1,245 @@
+"""Encrypted Vault snapshots in a backup store: `<id>.snapshot.age` (age-encrypted raft snapshot) and
+`<id>.manifest.json` (written last: its presence marks a complete backup)."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import secrets as random
+import time
+from dataclasses import MISSING, asdict, dataclass, field
+from typing import Any
+
+import pyrage
+from pyrage import x25519
+
+from cattle.errors import StoreError, VaultError
+from cattle.secrets.keys import Identity
+from cattle.stores import Store
+
+FORMAT = 1
+SNAPSHOT_SUFFIX = ".snapshot.age"
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a snapshot is: when, from where, how big, its checksums, and what it should contain."""
+
+    id: str
+    env: str
+    created: str
+    openbao_version: str
+    size: int
+    sha256: str
+    snapshot_sha256: str
+    recipients: list[str]
+    seal_key_id: str
+    seal_key_fingerprint: str
+    canary: str
+    counts: dict[str, int] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, name: str) -> Manifest:
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        except (ValueError, TypeError) as exc:
+            raise VaultError(f"manifest {name} is unreadable: {exc}", "delete that backup from the store") from exc
+
+    @property
+    def age_seconds(self) -> float:
+        return time.time() - calendar.timegm(time.strptime(self.created, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def new_id() -> str:
+    """Sortable by time, unique enough for concurrent writers."""
+    now = time.time()
+    micros = int(now * 1_000_000) % 1_000_000
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{micros:06d}Z-{random.token_hex(3)}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encrypt(plaintext: bytes, recipients: list[str]) -> bytes:
+    """age-encrypt for every recipient (the environment's key, and break-glass when configured)."""
+    return bytes(pyrage.encrypt(plaintext, [x25519.Recipient.from_str(r) for r in recipients]))
+
+
+def decrypt(blob: bytes, identities: list[Identity], snapshot_id: str) -> bytes:
+    try:
+        return bytes(pyrage.decrypt(blob, [x25519.Identity.from_str(i.secret) for i in identities]))
+    except pyrage.DecryptError as exc:
+        tried = ", ".join(i.public for i in identities) or "none"
+        raise VaultError(f"snapshot {snapshot_id} cannot be decrypted with the keys at hand (tried {tried}): {exc}",
+                         "use the key of the environment that took the snapshot (docs/secrets.md)") from exc
+
+
+def save(store: Store, manifest: Manifest, blob: bytes) -> None:
+    """Write the snapshot, then the manifest that marks it complete."""
+    store.put(manifest.id + SNAPSHOT_SUFFIX, blob)
+    store.put(manifest.id + MANIFEST_SUFFIX, manifest.to_json())
+
+
+RECORD_SUFFIX = ".openbao-init.age"  # cattle.vault.setup's init records: accounted for, never restored
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What a Vault backup store holds for one environment, read once.
+
+    `valid` are the env's readable manifests, oldest first. `unreadable` manifests (truncated, not JSON, missing
+    fields, unreadable object) and `unaccounted` objects (snapshot data without a manifest, anything cattle did
+    not write) are doubts: they never mean "no snapshot", and they block initialising a fresh OpenBao.
+    """
+
+    store_url: str
+    env: str
+    valid: tuple[Manifest, ...] = ()
+    foreign: tuple[Manifest, ...] = ()
+    unreadable: tuple[tuple[str, str], ...] = ()
+    unaccounted: tuple[str, ...] = ()
+
+    @property
+    def newest(self) -> Manifest | None:
+        return self.valid[-1] if self.valid else None
+
+    @property
+    def doubts(self) -> list[str]:
+        """Every object that might be a backup cattle cannot use, each with the reason."""
+        return ([f"{name}: unreadable manifest ({why})" for name, why in self.unreadable]
+                + [f"{name}: {_unaccounted_reason(name)}" for name in self.unaccounted])
+
+    def describe_doubts(self, limit: int = 5) -> str:
+        found = self.doubts
+        more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
+        return "; ".join(found[:limit]) + more
+
+
+def _unaccounted_reason(name: str) -> str:
+    if name.endswith(SNAPSHOT_SUFFIX):
+        return ("snapshot data without a manifest (an interrupted backup, or a copy made by hand: "
+                "bring it in with vault.import)")
+    return "not written by cattle"
+
+
+def read_manifest(store: Store, name: str) -> Manifest:
+    """One manifest object, checked to be whole: every field present and typed, its id matching its name."""
+    try:
+        data = store.get(name)
+    except StoreError as exc:
+        raise VaultError(f"manifest {name} cannot be read from {store.url}: {exc.message}") from exc
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        raise VaultError(f"manifest {name} is not valid JSON (truncated?): {exc}") from exc
+    if not isinstance(raw, dict):
+        raise VaultError(f"manifest {name} is not a JSON object")
+    missing = [k for k, f in Manifest.__dataclass_fields__.items()
+               if k not in raw and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise VaultError(f"manifest {name} lacks {', '.join(missing)} (truncated or not cattle's)")
+    manifest = Manifest.from_json(data, name)
+    if not isinstance(manifest.size, int) or not isinstance(manifest.sha256, str) or not manifest.sha256:
+        raise VaultError(f"manifest {name} has no usable size/sha256")
+    if manifest.id + MANIFEST_SUFFIX != name.rsplit("/", 1)[-1]:
+        raise VaultError(f"manifest {name} names snapshot {manifest.id!r}, not the one it is stored as")
+    return manifest
+
+
+def scan(store: Store, env: str) -> Catalog:
+    """Every object of the store sorted into valid, foreign, unreadable and unaccounted.
+
+    Listing the store must work: a StoreError (no credentials, DNS, 403, timeout) propagates, because an
+    unreachable store is never an empty one.
+    """
+    names = store.keys()
+    valid: list[Manifest] = []
+    foreign: list[Manifest] = []
+    unreadable: list[tuple[str, str]] = []
+    described: set[str] = set()
+    for name in names:
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        try:
+            manifest = read_manifest(store, name)
+        except VaultError as exc:
+            unreadable.append((name, exc.message.removeprefix(f"manifest {name} ")))
+            described.add(name[: -len(MANIFEST_SUFFIX)] + SNAPSHOT_SUFFIX)
+            continue
+        (valid if manifest.env == env else foreign).append(manifest)
+        described.add(manifest.id + SNAPSHOT_SUFFIX)
+    unaccounted = [n for n in names if not n.endswith((MANIFEST_SUFFIX, RECORD_SUFFIX)) and n not in described]
+    return Catalog(store.url, env, tuple(sorted(valid, key=lambda m: m.id)), tuple(foreign), tuple(unreadable),
+                   tuple(unaccounted))
+
+
+def manifests(store: Store) -> list[Manifest]:
+    """Every readable manifest in the store, of any environment, oldest first."""
+    catalog = scan(store, "")
+    return sorted([*catalog.valid, *catalog.foreign], key=lambda m: m.id)
+
+
+def find(store: Store, env: str, snapshot: str = "latest", catalog: Catalog | None = None) -> Manifest:
+    """One backup's manifest: the newest valid one of the environment, or exactly the one named.
+
+    A named snapshot is read on its own, whatever else the store holds. For the newest, unreadable manifests are
+    reported (console) and skipped; with no valid snapshot, doubts are an error of their own, never "none".
+    """
+    if snapshot != "latest":
+        name = snapshot + MANIFEST_SUFFIX
+        try:
+            manifest = read_manifest(store, name)
+        except VaultError as exc:
+            raise VaultError(f"snapshot {snapshot!r} cannot be used: {exc.message}",
+                             f"list the snapshots with: ./scripts/cattle vault.snapshots --env {env}") from exc
+        if manifest.env != env:
+            raise VaultError(f"snapshot {manifest.id} belongs to environment {manifest.env!r}, not {env!r}",
+                             "restore a snapshot of the same environment")
+        return manifest
+    found = catalog or scan(store, env)
+    if found.newest is None:
+        if found.doubts:
+            raise VaultError(f"no readable snapshot of {env} in {store.url}, but it holds objects cattle cannot "
+                             f"use: {found.describe_doubts()}", "inspect the store; restore a named snapshot with "
+                             "--snapshot ID, or bring a snapshot taken by hand in with vault.import")
+        raise VaultError(f"no snapshot of environment {env!r} in {store.url}",
+                         f"take one with: ./scripts/cattle vault.backup --env {env}")
+    if found.doubts:
+        from cattle import console
+
+        console.say(f"warning: {store.url} holds objects cattle cannot use, skipped: {found.describe_doubts()}")
+    return found.newest
+
+
+def load(store: Store, manifest: Manifest, identities: list[Identity]) -> bytes:
+    """The plaintext raft snapshot, verified against both checksums of its manifest."""
+    try:
+        blob = store.get(manifest.id + SNAPSHOT_SUFFIX)
+    except StoreError as exc:
+        raise VaultError(f"snapshot {manifest.id} has a manifest but no data in {store.url}: {exc.message}") from exc
+    if len(blob) != manifest.size or sha256(blob) != manifest.sha256:
+        raise VaultError(f"snapshot {manifest.id} is corrupt or truncated ({len(blob)} bytes, expected "
+                         f"{manifest.size}; sha256 mismatch)", "restore an older snapshot with --snapshot ID")
+    plaintext = decrypt(blob, identities, manifest.id)
+    if sha256(plaintext) != manifest.snapshot_sha256:
+        raise VaultError(f"snapshot {manifest.id} decrypted to different bytes than were backed up",
+                         "restore an older snapshot with --snapshot ID")
+    return plaintext
+
+
+def prune(store: Store, env: str, keep: int) -> list[str]:
+    """Delete all but the newest `keep` backups of the environment; returns the deleted ids."""
+    mine = list(scan(store, env).valid)
+    doomed = mine[:-keep] if keep > 0 else []
+    for manifest in doomed:
+        store.delete(manifest.id + MANIFEST_SUFFIX)
+        store.delete(manifest.id + SNAPSHOT_SUFFIX)
+    return [m.id for m in doomed]
