@@ -1,6 +1,7 @@
 """Benchmark: validate all environments, cold (an empty build cache: every kustomize build runs, as a naive
-validate would, and the CRD schemas are converted again) against warm (unchanged tree: builds come from the content-addressed cache). Prints wall times,
-objects per second and the ratio; each figure is the best of three runs in this process."""
+validate would, and the CRD schemas are converted again) against warm (unchanged tree: builds come from the
+content-addressed cache). Prints wall times, objects per second and the ratio; each figure is the best of three
+runs in this process."""
 
 from __future__ import annotations
 
