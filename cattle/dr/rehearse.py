@@ -12,7 +12,7 @@ from typing import Any
 
 from cattle import console, tools
 from cattle.env import Environment
-from cattle.errors import CattleError
+from cattle.errors import CattleError, SecretsError
 from cattle.manifests import validate
 from cattle.secrets import files as secrets
 from cattle.secrets import keys, sopsfile
@@ -74,8 +74,9 @@ def _secrets(environment: Environment) -> str:
     if not identities:
         keys.require_identity(environment.name)
     files = secrets.secret_files(environment.root, environment.name)
-    for relpath in files:
-        sopsfile.decrypt(environment.root, relpath, identities)
+    for result in sopsfile.decrypt_all(environment.root, files, identities).values():
+        if isinstance(result, SecretsError):
+            raise result
     return f"{len(files)} secret files decrypt with {identities[0].source}"
 
 

@@ -66,6 +66,7 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
                                      f"rename it to <name>{sopsconfig.SECRET_SUFFIX} and encrypt it", "secrets", env))
     identities = keys.candidate_identities(env) if decrypt else []
     listed = _listed(directory)
+    to_verify: dict[tuple[str, ...], tuple[list[keys.Identity], list[Path]]] = {}
     for relpath in secret_files(root, env):
         block = sopsfile.metadata(root / relpath)
         if block is None and plaintext_secrets((root / relpath).read_text(errors="replace")):
@@ -102,10 +103,11 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
             if not usable:
                 notes.append(f"{relpath}: MAC not verified (no {env} key on this machine)")
                 continue
-            try:
-                sopsfile.decrypt(root, relpath, usable)
-            except SecretsError as exc:
-                problems.append(_problem(str(relpath), exc.message, exc.hint or "", "mac", env))
+            to_verify.setdefault(tuple(i.public for i in usable), (usable, []))[1].append(relpath)
+    for usable, relpaths in to_verify.values():  # MACs verified with sops processes running side by side
+        for relpath, result in sopsfile.decrypt_all(root, relpaths, usable).items():
+            if isinstance(result, SecretsError):
+                problems.append(_problem(str(relpath), result.message, result.hint or "", "mac", env))
     if spec_files(root, env):
         try:
             declared = {s.filename for s in load_spec(root, env)}

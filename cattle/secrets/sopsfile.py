@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,22 @@ def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
                                "--env <env> if the environment is new") from exc
         raise SecretsError(f"sops could not encrypt {relpath} (exit {exc.returncode}; its output is not shown: it "
                            "may quote the secret)", f"run sops by hand to see why: sops encrypt {relpath}") from None
+
+
+DECRYPT_WORKERS = 4  # sops spends most of a decryption starting up and waiting: run a few at once
+
+
+def decrypt_all(root: Path, relpaths: list[Path], identities: list[Identity]) -> dict[Path, bytes | SecretsError]:
+    """Decrypt several files at once (one sops process each, DECRYPT_WORKERS in parallel); each file's plaintext or
+    the SecretsError it raised, in the order given."""
+    def one(relpath: Path) -> bytes | SecretsError:
+        try:
+            return decrypt(root, relpath, identities)
+        except SecretsError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=DECRYPT_WORKERS) as pool:
+        return dict(zip(relpaths, pool.map(one, relpaths), strict=True))
 
 
 def decrypt(root: Path, relpath: Path, identities: list[Identity]) -> bytes:
