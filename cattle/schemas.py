@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -127,6 +128,11 @@ def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
     return schemas
 
 
+_RESULTS: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (schema, object) -> errors, for this process
+_RESULTS_LOCK = threading.Lock()
+_CRD_DIGESTS: dict[int, tuple[dict[str, Any], str]] = {}  # id(schema) -> (the schema, kept alive; its digest)
+
+
 class SchemaStore:
     """Looks up and compiles the validator for an apiVersion/kind; None means the kind is unknown."""
 
@@ -167,6 +173,36 @@ class SchemaStore:
                 found = jsonschema.Draft202012Validator(schema, registry=self._builtin_registry())
         self._compiled[key] = found
         return found
+
+    def schema_errors(self, obj: dict[str, Any], limit: int = 5) -> list[tuple[str, str]] | None:
+        """(path, message) of the object's first schema errors, or None for an unknown kind. An object identical
+        to one already checked against the same schema (most of the base, in every environment) is not checked
+        again: results are kept per process by the schema's and the object's content."""
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        validator = self.validator(api_version, kind)
+        if validator is None:
+            return None
+        key = (self._schema_key(api_version, kind), json.dumps(obj, sort_keys=True, default=str))
+        with _RESULTS_LOCK:
+            if key in _RESULTS:
+                return _RESULTS[key]
+        errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:limit]
+        found = [(".".join(str(p) for p in error.absolute_path) or "(top level)", error.message) for error in errors]
+        with _RESULTS_LOCK:
+            if len(_RESULTS) > 50_000:  # a long-lived process (a test session) must not grow without bound
+                _RESULTS.clear()
+            _RESULTS[key] = found
+        return found
+
+    def _schema_key(self, api_version: str, kind: str) -> str:
+        group, _, version = api_version.rpartition("/")
+        crd = self._crds.get(f"{group}/{version}/{kind}")
+        if crd is None:
+            return f"builtin:{api_version}/{kind}"
+        marker = id(crd)
+        if marker not in _CRD_DIGESTS:
+            _CRD_DIGESTS[marker] = (crd, hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest())
+        return f"crd:{_CRD_DIGESTS[marker][1]}"
 
     def is_cluster_scoped(self, api_version: str, kind: str) -> bool:
         """Whether a kind lives outside namespaces (built-ins by list; CRDs by their declared scope)."""

@@ -204,3 +204,22 @@ def test_chart_turning_on_monitors_must_wait_for_the_monitoring_crds(repo_copy: 
         "ordering|platform/controllers/base/cloudnative-pg/release.yaml|HelmRelease cnpg-system/cloudnative-pg|"
         "turns on a ServiceMonitor/PodMonitor but does not depend on HelmRelease monitoring/kube-prometheus-stack, "
         "which installs their CRDs: its install fails while they are missing"]
+
+
+def test_an_object_identical_in_every_environment_is_schema_checked_once(repo_copy: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base is mostly the same in all three environments: its objects are validated once (a result is kept
+    for each distinct object and schema), and a schema error planted in the base is still reported in every
+    environment."""
+    from cattle import schemas
+
+    results: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    monkeypatch.setattr(schemas, "_RESULTS", results)
+    release = repo_copy / "platform/controllers/base/external-secrets/release.yaml"
+    release.write_text(release.read_text().replace("  interval: 30m\n", "  interval: 30m\n  suspend: sometimes\n"))
+    reports = validate.validate(None, repo_copy)
+    objects = sum(r.objects for r in reports)
+    assert 0 < len(results) < 0.6 * objects  # one check per distinct object, not one per environment
+    for report in reports:
+        assert any(p.rule == "schema" and "suspend" in p.message and "external-secrets" in p.object
+                   for p in report.problems), report.env

@@ -45,15 +45,14 @@ class _Checker:
     def schemas(self, item: RenderedObject) -> None:
         obj = item.obj
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-        validator = self.store.validator(api_version, kind)
-        if validator is None:
+        applied = {k: v for k, v in obj.items() if k != "sops"}  # kustomize-controller strips it on decrypt
+        errors = self.store.schema_errors(applied)
+        if errors is None:
             self.add(item, "schema", f"unknown kind {kind} (apiVersion {api_version}): no Kubernetes schema "
                      "and no vendored CRD", "fix apiVersion/kind, or vendor the CRD under vendor/crds/")
             return
-        applied = {k: v for k, v in obj.items() if k != "sops"}  # kustomize-controller strips it on decrypt
-        for error in sorted(validator.iter_errors(applied), key=lambda e: list(map(str, e.absolute_path)))[:5]:
-            where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-            self.add(item, "schema", f"{where}: {error.message}"[:300],
+        for where, message in errors:
+            self.add(item, "schema", f"{where}: {message}"[:300],
                      f"fix {where} to match the {kind} schema (a typo or a wrong type)")
 
     # --- pinning ---------------------------------------------------------------------------
