@@ -28,13 +28,20 @@ VIEW_EVERY = 15.0
 class Watched:
     """One environment's run as the combined view sees it."""
 
-    env: str
-    budget: float
+    environment: environments.Environment  # loaded once, handed to its run
     timeline: Timeline
     started: float = field(default_factory=time.monotonic)
     waiter: reconcile.Waiter | None = None
     result: str = "running"
     error: str = ""
+
+    @property
+    def env(self) -> str:
+        return self.environment.name
+
+    @property
+    def budget(self) -> float:
+        return self.environment.rto_budget
 
     def line(self) -> str:
         phase = next((e.phase for e in reversed(self.timeline.events) if not e.phase.startswith("reconcile ")),
@@ -70,7 +77,7 @@ def names(selected: str) -> list[str]:
 def _one(watched: Watched, options: Options) -> None:
     with console.labelled(watched.env):
         try:
-            run(watched.env, options, watched.timeline, on_waiter=lambda w: setattr(watched, "waiter", w))
+            run(watched.environment, options, watched.timeline, on_waiter=lambda w: setattr(watched, "waiter", w))
             watched.result = "ok"
         except CattleError as exc:
             watched.result, watched.error = "failed", exc.message.splitlines()[0]
@@ -80,7 +87,7 @@ def _one(watched: Watched, options: Options) -> None:
 def run_all(options: Options, selected: list[str] | None = None) -> FleetResult:
     """Rebuild the environments concurrently (a dry run plans them one after another)."""
     chosen = selected or environments.environment_names()
-    runs = [Watched(name, environments.load(name).rto_budget, Timeline(name)) for name in chosen]
+    runs = [Watched(environments.load(name), Timeline(name)) for name in chosen]
     if options.dry_run:
         for watched in runs:
             _one(watched, options)

@@ -217,18 +217,20 @@ def plan(name: str | env.Environment, options: Options) -> Planned:
                    depends)
 
 
-def run(name: str, options: Options | None = None, timeline: Timeline | None = None,
+def run(name: str | env.Environment, options: Options | None = None, timeline: Timeline | None = None,
         on_waiter: Callable[[reconcile.Waiter], None] | None = None) -> Timeline | None:
     """Rebuild one environment from git; returns the timeline (None for a dry run).
 
-    `timeline` and `on_waiter` let a caller watch a run in progress (cattle.bootstrap.fleet's combined view).
+    Given a name, the environment file is read here, once for the whole run (a caller that has loaded it already
+    passes the Environment). `timeline` and `on_waiter` let a caller watch a run in progress
+    (cattle.bootstrap.fleet's combined view).
     """
     options = options or Options()
-    environment = env.load(name)  # the only time a run reads the environment file
+    environment = env.load(name) if isinstance(name, str) else name
     if options.serve is None:
         local = (options.provider or environment.provider) in ("kind", "k3d")
         options = replace(options, serve=local and environment.git_url is None and options.git_url is None)
-    timeline = timeline or Timeline(name)
+    timeline = timeline or Timeline(environment.name)
     try:
         with timeline.phase("preflight") as event:
             planned = plan(environment, options)
@@ -332,8 +334,9 @@ def _execute(planned: Planned, options: Options, timeline: Timeline,
             event.detail = f"{waiter.verify()} Flux objects Ready"
 
 
-def connect(name: str, provider_name: str | None, context: str | None = None) -> tuple[env.Environment, Kube]:
-    environment = env.load(name)
+def connect(name: str | env.Environment, provider_name: str | None,
+            context: str | None = None) -> tuple[env.Environment, Kube]:
+    environment = env.load(name) if isinstance(name, str) else name
     if context:
         environment = replace(environment, kube_context=context)
     provider = get_provider(environment, provider_name, state_dir(environment.root))

@@ -202,8 +202,8 @@ def drill(name: str, *, provider: str | None = None, serve: bool = True, summary
     started, stage = time.time(), "generation 1"
     try:
         console.say("=== generation 1: build, write canaries, back up, destroy ===")
-        bootstrap.run(name, options)
-        _, kube = bootstrap.connect(name, provider)
+        bootstrap.run(environment, options)
+        _, kube = bootstrap.connect(environment, provider)
         with ExitStack() as stack:
             stack.callback(kube.close)
             canary = write_canaries(environment, kube, cluster.kubeconfig(), stack)
@@ -212,7 +212,7 @@ def drill(name: str, *, provider: str | None = None, serve: bool = True, summary
         console.say("generation 1 destroyed: nothing is left but git, the keys and the off-cluster backups")
         console.say("=== generation 2: rebuild from git and backups ===")
         stage = "generation 2"
-        timeline = bootstrap.run(name, options)
+        timeline = bootstrap.run(environment, options)
     except CattleError as exc:  # no generation-2 timeline: keep a failed drill record all the same
         console.say(history.save(environment.root, {
             "kind": "drill", "env": name, "started": started, "result": "failed", "events": [],
@@ -221,7 +221,7 @@ def drill(name: str, *, provider: str | None = None, serve: bool = True, summary
         raise
     assert timeline is not None
     rto = timeline.total  # service is back when bootstrap (with its restores) is done; smoke checks only verify
-    _, kube = bootstrap.connect(name, provider)
+    _, kube = bootstrap.connect(environment, provider)
     try:
         smoke(environment, kube, cluster.kubeconfig(), canary, timeline)
     except BaseException:
