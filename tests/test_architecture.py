@@ -79,3 +79,13 @@ def test_the_rule_sees_an_upward_import(tmp_path: Path, monkeypatch: pytest.Monk
 def test_the_core_is_small() -> None:
     core = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
     assert len(core) <= 14, core
+
+
+def test_no_test_waits_against_a_wall_clock_budget() -> None:
+    """A deadline inside a test fails it on a busy machine; tests wait with tests.waiting.until instead."""
+    import re
+
+    pattern = re.compile(r"(deadline|limit)\s*=\s*time\.(monotonic|time)\(\)\s*\+")
+    offenders = [f"{path.name}:{number}" for path in sorted((REPO / "tests").rglob("*.py"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets as random
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from cattle.stores import FileStore
 from cattle.vault import endpoint as baoendpoint
 from cattle.vault import openbao as vault
 from cattle.vault.server import BaoServer
+from tests.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
 
@@ -44,10 +44,7 @@ def two_nodes() -> Iterator[TwoNodes]:
         token = vault.client(leader.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
         vault.wait_active(leader.addr)
         with BaoServer(seal.key_hex, seal.key_id, node_id="follower", join=leader.addr) as follower:
-            deadline = time.monotonic() + 60
-            while vault.health(follower.addr) != 429:
-                assert time.monotonic() < deadline, follower.log_tail()
-                time.sleep(0.25)
+            until(lambda: vault.health(follower.addr) == 429)  # joined and unsealed as a standby
             yield TwoNodes(leader, follower, seal, token)
 
 

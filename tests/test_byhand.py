@@ -8,7 +8,6 @@ import os
 import re
 import secrets as random
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from cattle.vault import snapshots
 from cattle.vault.server import BaoServer
 from tests.conftest import REPO
 from tests.vaultkit import everything, populate
+from tests.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
 LOGIN = vault.Login("cattle-backup", "by-hand-password")
@@ -66,10 +66,7 @@ def test_the_runbooks_by_hand_vault_restore_runs_as_written(
     assert proc.returncode == 0, proc.stderr
     assert "checksum ok" in proc.stdout
     assert not (store.directory / "snapshot.raft").exists()
-    for _ in range(480):  # the restore applies in the background
-        if vault.applied_login(new.addr, LOGIN):
-            break
-        time.sleep(0.25)
+    until(lambda: vault.applied_login(new.addr, LOGIN))  # the restore applies in the background
     assert vault.login(new.addr, LOGIN).secrets.kv.v2.read_secret_version(
         path=vault.CANARY_PATH, mount_point=vault.CANARY_MOUNT, raise_on_deleted_version=True,
     )["data"]["data"]["snapshot"] == manifest.id
