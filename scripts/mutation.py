@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/mutation.py                      # every module in MODULES
     .venv/bin/python scripts/mutation.py cattle/bootstrap/reconcile.py  # one module
+    .venv/bin/python scripts/mutation.py --fast-only cattle/bootstrap/reconcile.py  # unit tests only: a lower bound
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -68,8 +69,9 @@ def test_command(fast: str, slow: str) -> str:
     return f"{command} && {PYTEST} {slow}" if slow else command
 
 
-def run(module: str, tool: Path) -> dict[str, object]:
+def run(module: str, tool: Path, fast_only: bool = False) -> dict[str, object]:
     fast, slow = MODULES[module]
+    slow = "" if fast_only else slow
     with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
         copy = Path(tmp) / "repo"
         private_copy(copy)
@@ -119,6 +121,8 @@ def summarise(session: Path, source: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
+    fast_only = "--fast-only" in argv
+    argv = [a for a in argv if a != "--fast-only"]
     modules = argv or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
@@ -126,7 +130,7 @@ def main(argv: list[str]) -> int:
         return 2
     tool = ensure_cosmic_ray()
     for module in modules:
-        result = run(module, tool)
+        result = run(module, tool, fast_only)
         print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['incompetent']} "
               f"incompetent/timed out; score {result['score']}% ({result['seconds']}s)", flush=True)
         for survivor in result["survivors"]:  # type: ignore[attr-defined]
