@@ -105,3 +105,36 @@ def test_the_run_file_is_named_by_env_and_start(tmp_path: Path) -> None:
     assert written["rto_seconds"] == 100.0 and written["result"] == "failed"
     assert [e["phase"] for e in written["events"]] == ["preflight", "cluster: create", "reconcile"]
     assert written["events"][1]["seconds"] == 0.4
+
+
+def test_numbers_keep_two_decimals_and_order_follows_the_slowest_pull(tmp_path: Path) -> None:
+    timeline = Timeline("testing", started=1000.0)
+    timeline.record("cluster", 1000.0, 1003.333333, "ok")
+    timeline.events[-1].waiting = False  # cattle's own work
+    timeline.record("reconcile", 1003.333333, 1010.126, "ok")
+    timeline.pulls = [{"image": "fast", "seconds": 1.0, "with_waiting": 2.0, "cached": False},
+                      {"image": "slow", "seconds": 3.0, "with_waiting": 9.0, "cached": False}]
+    data = timeline.as_dict()
+    assert (data["rto_seconds"], data["toolchain_overhead_seconds"]) == (10.13, 3.33)
+    assert [e["seconds"] for e in data["events"]] == [3.33, 6.79]
+    text = timeline.render()
+    assert "slowest image pulls: slow 3.0s, fast 1.0s" in text  # by the time including waiting, slowest first
+    assert "toolchain overhead (time not spent waiting on the cluster): 3.3s" in text
+    nested = tmp_path / "a" / "b"
+    first, second = timeline.write(nested), timeline.write(nested)  # parents made; writing again is fine
+    assert first == second and json.loads(first.read_text())["rto_seconds"] == 10.13
+
+
+def test_the_gantt_chart_counts_from_the_run_start_not_modulo() -> None:
+    timeline = Timeline("testing", started=1000.0)
+    timeline.record("late", 3503.2, 3510.0, "ok")  # 2503 s in: odd start, far from the origin
+    assert timeline.mermaid().splitlines()[-1] == "  late : 2503, 2510"
+    timeline.record("blink", 3503.0, 3503.2, "ok")
+    assert timeline.mermaid().splitlines()[-1] == "  blink : 2503, 2504"  # never zero-length
+
+
+def test_a_failed_phase_keeps_the_first_200_characters_of_its_reason() -> None:
+    timeline = Timeline("testing")
+    with pytest.raises(RuntimeError), timeline.phase("sync"):
+        raise RuntimeError("x" * 300)
+    assert timeline.events[0].detail == "x" * 200
