@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cattle import env
 from cattle.bootstrap.timeline import Timeline
 from cattle.dr import drill
 from cattle.errors import CattleError
@@ -42,3 +43,54 @@ def test_there_is_no_from_backup_shortcut() -> None:
     import inspect
 
     assert "from_backup" not in inspect.signature(drill.drill).parameters
+
+
+class _Cluster:
+    deleted = 0
+
+    def kubeconfig(self) -> tuple[None, None]:
+        return None, None
+
+    def delete(self) -> None:
+        _Cluster.deleted += 1
+
+
+class _Kube:
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("took, fails", [(1200.0, True), (300.0, False)])
+def test_a_drill_over_its_rto_budget_fails_and_is_recorded_as_failed(
+        repo_copy: Path, monkeypatch: pytest.MonkeyPatch, took: float, fails: bool) -> None:
+    """The orchestration of the two generations with the cluster steps stood in: generation 2 taking longer than
+    the budget (900 s for testing) fails the drill, and its run record says failed, not ok."""
+    import json
+
+    from cattle.bootstrap.timeline import Timeline
+    from cattle.dr import drill as drills
+
+    def fake_run(environment: env.Environment, options: object) -> Timeline:
+        timeline = Timeline(environment.name, started=1000.0)
+        timeline.record("reconcile", 1000.0, 1000.0 + took, "ok")
+        timeline.result = "ok"
+        return timeline
+
+    monkeypatch.setattr(drills.bootstrap, "run", fake_run)
+    monkeypatch.setattr(drills.bootstrap, "connect", lambda environment, provider: (environment, _Kube()))
+    monkeypatch.setattr(drills, "get_provider", lambda *args: _Cluster())
+    monkeypatch.setattr(drills, "write_canaries", lambda *args: drills.Canary("c", "s"))
+    monkeypatch.setattr(drills, "smoke", lambda *args: None)
+    _Cluster.deleted = 0
+    (repo_copy / ".cattle").mkdir()  # bootstrap's first run makes it
+    if fails:
+        with pytest.raises(drills.DrillFailed, match=r"generation 2 took 1200s, over the RTO budget of 900s"):
+            drills.drill("testing", serve=False)
+    else:
+        assert drills.drill("testing", serve=False).total == took
+    assert _Cluster.deleted == 1  # generation 1 was destroyed before generation 2
+    [saved] = sorted((repo_copy / ".cattle/runs").glob("testing-*.json"))
+    record = json.loads(saved.read_text())
+    assert record["kind"] == "drill" and record["rto_seconds"] == took
+    assert record["result"] == ("failed" if fails else "ok")
+    assert ("over the RTO budget" in record.get("detail", "")) is fails
