@@ -47,7 +47,9 @@ def commands(path: Path) -> list[tuple[int, str, list[str]]]:
             continue  # read already, as part of the line it continues
         for match in COMMAND.finditer(line):
             task, rest = match.group(1), match.group(2)
-            if task in ("layer", "task", "tasks", "is", "the"):  # prose: "a thin invoke layer", "<task>"
+            if task in ("layer", "task", "tasks", "is", "the", "runs"):  # prose: "a thin invoke layer", "<task>"
+                continue
+            if line[match.end(1):match.end(1) + 2] == ".*":  # a family of tasks: `secrets.*`
                 continue
             flags = re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", rest)
             found.append((number, task, flags))
@@ -76,3 +78,20 @@ def test_the_extraction_sees_the_runbooks_commands() -> None:
     found = {(task, tuple(flags)) for _, task, flags in commands(REPO / "docs/runbook.md")}
     assert ("bootstrap", ("--env", "--dry-run")) in found and ("dr.rehearse", ("--env",)) in found
     assert ("bootstrap", ("--env", "--provider", "--context")) in found
+
+
+SOURCES = [REPO / "tasks.py", *sorted((REPO / "cattle").rglob("*.py"))]
+
+
+def test_every_command_a_hint_names_exists_as_written() -> None:
+    """Error hints are runbook lines too: `./scripts/cattle TASK --flag` in cattle's messages must run as written."""
+    tasks = _tasks()
+    wrong = []
+    for path in SOURCES:
+        for number, task, flags in commands(path):
+            where = f"{path.relative_to(REPO)}:{number}"
+            if task not in tasks:
+                wrong.append(f"{where}: no task {task!r}")
+                continue
+            wrong += [f"{where}: {task} has no flag {flag}" for flag in flags if flag not in tasks[task]]
+    assert not wrong, "\n".join(wrong)
