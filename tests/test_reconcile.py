@@ -230,3 +230,16 @@ def test_a_heartbeat_at_least_every_15_seconds_names_what_it_waits_on(capsys: py
     beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 1/2" in line]
     assert len(beats) >= 100 // 15
     assert beats[0].endswith("Ready 1/2 · 16s of 15m budget · waiting on: platform-configs (store not ready)")
+
+
+def test_the_heartbeat_counts_the_whole_run_against_the_rto_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    """The budget is the run's: 5 minutes spent before the reconcile wait began count in the heartbeat."""
+    configs = (KS, "flux-system", "platform-configs")
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "True")),
+                                (0, flux(KS, "platform-configs", "False", "HealthCheckFailed", "store not ready")),
+                                (30, flux(KS, "platform-configs", "True"))])
+    w = reconcile.Waiter(kube, [APPS, configs], clock=clock, budget=900, spent=300.0)  # type: ignore[arg-type]
+    w.wait(timeout=600, poll=2.0)
+    beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 1/2" in line]
+    assert beats and "Ready 1/2 · 5m16s of 15m budget" in beats[0]

@@ -4,6 +4,7 @@ with a timeline (the RTO) written to .cattle/runs/. Every step is idempotent: re
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -314,7 +315,7 @@ def _execute(planned: Planned, options: Options, timeline: Timeline,
             vault_done.append(vault_event.detail)
 
         waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault},
-                                  budget=environment.rto_budget)
+                                  budget=environment.rto_budget, spent=time.time() - timeline.started)
         if on_waiter is not None:
             on_waiter(waiter)
         with timeline.phase("reconcile", waiting=True) as event:

@@ -93,10 +93,11 @@ class Waiter:
     HEARTBEAT = 15.0  # seconds between progress lines while waiting
 
     def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None,
-                 clock: Clock = SYSTEM_CLOCK, budget: float | None = None) -> None:
+                 clock: Clock = SYSTEM_CLOCK, budget: float | None = None, spent: float = 0.0) -> None:
         self.kube = kube
         self.clock = clock
         self.budget = budget  # the RTO budget shown in the heartbeat (None: the wait's own timeout)
+        self.spent = spent  # seconds the run had used before this wait: the budget covers the whole run
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
         self.on_ready = dict(on_ready or {})
 
@@ -158,7 +159,8 @@ class Waiter:
             self.run_hooks()
             now = self.clock.monotonic()
             if now - last_beat >= self.HEARTBEAT and self.pending():
-                console.status(self.heartbeat(now - started, timeout))
+                elapsed = now - started + (self.spent if self.budget is not None else 0.0)
+                console.status(self.heartbeat(elapsed, timeout))
                 last_beat = now
             failed = self.failures()
             if failed:
