@@ -96,18 +96,23 @@ def bootstrap(c: Context, env: str | None = None, provider: str | None = None, d
         flow.run(_env_name(c, env), options)
 
 
-@task(iterable=["context"], help={
+@task(iterable=["context", "provider"], help={
     "git_url": "URL of your copy of this repository (what Flux pulls)", "domain": "your base DNS name "
     "(production's; staging gets staging.DOMAIN)", "bucket": "your off-site backup bucket (s3://BUCKET/<env>/...)",
     "contact": "address for Let's Encrypt and alerts", "context": "ENV=CONTEXT: kubeconfig context of an "
-    "environment's cluster (repeatable)"})
-def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, context: list[str] | None = None) -> None:
+    "environment's cluster (repeatable)", "provider": "ENV=PROVIDER: how an environment's cluster is made: kind, "
+    "k3d, opentofu (infra/<env>/) or kubeconfig (repeatable)"})
+def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, context: list[str] | None = None,
+          provider: list[str] | None = None) -> None:
     """Make the repository yours: every placeholder file, an age key and secrets per environment, custody checklist."""
+    from cattle.env import environment_names
     from cattle.secrets import adopt as adoption
 
-    contexts = dict(item.split("=", 1) for item in context or [] if "=" in item)
     with failures():
-        result = adoption.adopt(_root(), adoption.Settings(git_url, domain, bucket, contact, contexts))
+        known = environment_names(_root())
+        contexts = adoption.per_environment("--context", context or [], known)
+        providers = adoption.per_environment("--provider", provider or [], known)
+        result = adoption.adopt(_root(), adoption.Settings(git_url, domain, bucket, contact, contexts, providers))
     print("\n".join([f"wrote {f}" for f in result.files] or ["no placeholder left to replace"]))
     for env_name, what in result.secrets.items():
         print(f"{env_name}: secrets {what}")

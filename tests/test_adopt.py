@@ -88,3 +88,25 @@ def test_the_report_badge_follows_a_github_repository() -> None:
     readme = (REPO / "README.md").read_text()
     assert adopt.PLACEHOLDER_PAGES in readme  # the badge as shipped
     assert "https://acme.github.io/infra/badge.svg" in adopt.rewrite(readme, settings)
+
+
+def test_per_environment_values_are_checked_never_dropped() -> None:
+    known = ["production", "staging", "testing"]
+    assert adopt.per_environment("--provider", ["staging=kubeconfig"], known) == {"staging": "kubeconfig"}
+    with pytest.raises(CattleError, match=r"--context 'acme-prod': expected ENV=VALUE"):
+        adopt.per_environment("--context", ["acme-prod"], known)
+    with pytest.raises(CattleError, match=r"--provider 'prod=kind': there is no environment 'prod'"):
+        adopt.per_environment("--provider", ["prod=kind"], known)
+    bad = adopt.Settings("https://git.acme.io/ops/infra.git", "infra.acme.io", "acme-dr", "sre@acme.io",
+                         providers={"staging": "eks"})
+    assert adopt.check(bad) == ["--provider staging=eks: the provider is one of kind, k3d, opentofu, kubeconfig"]
+
+
+def test_adopt_sets_each_environments_cluster_provider(shipped: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _externals(monkeypatch)
+    settings = adopt.Settings("https://git.acme.io/ops/infra.git", "infra.acme.io", "acme-dr", "sre@acme.io",
+                              contexts={"staging": "acme-staging"}, providers={"staging": "kubeconfig"})
+    adopt.adopt(shipped, settings)
+    staging = env.load("staging", shipped)
+    assert (staging.provider, staging.kube_context) == ("kubeconfig", "acme-staging")
+    assert env.load("production", shipped).provider == "opentofu"  # not named: as it was

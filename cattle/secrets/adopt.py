@@ -43,6 +43,7 @@ class Settings:
     bucket: str
     contact: str
     contexts: dict[str, str] = field(default_factory=dict)  # env -> kubeconfig context of its cluster
+    providers: dict[str, str] = field(default_factory=dict)  # env -> cluster provider (kind, k3d, opentofu, ...)
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,33 @@ def check(settings: Settings) -> list[str]:
         problems.append(f"--bucket {settings.bucket!r}: give your backup bucket's name (lowercase, 3-63 chars)")
     if not _EMAIL.match(settings.contact) or settings.contact == PLACEHOLDER_CONTACT:
         problems.append(f"--contact {settings.contact!r}: give the address Let's Encrypt and alerts reach")
+    problems += [f"--provider {env}={provider}: the provider is one of {', '.join(PROVIDERS)}"
+                 for env, provider in settings.providers.items() if provider not in PROVIDERS]
     return problems
+
+
+PROVIDERS = ("kind", "k3d", "opentofu", "kubeconfig")
+
+
+def per_environment(flag: str, values: list[str], known: list[str]) -> dict[str, str]:
+    """`ENV=VALUE` arguments as a mapping; anything else is an error naming the flag (never silently dropped)."""
+    found: dict[str, str] = {}
+    for item in values:
+        env, sep, value = item.partition("=")
+        if not sep or not value:
+            raise CattleError(f"{flag} {item!r}: expected ENV=VALUE, e.g. {flag} production=...",
+                              "nothing was changed; run again with the values fixed")
+        if env not in known:
+            raise CattleError(f"{flag} {item!r}: there is no environment {env!r} (known: {', '.join(known)})",
+                              "nothing was changed; run again with the values fixed")
+        found[env] = value
+    return found
 
 
 def placeholders(root: Path) -> list[tuple[str, int, str]]:
     """(file, line, placeholder) for every placeholder left in the environment files and Flux variables."""
     found = []
-    documents = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    for path in [*sorted((root / "clusters").glob("*/*.yaml")), *(d for d in documents if d.is_file())]:
+    for path in sorted((root / "clusters").glob("*/*.yaml")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             found += [(str(path.relative_to(root)), number, m.group(0)) for m in _PATTERN.finditer(line)]
     return found
@@ -118,7 +138,13 @@ def rewrite(text: str, settings: Settings) -> str:
 
 
 def _set_context(text: str, context: str) -> str:
-    return re.sub(r"(?m)^(  context: ).*$", lambda m: m.group(1) + context, text)
+    if re.search(r"(?m)^  context: ", text):
+        return re.sub(r"(?m)^(  context: ).*$", lambda m: m.group(1) + context, text)
+    return re.sub(r"(?m)^(cluster:\n)", lambda m: m.group(1) + f"  context: {context}\n", text, count=1)
+
+
+def _set_provider(text: str, provider: str) -> str:
+    return re.sub(r"(?m)^(  provider: ).*$", lambda m: m.group(1) + provider, text, count=1)
 
 
 def write_files(root: Path, settings: Settings) -> list[str]:
@@ -131,6 +157,8 @@ def write_files(root: Path, settings: Settings) -> list[str]:
         env_name = path.parent.name
         if path.name == environments.ENV_FILE and env_name in settings.contexts:
             new = _set_context(new, settings.contexts[env_name])
+        if path.name == environments.ENV_FILE and env_name in settings.providers:
+            new = _set_provider(new, settings.providers[env_name])
         if new != text:
             originals[path] = text
             write_atomic(path, new.encode())
