@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cattle import env as environments  # noqa: E402
-from cattle import vault  # noqa: E402
 from cattle.bootstrap import fluxinstall  # noqa: E402
 from cattle.bootstrap import rebuild as bootstrap  # noqa: E402
 from cattle.manifests import render  # noqa: E402
 from cattle.secrets import files as secrets  # noqa: E402
+from cattle.vault import openbao as vault  # noqa: E402
 from cattle.vault.server import BaoServer  # noqa: E402
 from tests.kubemock import FakeCluster, Scenario, children_of  # noqa: E402
 

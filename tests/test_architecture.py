@@ -89,3 +89,13 @@ def test_no_test_waits_against_a_wall_clock_budget() -> None:
     offenders = [f"{path.name}:{number}" for path in sorted((REPO / "tests").rglob("*.py"))
                  for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "bench").glob("*_bench.py")), ids=lambda p: p.name)
+def test_every_benchmark_imports(path: Path) -> None:
+    """Benchmarks run by hand, not in CI: at least their imports must follow the code they measure."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # defines main(); runs nothing
