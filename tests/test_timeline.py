@@ -109,17 +109,17 @@ def test_the_run_file_is_named_by_env_and_start(tmp_path: Path) -> None:
 
 def test_numbers_keep_two_decimals_and_order_follows_the_slowest_pull(tmp_path: Path) -> None:
     timeline = Timeline("testing", started=1000.0)
-    timeline.record("cluster", 1000.0, 1003.333333, "ok")
-    timeline.events[-1].waiting = False  # cattle's own work
-    timeline.record("reconcile", 1003.333333, 1010.126, "ok")
+    timeline.record("cluster", 1000.0, 1007.333333, "ok")
+    timeline.events[-1].waiting = False  # cattle's own work, longer than the wait (overhead is not total % wait)
+    timeline.record("reconcile", 1007.333333, 1010.126, "ok")
     timeline.pulls = [{"image": "fast", "seconds": 1.0, "with_waiting": 2.0, "cached": False},
                       {"image": "slow", "seconds": 3.0, "with_waiting": 9.0, "cached": False}]
     data = timeline.as_dict()
-    assert (data["rto_seconds"], data["toolchain_overhead_seconds"]) == (10.13, 3.33)
-    assert [e["seconds"] for e in data["events"]] == [3.33, 6.79]
+    assert (data["rto_seconds"], data["toolchain_overhead_seconds"]) == (10.13, 7.33)
+    assert [e["seconds"] for e in data["events"]] == [7.33, 2.79]
     text = timeline.render()
     assert "slowest image pulls: slow 3.0s, fast 1.0s" in text  # by the time including waiting, slowest first
-    assert "toolchain overhead (time not spent waiting on the cluster): 3.3s" in text
+    assert "toolchain overhead (time not spent waiting on the cluster): 7.3s" in text
     nested = tmp_path / "a" / "b"
     first, second = timeline.write(nested), timeline.write(nested)  # parents made; writing again is fine
     assert first == second and json.loads(first.read_text())["rto_seconds"] == 10.13
