@@ -51,3 +51,18 @@ def load_file(path: Path) -> Any:
 def dump_documents(docs: Iterator[Any] | list[Any]) -> str:
     """A multi-document YAML stream with stable key order."""
     return yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False)
+
+
+def table_rows(path: Path, key: str, required: tuple[str, ...], label: str, hint: str) -> list[dict[str, Any]]:
+    """The rows under `key` of a table file (platform/versions.yaml, platform/compatibility.yaml), each holding every
+    `required` field; ConfigError names the file and the row (by its `label` field) otherwise."""
+    doc = load_file(path)
+    rows = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{path}: no {key} listed", hint)
+    for row in rows:
+        missing = [k for k in required if not (row.get(k) if isinstance(row, dict) else None)]
+        if missing:
+            name = row.get(label, "?") if isinstance(row, dict) else "?"
+            raise ConfigError(f"{path}: row {name} lacks {', '.join(missing)}", hint)
+    return rows

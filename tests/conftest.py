@@ -29,26 +29,57 @@ def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty per-test key store; no age key leaks in from the environment."""
     home = tmp_path / "config"
     monkeypatch.setenv("CATTLE_CONFIG_HOME", str(home))
-    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "CATTLE_AGE_KEY_TESTING", "CATTLE_AGE_KEY_STAGING",
-                 "CATTLE_AGE_KEY_PRODUCTION"):
+    for name in AGE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return home
 
 
-@pytest.fixture
-def secrets_repo(repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets."""
+EXTERNAL_SECRETS = {"CATTLE_SECRET_EXTERNAL_DNS_API_TOKEN": "test-dns-token",
+                    **{f"CATTLE_SECRET_{name}_{key}": value for name in ("BACKUP_S3", "FEEDS_BACKUP_S3")
+                       for key, value in (("ACCESS_KEY_ID", "test-access-key"),
+                                          ("SECRET_ACCESS_KEY", "test-secret-key"))}}
+AGE_VARIABLES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "CATTLE_AGE_KEY_TESTING", "CATTLE_AGE_KEY_STAGING",
+                 "CATTLE_AGE_KEY_PRODUCTION")
+
+
+@pytest.fixture(scope="session")
+def secrets_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fresh keys and freshly generated secrets for the three environments, made once per test process with the
+    real sops and age (about 1.3 s); secrets_repo copies them into each test's own repository and key store."""
     from cattle.secrets import files as secrets
 
-    monkeypatch.setenv("CATTLE_SECRET_EXTERNAL_DNS_API_TOKEN", "test-dns-token")
-    for name in ("BACKUP_S3", "FEEDS_BACKUP_S3"):
-        monkeypatch.setenv(f"CATTLE_SECRET_{name}_ACCESS_KEY_ID", "test-access-key")
-        monkeypatch.setenv(f"CATTLE_SECRET_{name}_SECRET_ACCESS_KEY", "test-secret-key")
+    base = tmp_path_factory.mktemp("secrets-template")
+    root = base / "repo"
+    root.mkdir()
+    for name in ("clusters", "secrets"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / ".sops.yaml", root / ".sops.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CATTLE_REPO", str(root))
+        patch.setenv("CATTLE_CONFIG_HOME", str(base / "config"))
+        for name in AGE_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in EXTERNAL_SECRETS.items():
+            patch.setenv(name, value)
+        for env in ("testing", "staging", "production"):
+            (root / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
+            secrets.init(root, env, force=True)
+            secrets.generate(root, env, regenerate_all=True)
+    return base
+
+
+@pytest.fixture
+def secrets_repo(repo_copy: Path, key_home: Path, secrets_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository copy whose environments have fresh keys (in key_home) and freshly generated secrets (copied from
+    secrets_template: what secrets.init and secrets.generate write, nothing else)."""
+    for name, value in EXTERNAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CATTLE_DB_STORE", f"file://{repo_copy.parent / 'db-backups'}")
-    for env in ("testing", "staging", "production"):
-        (repo_copy / "secrets" / env / "miniflux-admin.secret.yaml").unlink()
-        secrets.init(repo_copy, env, force=True)
-        secrets.generate(repo_copy, env, regenerate_all=True)
+    for name in ("clusters", "secrets"):
+        shutil.rmtree(repo_copy / name)
+        shutil.copytree(secrets_template / "repo" / name, repo_copy / name)
+    shutil.copy(secrets_template / "repo" / ".sops.yaml", repo_copy / ".sops.yaml")
+    shutil.copytree(secrets_template / "config", key_home, dirs_exist_ok=True)
     return repo_copy
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyrage import x25519
 
@@ -166,14 +166,18 @@ def _fill_database(store: FlakyStore, entries: list[tuple[str, int, int]]) -> se
                           f"status={status}\nend_time=2026-11-01 00:00:{number:02d}\nsize=4\n".encode())
             if kind == "unreadable_info":
                 store.broken.add(f"{server}/base/{backup_id}/backup.info")
-            elif kind == "done":
+            if kind == "done":
                 complete.add((generation, backup_id))
+            elif kind != "no_info":  # an entry for the same backup id replaces its backup.info
+                complete.discard((generation, backup_id))
     return complete
 
 
 @settings(max_examples=150, deadline=None)
 @given(entries=st.lists(st.tuples(st.sampled_from(DB_KINDS), st.integers(1, 4), st.integers(0, 20)), max_size=8),
        protected=st.booleans())
+@example(entries=[("done", 1, 0), ("failed", 1, 0)], protected=False)  # a later upload of the same backup id failed
+@example(entries=[("done", 1, 0), ("done", 1, 1), ("failed", 1, 1)], protected=True)
 def test_database_never_starts_empty_over_a_backup_and_recovers_only_the_newest(
         entries: list[tuple[str, int, int]], protected: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ from cattle.errors import ConfigError
 from cattle.manifests.ordering import dig
 from cattle.manifests.policy import EXACT_VERSION
 from cattle.manifests.render import RenderedObject, Rendering
-from cattle.yamlio import load_file
+from cattle.yamlio import load_file, table_rows
 
 TABLE = "platform/compatibility.yaml"
 KIND_PIN = "clusters/kind.yaml"
@@ -75,16 +75,11 @@ def _bound(row: Mapping[str, Any], key: str, path: Path) -> tuple[int, int] | No
 def load_table(root: Path) -> list[Component]:
     """Every row of platform/compatibility.yaml."""
     path = root / TABLE
-    doc = load_file(path)
-    rows = doc.get("components") if isinstance(doc, Mapping) else None
-    if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{path}: no components listed", "list each component with its Kubernetes range")
+    rows = table_rows(path, "components", ("name", "version", "pin", "source"), "name",
+                      "every row names the component, the pinned version, where it is pinned, its Kubernetes range "
+                      "and a source")
     table = []
     for row in rows:
-        missing = [k for k in ("name", "version", "pin", "source") if not row.get(k)]
-        if missing:
-            raise ConfigError(f"{path}: row {row.get('name', '?')} lacks {', '.join(missing)}",
-                              "every row names the component, the pinned version, where it is pinned and a source")
         table.append(Component(str(row["name"]), str(row["version"]), dict(row["pin"]), _bound(row, "min", path),
                                _bound(row, "max", path), str(row["source"]), str(row.get("says") or "")))
     return table

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from cattle.env import Environment
-from cattle.errors import ConfigError
 from cattle.manifests.compatibility import pinned_version
 from cattle.manifests.ordering import dig
 from cattle.manifests.policy import EXACT_VERSION
 from cattle.manifests.render import RenderedObject, Rendering
 from cattle.problems import Problem
-from cattle.yamlio import load_file
+from cattle.yamlio import table_rows
 
 TABLE = "platform/versions.yaml"
 CRDS = "vendor/crds"
@@ -49,16 +48,10 @@ class Row:
 def load(root: Path) -> list[Row]:
     """Every row of platform/versions.yaml."""
     path = root / TABLE
-    doc = load_file(path)
-    rows = doc.get("charts") if isinstance(doc, Mapping) else None
-    if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{path}: no charts listed", "list each pinned chart with its appVersion and source")
+    rows = table_rows(path, "charts", ("release", "chart", "version", "appVersion", "repository", "source"), "chart",
+                      "every row names the release, chart, version, appVersion, repository and source")
     table = []
     for row in rows:
-        missing = [k for k in ("release", "chart", "version", "appVersion", "repository", "source") if not row.get(k)]
-        if missing:
-            raise ConfigError(f"{path}: row {row.get('chart', '?')} lacks {', '.join(missing)}",
-                              "every row names the release, chart, version, appVersion, repository and source")
         crds: dict[str, str] = {}
         for entry in row.get("crds") or []:
             if isinstance(entry, Mapping):
