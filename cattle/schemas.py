@@ -10,6 +10,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -128,8 +129,43 @@ def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
     return schemas
 
 
-_RESULTS: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (schema, object) -> errors, for this process
+_RESULTS: dict[str, list[tuple[str, str]]] = {}  # hash of (schema, object) -> errors
 _RESULTS_LOCK = threading.Lock()
+_RESULTS_STATE = {"loaded": False, "changed": False}
+RESULTS_FILE = "schema-results.json"
+# the built-in schemas and the validator are part of every result's key: an upgrade of either checks everything again
+_ENGINE = f"kubernetes-validate {metadata.version('kubernetes-validate')}, jsonschema {metadata.version('jsonschema')}"
+
+
+def _load_results() -> None:
+    """The results kept on disk by earlier runs (content-addressed, so never stale); called with the lock held."""
+    if _RESULTS_STATE["loaded"]:
+        return
+    _RESULTS_STATE["loaded"] = True
+    try:
+        kept = json.loads((cache_dir() / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(kept, dict):
+        for key, errors in kept.items():
+            _RESULTS.setdefault(str(key), [(str(where), str(message)) for where, message in errors])
+
+
+def save_schema_results() -> None:
+    """Keep this process's schema results on disk for the next run (best effort: a read-only cache costs time)."""
+    with _RESULTS_LOCK:
+        if not _RESULTS_STATE["changed"] or len(_RESULTS) > 50_000:
+            return
+        data = json.dumps(_RESULTS)
+        _RESULTS_STATE["changed"] = False
+    path = cache_dir() / RESULTS_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(data)
+        tmp.replace(path)
+    except OSError:
+        pass
 _CRD_DIGESTS: dict[int, tuple[dict[str, Any], str]] = {}  # id(schema) -> (the schema, kept alive; its digest)
 
 
@@ -182,23 +218,26 @@ class SchemaStore:
         validator = self.validator(api_version, kind)
         if validator is None:
             return None
-        key = (self._schema_key(api_version, kind), json.dumps(obj, sort_keys=True, default=str))
+        key = hashlib.sha256(f"{self._schema_key(api_version, kind)}\0{limit}\0"
+                             f"{json.dumps(obj, sort_keys=True, default=str)}".encode()).hexdigest()
         with _RESULTS_LOCK:
+            _load_results()
             if key in _RESULTS:
-                return _RESULTS[key]
+                return list(_RESULTS[key])
         errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:limit]
         found = [(".".join(str(p) for p in error.absolute_path) or "(top level)", error.message) for error in errors]
         with _RESULTS_LOCK:
             if len(_RESULTS) > 50_000:  # a long-lived process (a test session) must not grow without bound
                 _RESULTS.clear()
             _RESULTS[key] = found
+            _RESULTS_STATE["changed"] = True
         return found
 
     def _schema_key(self, api_version: str, kind: str) -> str:
         group, _, version = api_version.rpartition("/")
         crd = self._crds.get(f"{group}/{version}/{kind}")
         if crd is None:
-            return f"builtin:{api_version}/{kind}"
+            return f"builtin:{_ENGINE}:{api_version}/{kind}"
         marker = id(crd)
         if marker not in _CRD_DIGESTS:
             _CRD_DIGESTS[marker] = (crd, hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest())

@@ -11,8 +11,8 @@ import yaml
 from cattle.errors import ConfigError
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a mapping with the same key twice."""
+class _StrictLoader(yaml.CSafeLoader):
+    """The C-accelerated SafeLoader (libyaml), rejecting a mapping with the same key twice."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,8 +214,10 @@ def test_an_object_identical_in_every_environment_is_schema_checked_once(repo_co
     environment."""
     from cattle import schemas
 
-    results: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    results: dict[str, list[tuple[str, str]]] = {}
     monkeypatch.setattr(schemas, "_RESULTS", results)
+    monkeypatch.setitem(schemas._RESULTS_STATE, "loaded", True)  # this process's checks only, none from disk
+    monkeypatch.setenv("CATTLE_CACHE_DIR", str(repo_copy.parent / "cache"))
     release = repo_copy / "platform/controllers/base/external-secrets/release.yaml"
     release.write_text(release.read_text().replace("  interval: 30m\n", "  interval: 30m\n  suspend: sometimes\n"))
     reports = validate.validate(None, repo_copy)
@@ -223,3 +226,32 @@ def test_an_object_identical_in_every_environment_is_schema_checked_once(repo_co
     for report in reports:
         assert any(p.rule == "schema" and "suspend" in p.message and "external-secrets" in p.object
                    for p in report.problems), report.env
+
+
+def test_a_warm_run_reuses_the_schema_results_on_disk(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second process (here: a cleared in-memory cache) checks again only what changed."""
+    from cattle import schemas
+
+    monkeypatch.setenv("CATTLE_CACHE_DIR", str(repo_copy.parent / "cache"))
+    monkeypatch.setattr(schemas, "_RESULTS", {})
+    monkeypatch.setitem(schemas._RESULTS_STATE, "loaded", True)
+    first = validate.validate(["testing"], repo_copy)
+    assert (repo_copy.parent / "cache" / schemas.RESULTS_FILE).is_file()
+    import jsonschema
+
+    checked: list[str] = []
+    for cls in (jsonschema.Draft7Validator, jsonschema.Draft202012Validator):
+        def counted(self: Any, instance: Any, _real: Any = cls.iter_errors) -> Any:
+            if isinstance(instance, dict) and {"apiVersion", "kind", "metadata"} <= set(instance):
+                checked.append(str(instance["kind"]))  # a whole object, not a part the schema descends into
+            return _real(self, instance)
+
+        monkeypatch.setattr(cls, "iter_errors", counted)
+    monkeypatch.setattr(schemas, "_RESULTS", {})  # a new process: nothing in memory
+    monkeypatch.setitem(schemas._RESULTS_STATE, "loaded", False)
+    again = validate.validate(["testing"], repo_copy)
+    assert checked == [] and [p.message for p in again[0].problems] == [p.message for p in first[0].problems]
+    release = repo_copy / "platform/controllers/base/external-secrets/release.yaml"
+    release.write_text(release.read_text().replace("interval: 30m", "interval: 31m"))
+    validate.validate(["testing"], repo_copy)
+    assert checked == ["HelmRelease"]  # only the changed object is checked again

@@ -66,16 +66,28 @@ def kustomize_build(directory: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
 
 
+_DIGESTS: dict[tuple[object, ...], str] = {}  # file signatures -> content digest, for this process
+
+
 def tree_digest(root: Path) -> str:
-    """A hash of every file a kustomize build of this repository can reach (names and contents)."""
-    digest = hashlib.sha256()
-    for top in _SOURCE_DIRS:
-        for path in sorted((root / top).rglob("*")):
-            if path.is_file():
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    """A hash of every file a kustomize build of this repository can reach (names and contents). The contents are
+    read again only when a file's name, size or modification time changed since the last call in this process."""
+    files = [path for top in _SOURCE_DIRS for path in sorted((root / top).rglob("*")) if path.is_file()]
     kubectl = Path(tools.find("kubectl")).resolve()
+    signature = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in [*files, kubectl])
+    with _INDEX_LOCK:
+        known = _DIGESTS.get(signature)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     status = kubectl.stat()
     digest.update(f"{kubectl}:{status.st_size}:{status.st_mtime_ns}".encode())
+    with _INDEX_LOCK:
+        if len(_DIGESTS) > 64:
+            _DIGESTS.clear()
+        _DIGESTS[signature] = digest.hexdigest()
     return digest.hexdigest()
 
 
@@ -208,6 +220,11 @@ def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Re
                             result.kustomizations[child] = obj
                             queue.append((child, obj))
     return result
+
+
+def build(root: Path, path: str) -> list[dict[str, Any]]:
+    """What kustomize builds at a repository path (before Flux's substitution), from the cache when unchanged."""
+    return _build_cached(root, {"spec": {"path": path}}, tree_digest(root))
 
 
 def _build_cached(root: Path, kustomization: dict[str, Any], digest: str) -> list[dict[str, Any]]:

@@ -15,10 +15,10 @@ from cattle import env as environments
 from cattle.console import table
 from cattle.database.backups import validation_variables
 from cattle.manifests import clusterfit, deprecations, policy, versiontable
-from cattle.manifests.render import kustomize_build, render
+from cattle.manifests.render import build, render
 from cattle.paths import repo_root
 from cattle.problems import Problem
-from cattle.schemas import SchemaStore, load_crd_files
+from cattle.schemas import SchemaStore, load_crd_files, save_schema_results
 
 
 @dataclass
@@ -44,7 +44,8 @@ def vendored_crd_files(root: Path) -> list[Path]:
 
 
 def validate_env(environment: environments.Environment, crds: dict[str, dict[str, Any]],
-                 bootstrap_vars: dict[str, str] | None = None) -> EnvReport:
+                 bootstrap_vars: dict[str, str] | None = None,
+                 found_placeholders: list[tuple[str, int, str]] | None = None) -> EnvReport:
     """Render one environment (optionally with cattle's bootstrap choices) and check it."""
     started = time.monotonic()
     rendering = render(environment, bootstrap_vars)
@@ -57,7 +58,7 @@ def validate_env(environment: environments.Environment, crds: dict[str, dict[str
                        + deprecations.check(environment.name, rendering, vendored_crd_files(environment.root),
                                             versiontable.deprecated_values(environment.root))
                        + protected_database_problems(environment))
-    report.warnings = placeholder_warnings(environment)
+    report.warnings = placeholder_warnings(environment, found_placeholders)
     report.seconds = time.monotonic() - started
     return report
 
@@ -70,7 +71,7 @@ def protected_database_problems(environment: environments.Environment) -> list[P
     default its root applies must be `undecided` (clusters/components/protected-database), never a real start."""
     if not environment.protected:
         return []
-    text = json.dumps(kustomize_build(environment.directory))
+    text = json.dumps(build(environment.root, environment.flux_path))
     defaults = _DB_DEFAULT.findall(text)
     wrong = sorted({d for d in defaults if d != "undecided"})
     if defaults and not wrong:
@@ -83,13 +84,15 @@ def protected_database_problems(environment: environments.Environment) -> list[P
                     f"clusters/{environment.name}/kustomization.yaml", "protected-database")]
 
 
-def placeholder_warnings(environment: environments.Environment) -> list[str]:
+def placeholder_warnings(environment: environments.Environment,
+                         found: list[tuple[str, int, str]] | None = None) -> list[str]:
     """A warning per placeholder still in the environment's files (the repository is not made yours yet)."""
     from cattle.secrets.adopt import placeholders
 
     mine = f"clusters/{environment.name}/"
     return [f"{file}:{line}: placeholder {value!r} (make the repository yours: ./scripts/cattle adopt)"
-            for file, line, value in placeholders(environment.root) if file.startswith(mine)]
+            for file, line, value in (placeholders(environment.root) if found is None else found)
+            if file.startswith(mine)]
 
 
 def validate(names: list[str] | None = None, root: Path | None = None) -> list[EnvReport]:
@@ -97,8 +100,13 @@ def validate(names: list[str] | None = None, root: Path | None = None) -> list[E
     base = root or repo_root()
     selected = [environments.load(name, base) for name in (names or environments.environment_names(base))]
     crds = load_crd_files(vendored_crd_files(base))
+    from cattle.secrets.adopt import placeholders
+
+    found = placeholders(base)  # one scan for every environment
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected)), selected))
+        reports = list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected), found), selected))
+    save_schema_results()  # a warm run checks again only objects (or schemas) that changed
+    return reports
 
 
 def format_text(reports: list[EnvReport]) -> str:
