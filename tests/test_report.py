@@ -30,7 +30,18 @@ from tests.conftest import REPO
 from tests.reportdata import NOW
 
 ARTIFACTS = Path(os.environ.get("CATTLE_TEST_ARTIFACTS") or REPO / ".cattle" / "test-artifacts") / "report"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+def _first(*candidates: str | None) -> Path:
+    """The first candidate that exists (else the first one, named in the skip message)."""
+    found = [Path(c) for c in candidates if c]
+    return next((p for p in found if p.exists()), found[0])
+
+
+# Debian's chromium (scripts/setup --test), else a Chrome already there (GitHub's runners: google-chrome, and
+# chromedriver under $CHROMEWEBDRIVER)
+CHROMIUM = _first("/usr/bin/chromium", shutil.which("chromium"), shutil.which("google-chrome"))
+CHROMEDRIVER = _first("/usr/bin/chromedriver", shutil.which("chromedriver"),
+                      os.path.join(os.environ["CHROMEWEBDRIVER"], "chromedriver")
+                      if os.environ.get("CHROMEWEBDRIVER") else None)
 HOUR = 3600.0
 
 
@@ -252,7 +263,7 @@ def _browser_missing() -> str | None:
         missing.append("the selenium package")
     if missing:
         return (f"no headless browser here ({', '.join(missing)} missing): install Debian's chromium and "
-                "chromium-driver (./scripts/setup --test does)")
+                "chromium-driver (./scripts/setup --test does), or Chrome with its chromedriver")
     return None
 
 
