@@ -12,7 +12,7 @@ from typing import Any
 from cattle.errors import ConfigError
 from cattle.manifests.ordering import dig
 from cattle.manifests.policy import EXACT_VERSION
-from cattle.manifests.render import RenderedObject, Rendering
+from cattle.manifests.render import Rendering
 from cattle.yamlio import load_file, table_rows
 
 TABLE = "platform/compatibility.yaml"
@@ -99,14 +99,6 @@ def unsupported(table: list[Component], version: str) -> list[Component]:
     return [component for component in table if not component.supports(version)]
 
 
-def _find(rendering: Rendering, kind: str, namespace: str, name: str) -> RenderedObject | None:
-    for item in rendering.objects:
-        meta = item.obj.get("metadata") or {}
-        if item.obj.get("kind") == kind and meta.get("namespace") == namespace and meta.get("name") == name:
-            return item
-    return None
-
-
 def pinned_version(rendering: Rendering, root: Path, pin: Mapping[str, str]) -> str | None:
     """What the repository pins where a row points: a HelmRelease's chart version (or its OCIRepository tag), or
     the text of a file. None when the environment does not install the component."""
@@ -114,14 +106,14 @@ def pinned_version(rendering: Rendering, root: Path, pin: Mapping[str, str]) -> 
         path = root / pin["file"]
         return path.read_text() if path.is_file() else ""
     namespace, _, name = pin["helmRelease"].partition("/")
-    release = _find(rendering, "HelmRelease", namespace, name)
+    release = rendering.find("HelmRelease", namespace, name)
     if release is None:
         return None
     version = dig(release.obj, ("spec", "chart", "spec", "version"))
     if version is not None:
         return str(version)
     ref = dig(release.obj, ("spec", "chartRef")) or {}
-    source = _find(rendering, str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
+    source = rendering.find(str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
     return str(dig(source.obj, ("spec", "ref", "tag")) or "") if source else ""
 
 

@@ -59,6 +59,14 @@ class Rendering:
     problems: list[Problem] = field(default_factory=list)
     kustomizations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def find(self, kind: str, namespace: str, name: str) -> RenderedObject | None:
+        """The rendered object of that kind, namespace and name, if any."""
+        for item in self.objects:
+            meta = item.obj.get("metadata") or {}
+            if item.obj.get("kind") == kind and meta.get("namespace") == namespace and meta.get("name") == name:
+                return item
+        return None
+
 
 def kustomize_build(directory: Path) -> list[dict[str, Any]]:
     """The objects `kubectl kustomize DIR` produces (ToolError on a failed build)."""

@@ -14,7 +14,7 @@ from cattle.env import Environment
 from cattle.manifests.compatibility import pinned_version
 from cattle.manifests.ordering import dig
 from cattle.manifests.policy import EXACT_VERSION
-from cattle.manifests.render import RenderedObject, Rendering
+from cattle.manifests.render import Rendering
 from cattle.problems import Problem
 from cattle.yamlio import table_rows
 
@@ -73,19 +73,11 @@ def vendored_version(root: Path, directory: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _find(rendering: Rendering, kind: str, namespace: str, name: str) -> RenderedObject | None:
-    for item in rendering.objects:
-        meta = item.obj.get("metadata") or {}
-        if item.obj.get("kind") == kind and meta.get("namespace") == namespace and meta.get("name") == name:
-            return item
-    return None
-
-
 def chart_source(rendering: Rendering, release: dict[str, Any]) -> dict[str, Any] | None:
     """The HelmRepository or OCIRepository a HelmRelease takes its chart from."""
     namespace = str((release.get("metadata") or {}).get("namespace"))
     ref = dig(release, ("spec", "chart", "spec", "sourceRef")) or dig(release, ("spec", "chartRef")) or {}
-    found = _find(rendering, str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
+    found = rendering.find(str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
     return found.obj if found else None
 
 
@@ -98,7 +90,7 @@ def check(environment: Environment, rendering: Rendering) -> list[Problem]:
 
     for row in load(root):
         namespace, _, name = row.release.partition("/")
-        item = _find(rendering, "HelmRelease", namespace, name)
+        item = rendering.find("HelmRelease", namespace, name)
         if item is None:
             continue
         pinned = pinned_version(rendering, root, {"helmRelease": row.release}) or ""
