@@ -243,3 +243,53 @@ def test_the_heartbeat_counts_the_whole_run_against_the_rto_budget(capsys: pytes
     w.wait(timeout=600, poll=2.0)
     beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 1/2" in line]
     assert beats and "Ready 1/2 · 5m16s of 15m budget" in beats[0]
+
+
+def _tracked(ready_at: dict[str, float | None]) -> dict[tuple[str, str, str], reconcile.Tracked]:
+    found = {}
+    for name, at in ready_at.items():
+        item = reconcile.Tracked(KS, "flux-system", name, "ready" if at else "reconciling")
+        item.ready_at = at
+        found[(KS, "flux-system", name)] = item
+    found[(HR, "feeds", "feeds-db")] = reconcile.Tracked(HR, "feeds", "feeds-db", "ready", ready_at=999.0)
+    return found
+
+
+def test_the_critical_path_follows_the_slowest_ready_dependency_back() -> None:
+    depends = {"apps": ["platform-configs", "secrets"], "platform-configs": ["platform-controllers"],
+               "platform-controllers": ["secrets"], "secrets": []}
+    tracked = _tracked({"secrets": 10.0, "platform-controllers": 50.0, "platform-configs": 80.0, "apps": 90.0})
+    assert reconcile.critical_path(tracked, depends) == ["secrets", "platform-controllers", "platform-configs",
+                                                         "apps"]  # the HelmRelease (Ready last) is not a layer
+    faster = _tracked({"secrets": 10.0, "platform-controllers": 50.0, "platform-configs": 20.0, "apps": 90.0})
+    assert reconcile.critical_path(faster, {**depends, "apps": ["platform-configs", "platform-controllers"]}) == [
+        "secrets", "platform-controllers", "apps"]  # the slower of two dependencies decided it
+    pending = _tracked({"secrets": 10.0, "platform-controllers": None, "apps": 30.0})
+    assert reconcile.critical_path(pending, {"apps": ["platform-controllers", "secrets"]}) == ["secrets", "apps"]
+    assert reconcile.critical_path(_tracked({"apps": None}), depends) == []
+    looped = _tracked({"a": 1.0, "b": 2.0})
+    assert reconcile.critical_path(looped, {"a": ["b"], "b": ["a"]}) == ["a", "b"]  # a cycle ends the walk
+
+
+def test_the_status_table_shows_every_flux_object_and_its_state() -> None:
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "True")),
+                                (0, flux(HR, "feeds-db", "False", "RetriesExceeded", "x" * 100, stalled=True,
+                                         namespace="feeds"))])
+    lines = reconcile.status_table(kube).splitlines()  # type: ignore[arg-type]
+    assert lines[0].split() == ["kind", "object", "state", "message"]
+    assert lines[2].split() == ["Kustomization", "flux-system/apps", "ready"]
+    assert lines[3].split()[:3] == ["HelmRelease", "feeds/feeds-db", "failed"] and lines[3].endswith("x" * 80)
+    assert reconcile.status_table(ScriptedKube(clock, [])) == "no Flux objects found"  # type: ignore[arg-type]
+
+
+def test_verify_fails_when_an_object_is_no_longer_ready_after_the_wait() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "True")), (0, flux(HR, "feeds-db", "True", namespace="feeds")),
+                       (50, flux(HR, "feeds-db", "False", "UpgradeFailed", "probe failed", namespace="feeds"))],
+                      [APPS, DB])
+    w.wait(timeout=30)
+    assert w.verify() == 2
+    clock.now = 60
+    with pytest.raises(ReconcileFailed, match=r"^1 Flux objects are no longer Ready: HelmRelease feeds/feeds-db "
+                                              r"\(reconciling: probe failed\)"):  # helm retries
+        w.verify()
