@@ -293,3 +293,18 @@ def test_verify_fails_when_an_object_is_no_longer_ready_after_the_wait() -> None
     with pytest.raises(ReconcileFailed, match=r"^1 Flux objects are no longer Ready: HelmRelease feeds/feeds-db "
                                               r"\(reconciling: probe failed\)"):  # helm retries
         w.verify()
+
+
+def test_the_heartbeat_names_three_pending_objects_and_counts_the_rest() -> None:
+    names = ["secrets", "platform-controllers", "platform-configs", "apps", "monitoring"]
+    w, _ = waiter([], [(KS, "flux-system", n) for n in names])
+    w.tracked[(KS, "flux-system", "secrets")].state = "ready"
+    w.tracked[(KS, "flux-system", "platform-controllers")].message = "m" * 60
+    assert w.heartbeat(75.0, 600.0) == (
+        f"Ready 1/5 · 1m15s of 10m timeout · waiting on: platform-controllers ({'m' * 40}), platform-configs "
+        "(missing), apps (missing) and 1 more")
+    w.budget = 900.0
+    assert w.heartbeat(59.6, 600.0).startswith("Ready 1/5 · 1m of 15m budget · ")
+    for name in names:
+        w.tracked[(KS, "flux-system", name)].state = "ready"
+    assert w.heartbeat(1.0, 600.0).endswith("waiting on: ")
