@@ -82,7 +82,8 @@ def tree_digest(root: Path) -> str:
     read again only when a file's name, size or modification time changed since the last call in this process."""
     files = [path for top in _SOURCE_DIRS for path in sorted((root / top).rglob("*")) if path.is_file()]
     kubectl = Path(tools.find("kubectl")).resolve()
-    signature = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in [*files, kubectl])
+    stats = [(p, p.stat()) for p in [*files, kubectl]]
+    signature = tuple((str(p), st.st_size, st.st_mtime_ns) for p, st in stats)
     with _INDEX_LOCK:
         known = _DIGESTS.get(signature)
     if known is not None:
@@ -90,8 +91,7 @@ def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    status = kubectl.stat()
-    digest.update(f"{kubectl}:{status.st_size}:{status.st_mtime_ns}".encode())
+    digest.update(repr(signature[-1]).encode())  # the kubectl binary: path, size and mtime
     with _INDEX_LOCK:
         if len(_DIGESTS) > 64:
             _DIGESTS.clear()
