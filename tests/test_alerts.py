@@ -257,9 +257,16 @@ def _alert_names() -> Iterator[str]:
 @needs_promtool
 @pytest.mark.parametrize("alert", list(_alert_names()))
 def test_promtool_unit_tests(renderings: dict[str, Rendering], alert: str, tmp_path: Path) -> None:
+    tested: dict[str, str] = {}  # the rules' content -> the first environment that rendered them
     for name, rendering in renderings.items():
+        series = [case.input_series(rendering) for case in CASES if case.alert == alert]
+        content = yaml.safe_dump([prometheus_rules(rendering), series], sort_keys=True)
+        if content in tested:  # the same rules and the same series: promtool would answer the same
+            continue
+        tested[content] = name
         proc = promtool_test(rendering, alert, tmp_path / name)
         assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"
+    assert tested
 
 
 def plant_old_monitoring(root: Path) -> None:

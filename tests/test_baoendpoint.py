@@ -18,7 +18,7 @@ from cattle.vault import openbao as vault
 from cattle.vault.server import BaoServer
 from tests.waiting import until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+pytestmark = pytest.mark.slow
 
 
 def _forwarder(targets: dict[str, str], asked: list[str]) -> baoendpoint.Forwarder:

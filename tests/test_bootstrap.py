@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cattle import env
-from cattle.bootstrap import fluxinstall
+from cattle.bootstrap import fluxinstall, reconcile
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import CattleError, PreflightError, ReconcileFailed, WaitTimeout
 from cattle.manifests.render import render
@@ -22,8 +22,6 @@ from cattle.vault import restore as vaultdrill
 from cattle.vault import setup as vaultinit
 from cattle.vault.server import BaoServer
 from tests.kubemock import FakeCluster, Scenario, children_of
-
-pytestmark = pytest.mark.xdist_group("kmock")
 
 
 def _children(root: Path) -> list[tuple[str, dict[str, object]]]:
@@ -139,12 +137,33 @@ def test_terminal_failure_is_surfaced_fast_and_a_rerun_resumes(cluster: FakeClus
     assert "apps" in cluster.ready_order
 
 
+class LeapOnceOnlyAppsIsLeft(reconcile.Clock):
+    """The reconcile wait's clock: real time until every Kustomization but `apps` is Ready, then past any deadline.
+    The timeout is then an event of the test, not a race with how busy the machine is."""
+
+    def __init__(self) -> None:
+        self.waiter: reconcile.Waiter | None = None
+        self.leapt = False
+
+    def monotonic(self) -> float:
+        pending = {t.name for t in self.waiter.pending() if t.kind == "Kustomization"} if self.waiter else set()
+        self.leapt = self.leapt or pending == {"apps"}
+        return super().monotonic() + (1e6 if self.leapt else 0.0)
+
+
 def test_timeout_names_what_is_pending(cluster: FakeCluster) -> None:
     cluster.scenario.never.add("apps")
+    clock = LeapOnceOnlyAppsIsLeft()
+
+    def on_waiter(waiter: reconcile.Waiter) -> None:
+        clock.waiter, waiter.clock = waiter, clock
+
     with pytest.raises(WaitTimeout) as caught:
-        bootstrap.run("testing", _options(timeout=15.0))  # long enough for the Flux install on a busy machine
-    assert "not Ready within 15s" in caught.value.message
+        bootstrap.run("testing", _options(), on_waiter=on_waiter)
+    assert clock.leapt
+    assert "not Ready within 540s" in caught.value.message
     assert "Kustomization flux-system/apps" in caught.value.message
+    assert "Kustomization flux-system/platform-configs" not in caught.value.message  # Ready: not listed
 
 
 def test_dry_run_prints_every_step_and_object_and_touches_nothing(cluster: FakeCluster,

@@ -24,7 +24,7 @@ from tests.conftest import REPO
 from tests.vaultkit import everything, populate
 from tests.waiting import until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+pytestmark = pytest.mark.slow
 LOGIN = vault.Login("cattle-backup", "by-hand-password")
 
 

@@ -21,7 +21,7 @@ from cattle.vault import openbao as vault
 from cattle.vault.server import BaoServer
 from tests.kubemock import FakeCluster, Scenario, children_of
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kmock")]
+pytestmark = pytest.mark.slow
 CONTEXTS = {"production": "cattle-production", "staging": "cattle-staging", "testing": "testing-here"}
 
 

@@ -17,7 +17,7 @@ from cattle.vault import snapshots
 from cattle.vault.server import BaoServer
 from tests.vaultkit import populate
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

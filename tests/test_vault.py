@@ -16,7 +16,7 @@ from cattle.vault import snapshots
 from cattle.vault.server import BaoServer
 from tests.vaultkit import everything, populate
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openbao")]
+pytestmark = pytest.mark.slow
 LOGIN = vault.Login("cattle-backup", "correct-horse-battery-staple")
 
 
@@ -313,3 +313,16 @@ def test_configure_task_sets_up_backups_and_external_secrets(secrets_repo: Path,
         assert root.auth.kubernetes.read_config()["kubernetes_ca_cert"] == ca.read_text()
         login = vault.backup_login(secrets_repo, "testing")
         assert vault.login(server.addr, login).is_authenticated()
+
+
+def test_a_port_taken_after_it_was_picked_is_traded_for_another(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # another process's listener on the port BaoServer picked
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with BaoServer(port=port, directory=tmp_path / "bao") as server:
+            assert server.port != port
+            assert vault.health(server.addr) == 501  # up, not initialised
+        assert "address already in use" in (tmp_path / "bao" / "server.log").read_text()
