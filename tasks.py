@@ -6,6 +6,7 @@ A CattleError becomes a one-paragraph message and exit code 1; anything else kee
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -257,7 +258,10 @@ def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
     if lint_only:
         return
     select = f" -k {k!r}" if k else ""
-    result = c.run(f"{python} -m pytest -n 2 --dist loadgroup{select}", echo=True, warn=True, pty=False)
+    # one worker more than cores: a third of the suite's time is tests waiting on real servers (OpenBao applies a
+    # restored snapshot ~5 s after taking it, PostgreSQL replays WAL), which the extra worker fills
+    workers = (os.cpu_count() or 2) + 1
+    result = c.run(f"{python} -m pytest -n {workers} --dist loadgroup{select}", echo=True, warn=True, pty=False)
     if result is None or result.exited == 5:
         raise Exit("pytest collected no tests: that is a failure, not a pass", code=1)
     if result.exited != 0:
