@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import jsonschema
 import kubernetes_validate
@@ -96,37 +96,63 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cattle"
 
 
-def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """Converted schemas of every CRD in the files, cached on disk by content hash."""
-    paths = sorted(files)
-    digest = hashlib.sha256()
-    contents: list[bytes] = []
-    for path in paths:
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)  # stored compressed, byte-identical to upstream once decompressed
-        contents.append(data)
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
-    cache = cache_dir() / f"crd-schemas-{digest.hexdigest()[:20]}.json"
-    if cache.is_file():
-        try:
-            cached: dict[str, dict[str, Any]] = json.loads(cache.read_text())
-            return cached
-        except (OSError, ValueError):
-            pass
-    schemas: dict[str, dict[str, Any]] = {}
-    for data in contents:
-        for doc in yaml.load_all(data, Loader=yaml.CSafeLoader):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                schemas.update(crd_schemas(doc))
+class CrdFiles:
+    """The vendored CRD files' contents, their digest and (parsed on first use, once per process) their CRDs."""
+
+    _parsed: ClassVar[dict[str, list[dict[str, Any]]]] = {}  # digest -> CRDs, for the whole process
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, files: Iterable[Path]) -> None:
+        digest = hashlib.sha256()
+        self.contents: list[bytes] = []
+        for path in sorted(files):
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data = gzip.decompress(data)  # stored compressed, byte-identical to upstream once decompressed
+            self.contents.append(data)
+            digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
+        self.digest = digest.hexdigest()[:20]
+
+    def crds(self) -> list[dict[str, Any]]:
+        """Every CustomResourceDefinition in the files (the YAML is parsed once per process, under a lock)."""
+        with self._lock:
+            if self.digest not in self._parsed:
+                self._parsed[self.digest] = [
+                    doc for data in self.contents for doc in yaml.load_all(data, Loader=yaml.CSafeLoader)
+                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
+            return self._parsed[self.digest]
+
+
+def cached_json(name: str, make: Any) -> Any:
+    """`make()`, kept in the cache directory as `name` (content-addressed by the caller); best effort."""
+    cache = cache_dir() / name
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        pass
+    made = make()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(schemas))
+        tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(made))
         tmp.replace(cache)
     except OSError:
         pass
-    return schemas
+    return made
+
+
+def load_crd_files(files: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """Converted schemas of every CRD in the files, cached on disk by content hash."""
+    source = CrdFiles(files)
+
+    def convert() -> dict[str, dict[str, Any]]:
+        schemas: dict[str, dict[str, Any]] = {}
+        for doc in source.crds():
+            schemas.update(crd_schemas(doc))
+        return schemas
+
+    converted: dict[str, dict[str, Any]] = cached_json(f"crd-schemas-{source.digest}.json", convert)
+    return converted
 
 
 _RESULTS: dict[str, list[tuple[str, str]]] = {}  # hash of (schema, object) -> errors

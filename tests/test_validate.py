@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -9,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cattle import env
 from cattle.database.backups import validation_variables
-from cattle.manifests import validate
+from cattle.manifests import deprecations, validate
 from cattle.manifests.render import render
 from tests.conftest import REPO
 
@@ -255,3 +257,27 @@ def test_a_warm_run_reuses_the_schema_results_on_disk(repo_copy: Path, monkeypat
     release.write_text(release.read_text().replace("interval: 30m", "interval: 31m"))
     validate.validate(["testing"], repo_copy)
     assert checked == ["HelmRelease"]  # only the changed object is checked again
+
+
+def test_a_cold_run_parses_the_vendored_crds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema conversion and the deprecation index both need the vendored CRDs; with nothing cached, and the
+    three environments checked at once, their YAML is still parsed once (the index was built by every thread)."""
+    from cattle import schemas
+
+    monkeypatch.setenv("CATTLE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(schemas.CrdFiles, "_parsed", {})
+    monkeypatch.setattr(deprecations, "_deprecated_fields",
+                        functools.lru_cache(maxsize=4)(deprecations._deprecated_fields.__wrapped__))
+    vendored = set(schemas.CrdFiles(validate.vendored_crd_files(REPO)).contents)
+    parsed: list[int] = []
+    real = yaml.load_all
+
+    def counted(stream: Any, Loader: Any) -> Any:
+        if isinstance(stream, bytes) and stream in vendored:
+            parsed.append(len(stream))
+        return real(stream, Loader=Loader)
+
+    monkeypatch.setattr(schemas.yaml, "load_all", counted)
+    reports = validate.validate(None, REPO)
+    assert len(reports) == 3 and all(not r.problems for r in reports)
+    assert len(parsed) == len(vendored)  # each file once, for both uses

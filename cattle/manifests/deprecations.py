@@ -4,20 +4,16 @@ for the pinned chart. Both keep working until they are removed in a release, whi
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cattle.manifests.render import Rendering
 from cattle.problems import Problem
-from cattle.schemas import cache_dir
+from cattle.schemas import CrdFiles, cached_json
 
 _DEPRECATED = re.compile(r"\bDeprecated:")
 
@@ -34,41 +30,35 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], s
         yield from _walk(node["items"], (*path, "[]"))
 
 
-def _index(contents: Iterable[bytes]) -> dict[str, dict[str, str]]:
+def _index(crds: Iterable[dict[str, Any]]) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
-    for data in contents:
-        for doc in yaml.load_all(data, Loader=yaml.CSafeLoader):
-            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc.get("spec") or {}
-            for version in spec.get("versions") or []:
-                key = f"{spec.get('group')}/{version.get('name')}/{(spec.get('names') or {}).get('kind')}"
-                schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
-                fields = {".".join(path): text for path, text in _walk(schema.get("properties", {}).get("spec"),
-                                                                        ("spec",))}
-                if fields:
-                    found[key] = fields
+    for doc in crds:
+        spec = doc.get("spec") or {}
+        for version in spec.get("versions") or []:
+            key = f"{spec.get('group')}/{version.get('name')}/{(spec.get('names') or {}).get('kind')}"
+            schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            fields = {".".join(path): text for path, text in _walk(schema.get("properties", {}).get("spec"),
+                                                                    ("spec",))}
+            if fields:
+                found[key] = fields
     return found
+
+
+_INDEX_LOCK = threading.Lock()  # the environments are checked in parallel: one of them builds the index
 
 
 @lru_cache(maxsize=4)
+def _deprecated_fields(files: tuple[Path, ...]) -> dict[str, dict[str, str]]:
+    source = CrdFiles(files)
+    found: dict[str, dict[str, str]] = cached_json(f"crd-deprecations-{source.digest}.json",
+                                                   lambda: _index(source.crds()))
+    return found
+
+
 def deprecated_fields(files: tuple[Path, ...]) -> dict[str, dict[str, str]]:
     """{'group/version/Kind': {'spec.a.b': description}} of the CRDs in the files, cached on disk."""
-    contents = [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files]
-    digest = hashlib.sha256(b"".join(hashlib.sha256(c).digest() for c in contents)).hexdigest()[:20]
-    cache = cache_dir() / f"crd-deprecations-{digest}.json"
-    try:
-        cached: dict[str, dict[str, str]] = json.loads(cache.read_text())
-        return cached
-    except (OSError, ValueError):
-        pass
-    found = _index(contents)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(found))
-    except OSError:
-        pass
-    return found
+    with _INDEX_LOCK:
+        return _deprecated_fields(files)
 
 
 def _set_paths(node: Any, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
