@@ -25,10 +25,10 @@ def manifests(root: Path) -> list[dict[str, Any]]:
 
 
 def sort_for_apply(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Namespaces and CRDs first, workloads last."""
-    def rank(obj: dict[str, Any]) -> int:
+    """Namespaces and CRDs first, workloads last; a kind not in the list goes just before the workloads."""
+    def rank(obj: dict[str, Any]) -> float:
         kind = str(obj.get("kind"))
-        return _ORDER.index(kind) if kind in _ORDER else len(_ORDER) - 1
+        return _ORDER.index(kind) if kind in _ORDER else _ORDER.index("Deployment") - 0.5
     return sorted(objects, key=rank)
 
 
