@@ -101,3 +101,55 @@ def test_k3d_registry_mirror_is_a_k3s_registries_file(tmp_path: Path, monkeypatc
     assert create[create.index("--image") + 1].startswith("rancher/k3s:v1.36.4-k3s1@sha256:")
     registries = yaml.safe_load(Path(create[create.index("--registry-config") + 1]).read_text())
     assert registries == {"mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}}
+
+
+class RecordedCli:
+    """tools.run for kind/k3d: records each (argv, timeout) and answers as the CLI would."""
+
+    def __init__(self, clusters: list[str]) -> None:
+        self.clusters = clusters
+        self.calls: list[tuple[list[str], float | None]] = []
+
+    def __call__(self, argv: list[str], timeout: float | None = None, **_: object) -> object:
+        import json
+        import subprocess
+
+        self.calls.append((argv, timeout))
+        out = b""
+        if argv[1:] == ["get", "clusters"]:
+            out = "\n".join(self.clusters).encode()
+        elif argv[1:4] == ["cluster", "list", "-o"]:
+            out = json.dumps([{"name": name} for name in self.clusters]).encode()
+        elif "kubeconfig" in argv:
+            out = b"apiVersion: v1\n"
+        return subprocess.CompletedProcess(argv, 0, out, b"")
+
+
+@pytest.mark.parametrize("tool", ["kind", "k3d"])
+def test_the_cli_contract_flags_and_deadlines(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly what cattle asks kind and k3d, and how long it lets each call take: the control plane's own wait
+    (kind 180 s, k3d 300 s) fits inside the create call's 600 s, queries get 60 s and a delete 300 s."""
+    cli = RecordedCli(["other"])
+    monkeypatch.setattr(tools, "run", cli)
+    provider = (KindProvider if tool == "kind" else K3dProvider)("c1", tmp_path / "state", image="node@sha256:1")
+    assert provider.ensure() is True
+    cli.clusters.append("c1")
+    assert provider.ensure() is False
+    provider.delete()
+    state = tmp_path / "state"
+    expected = {
+        "kind": [(["kind", "get", "clusters"], 60),
+                 (["kind", "create", "cluster", "--name", "c1", "--wait", "180s", "--kubeconfig",
+                   str(state / "kubeconfig-c1"), "--image", "node@sha256:1"], 600),
+                 (["kind", "get", "kubeconfig", "--name", "c1"], 60),
+                 (["kind", "get", "clusters"], 60), (["kind", "get", "kubeconfig", "--name", "c1"], 60),
+                 (["kind", "delete", "cluster", "--name", "c1"], 300)],
+        "k3d": [(["k3d", "cluster", "list", "-o", "json"], 60),
+                (["k3d", "cluster", "create", "c1", "--wait", "--timeout", "300s", "--kubeconfig-update-default=false",
+                  "--k3s-arg", "--disable=traefik@server:0", "--image", "node@sha256:1"], 600),
+                (["k3d", "kubeconfig", "get", "c1"], 60),
+                (["k3d", "cluster", "list", "-o", "json"], 60), (["k3d", "kubeconfig", "get", "c1"], 60),
+                (["k3d", "cluster", "delete", "c1"], 300)]}[tool]
+    assert cli.calls == expected
+    assert not (state / "kubeconfig-c1").exists()  # delete removed cattle's own kubeconfig too
+    assert provider.creates_clusters is True
