@@ -33,8 +33,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/bootstrap/fluxinstall.py": ("tests/test_fluxinstall.py tests/test_reconcile.py", BOOTSTRAP_E2E),
     "cattle/manifests/flux.py": ("tests/test_plan.py tests/test_failclosed.py -k 'protected or cattles_decision'",
                        "tests/test_bootstrap.py -n 2 -k 'handed or decryption_key or dependency_order'"),
-    "cattle/bootstrap/plan.py": ("tests/test_failclosed.py tests/test_bootstrap.py "
-                                 "-k 'dry_run or preflight or protected'", ""),
+    "cattle/bootstrap/plan.py": ("tests/test_plan.py", "tests/test_failclosed.py tests/test_bootstrap.py "
+                                 "-k 'dry_run or preflight or protected'"),
     "cattle/bootstrap/timeline.py": ("tests/test_timeline.py tests/test_drill.py", ""),
     "cattle/providers/base.py": ("tests/test_providers.py", ""),
     "cattle/providers/local.py": ("tests/test_providers.py", ""),
