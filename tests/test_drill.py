@@ -94,3 +94,142 @@ def test_a_drill_over_its_rto_budget_fails_and_is_recorded_as_failed(
     assert record["kind"] == "drill" and record["rto_seconds"] == took
     assert record["result"] == ("failed" if fails else "ok")
     assert ("over the RTO budget" in record.get("detail", "")) is fails
+
+
+def _stand_in(monkeypatch: pytest.MonkeyPatch, runs: list[object], smoke: object = None) -> list[str]:
+    """The cluster steps of a drill stood in; returns the order things happened in."""
+    from cattle.dr import drill as drills
+
+    happened: list[str] = []
+
+    def fake_run(environment: env.Environment, options: object) -> Timeline | None:
+        outcome = runs.pop(0)
+        happened.append(f"bootstrap {outcome!r}"[:40])
+        if isinstance(outcome, Exception):
+            raise outcome
+        timeline = Timeline(environment.name, started=1000.0)
+        timeline.record("reconcile", 1000.0, 1000.0 + float(outcome), "ok")  # type: ignore[arg-type]
+        timeline.result = "ok"  # as bootstrap.run leaves a run that finished
+        return timeline
+
+    class Cluster(_Cluster):
+        def delete(self) -> None:
+            happened.append("delete")
+
+    def fake_smoke(*args: object) -> None:
+        happened.append("smoke")
+        if isinstance(smoke, Exception):
+            raise smoke
+
+    monkeypatch.setattr(drills.bootstrap, "run", fake_run)
+    monkeypatch.setattr(drills.bootstrap, "connect", lambda environment, provider: (environment, _Kube()))
+    monkeypatch.setattr(drills, "get_provider", lambda *args: Cluster())
+    monkeypatch.setattr(drills, "write_canaries", lambda *args: happened.append("canaries") or drills.Canary("c", "s"))
+    monkeypatch.setattr(drills, "smoke", fake_smoke)
+    return happened
+
+
+def _records(root: Path) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted((root / ".cattle/runs").glob("testing-*.json"))]
+
+
+def test_a_failed_generation_1_stops_before_anything_is_destroyed_and_is_recorded(
+        repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    happened = _stand_in(monkeypatch, [CattleError("apps not Ready\nmore lines", "fix it")])
+    (repo_copy / ".cattle").mkdir()
+    with pytest.raises(CattleError, match="apps not Ready"):
+        drill.drill("testing", serve=False)
+    assert "delete" not in happened and "canaries" not in happened
+    [record] = _records(repo_copy)
+    assert record["result"] == "failed" and record["kind"] == "drill" and record["events"] == []
+    assert record["detail"] == "generation 1: apps not Ready"
+    assert record["rto_budget_seconds"] == 900
+
+
+def test_a_failed_generation_2_is_recorded_as_such(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    happened = _stand_in(monkeypatch, [10.0, CattleError("restore refused", "fix it")])
+    (repo_copy / ".cattle").mkdir()
+    with pytest.raises(CattleError, match="restore refused"):
+        drill.drill("testing", serve=False)
+    assert happened[1:3] == ["canaries", "delete"] and "smoke" not in happened
+    [record] = _records(repo_copy)
+    assert record["detail"] == "generation 2: restore refused" and record["result"] == "failed"
+    assert (repo_copy / ".cattle" / drill.CANARY_FILE).is_file()  # what generation 1 wrote is kept
+
+
+def test_smoke_checks_failing_fail_the_drill_and_its_record_and_the_summary_is_written(
+        repo_copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    happened = _stand_in(monkeypatch, [10.0, 20.0], smoke=drill.DrillFailed("the Vault canary is not back"))
+    (repo_copy / ".cattle").mkdir()
+    summary = tmp_path / "summary.md"
+    with pytest.raises(drill.DrillFailed, match="the Vault canary is not back"):
+        drill.drill("testing", serve=False, summary=summary)
+    assert happened == ["bootstrap 10.0", "canaries", "delete", "bootstrap 20.0", "smoke"]
+    [record] = _records(repo_copy)
+    assert record["result"] == "failed" and record["rto_seconds"] == 20.0 and "detail" not in record
+    assert "Generation 2 RTO **20s** — within the budget of 900s" in summary.read_text()
+
+
+def test_a_good_drill_records_ok_with_generation_2s_rto(repo_copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    happened = _stand_in(monkeypatch, [10.0, 900.0])  # exactly the budget is within it
+    (repo_copy / ".cattle").mkdir()
+    timeline = drill.drill("testing", serve=False, summary=tmp_path / "summary.md")
+    assert timeline.total == 900.0 and happened[-1] == "smoke"
+    [record] = _records(repo_copy)
+    assert record["result"] == "ok" and record["rto_seconds"] == 900.0 and record["rto_budget_seconds"] == 900
+
+
+def test_retry_polls_until_true_and_names_what_never_became_true(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(drill.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(drill.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    answers = iter([False, False, True])
+    drill._retry("thing", lambda: next(answers), timeout=100, interval=10)
+    assert now[0] == 20.0
+    now[0] = 0.0
+    with pytest.raises(drill.DrillFailed, match=r"^never: not true within 30s$"):
+        drill._retry("never", lambda: False, timeout=30, interval=10)
+    assert now[0] == 40.0  # polled at 0, 10, 20, 30 (still within), given up after 40
+
+
+def test_through_ingress_speaks_curl_with_sni_host_auth_and_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    seen: list[list[str]] = []
+
+    def fake(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(argv)
+        assert kwargs["timeout"] == 30 and kwargs["check"] is False
+        return subprocess.CompletedProcess(argv, 0, '{"id": 1}\n201', "")
+
+    monkeypatch.setattr(drill.subprocess, "run", fake)
+    assert drill._through_ingress("8443", "feeds.example.com", "/v1/categories", ("admin", "pw"), "POST",
+                                  {"title": "x"}) == (201, '{"id": 1}')
+    assert seen[0] == ["curl", "-ks", "-o", "-", "-w", "\n%{http_code}", "--resolve",
+                       "feeds.example.com:8443:127.0.0.1", "-X", "POST", "https://feeds.example.com:8443/v1/categories",
+                       "-u", "admin:pw", "-H", "Content-Type: application/json", "-d", '{"title": "x"}']
+    monkeypatch.setattr(drill.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 7, "", ""))
+    assert drill._through_ingress("8443", "h", "/healthz") == (0, "")  # curl could not connect: no HTTP code
+
+
+def test_the_gateway_service_is_the_one_owned_by_gateway_public() -> None:
+    class Services:
+        def __init__(self, services: list[dict[str, object]]) -> None:
+            self.services = services
+
+        def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, object]]:
+            assert (api_version, kind, namespace) == ("v1", "Service", "envoy-gateway-system")
+            return self.services
+
+    def svc(name: str, gateway: str | None) -> dict[str, object]:
+        labels = {"gateway.envoyproxy.io/owning-gateway-name": gateway} if gateway else {}
+        return {"metadata": {"name": name, "labels": labels}}
+
+    found = drill._gateway_service(Services([svc("envoy-other", "internal"), svc("plain", None),  # type: ignore[arg-type]
+                                             svc("envoy-public-1a2b", "public")]))
+    assert found == "svc/envoy-public-1a2b"
+    with pytest.raises(drill.DrillFailed, match="no Envoy service for Gateway envoy-gateway-system/public"):
+        drill._gateway_service(Services([svc("envoy-other", "internal")]))  # type: ignore[arg-type]
