@@ -31,7 +31,7 @@ BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries o
 MODULES: dict[str, tuple[str, str]] = {
     "cattle/bootstrap/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
     "cattle/bootstrap/fluxinstall.py": ("tests/test_fluxinstall.py tests/test_reconcile.py", BOOTSTRAP_E2E),
-    "cattle/manifests/flux.py": ("tests/test_plan.py tests/test_failclosed.py -k 'protected or cattles_decision'",
+    "cattle/manifests/flux.py": ("tests/test_fluxsync.py",
                        "tests/test_bootstrap.py -n 2 -k 'handed or decryption_key or dependency_order'"),
     "cattle/bootstrap/plan.py": ("tests/test_plan.py", "tests/test_failclosed.py tests/test_bootstrap.py "
                                  "-k 'dry_run or preflight or protected'"),
