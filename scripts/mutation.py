@@ -13,6 +13,7 @@ survivor with its line and operator, so it can be explained in tests/README.md o
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import sqlite3
@@ -98,20 +99,42 @@ def run(module: str, tool: Path, fast_only: bool = False) -> dict[str, object]:
     return results
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's annotations are, (row, col) to (row, col). With `from __future__ import annotations`
+    they are never evaluated, so a mutant inside one (`Path | None` -> `Path - None`) is equivalent."""
+    tree = ast.parse(source)
+    if not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations"
+               for a in n.names) for n in tree.body):
+        return []
+    found: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+    return [((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0)) for n in found]
+
+
 def summarise(session: Path, source: Path) -> dict[str, object]:
-    """Killed / survived / timeouts from cosmic-ray's session database."""
-    lines = source.read_text().splitlines()
+    """Killed / survived / equivalent (inside an annotation) / timeouts from cosmic-ray's session database."""
+    text = source.read_text()
+    lines = text.splitlines()
+    spans = annotation_spans(text)
     db = sqlite3.connect(session)
     rows = db.execute(
-        "SELECT m.operator_name, m.start_pos_row, m.occurrence, r.test_outcome, r.worker_outcome, r.diff "
-        "FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id").fetchall()
-    counts = {"killed": 0, "survived": 0, "incompetent": 0}
+        "SELECT m.operator_name, m.start_pos_row, m.start_pos_col, m.occurrence, r.test_outcome, r.worker_outcome, "
+        "r.diff FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id").fetchall()
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0}
     survivors = []
-    for operator, row, occurrence, test_outcome, worker_outcome, diff in rows:
+    for operator, row, col, occurrence, test_outcome, worker_outcome, diff in rows:
         if str(worker_outcome).lower() != "normal" or str(test_outcome).lower() == "incompetent":
             counts["incompetent"] += 1  # a mutant that does not even import, or timed out
         elif str(test_outcome).lower() == "killed":
             counts["killed"] += 1
+        elif any(start <= (row, col) < end for start, end in spans):
+            counts["equivalent"] += 1
         else:
             counts["survived"] += 1
             survivors.append({"line": row, "operator": operator, "occurrence": occurrence,
@@ -134,8 +157,9 @@ def main(argv: list[str]) -> int:
     tool = ensure_cosmic_ray()
     for module in modules:
         result = run(module, tool, fast_only)
-        print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['incompetent']} "
-              f"incompetent/timed out; score {result['score']}% ({result['seconds']}s)", flush=True)
+        print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['equivalent']} "
+              f"equivalent (in annotations), {result['incompetent']} incompetent/timed out; score "
+              f"{result['score']}% of the non-equivalent ({result['seconds']}s)", flush=True)
         for survivor in result["survivors"]:  # type: ignore[attr-defined]
             print(f"  survived: line {survivor['line']} {survivor['operator']}: {survivor['code']}")
     return 0

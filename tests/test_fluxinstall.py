@@ -3,6 +3,7 @@ between, what each wait says while it waits and when it gives up, and that a for
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,23 +13,29 @@ from cattle.errors import WaitTimeout
 from tests.test_reconcile import FakeClock, ScriptedKube
 
 
+def parsed(item: dict[str, Any]) -> dict[str, Any]:
+    """As the API or kustomize hands it over: parsed, so its strings are not the interned literals of this file
+    (an `is` where `==` belongs then fails here as it would in a real run)."""
+    return dict(json.loads(json.dumps(item)))
+
+
 def obj(kind: str, name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
-    return {"kind": kind, "apiVersion": "v1", "metadata": meta, **extra}
+    return parsed({"kind": kind, "apiVersion": "v1", "metadata": meta, **extra})
 
 
 def crd(name: str, status: str | None) -> dict[str, Any]:
     conditions = [] if status is None else [{"type": "Established", "status": status}]
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": name, "namespace": ""}, "status": {"conditions": conditions}}
+    return parsed({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": name, "namespace": ""}, "status": {"conditions": conditions}})
 
 
 def deployment(name: str, status: str | None, message: str = "") -> dict[str, Any]:
     conditions = [] if status is None else [{"type": "Available", "status": status, "message": message}]
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "flux-system"},
-            "status": {"conditions": conditions}}
+    return parsed({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": name, "namespace": "flux-system"}, "status": {"conditions": conditions}})
 
 
 class InstallKube(ScriptedKube):
@@ -141,7 +148,19 @@ def test_established_and_available_read_only_their_own_condition_and_its_status(
     assert fluxinstall._established(kube, ["a.io", "b.io", "c.io", "missing.io"]) == (  # type: ignore[arg-type]
         False, "CRDs not Established yet: b.io, c.io, missing.io")
     kube = ScriptedKube(clock, [(0, deployment("up", "True")), (0, deployment("down", "False", "no pods")),
-                                (0, deployment("new", None))])
+                                (0, deployment("new", None)), (0, deployment("odd", "Unknown", "?"))])
     assert fluxinstall._available(kube, [("flux-system", "up")])[0] is True  # type: ignore[arg-type]
-    assert fluxinstall._available(kube, [("flux-system", n) for n in ("up", "down", "new", "gone")]) == (  # type: ignore[arg-type]
-        False, "Deployments not Available yet: flux-system/down (no pods), flux-system/new, flux-system/gone")
+    names = [("flux-system", n) for n in ("up", "down", "new", "gone", "odd")]
+    assert fluxinstall._available(kube, names) == (  # type: ignore[arg-type]
+        False, "Deployments not Available yet: flux-system/down (no pods), flux-system/new, flux-system/gone, "
+        "flux-system/odd (?)")
+
+
+def test_manifests_are_the_vendored_flux_install_rendered() -> None:
+    from tests.conftest import REPO
+
+    objects = fluxinstall.manifests(REPO)
+    kinds = {o["kind"] for o in objects}
+    assert {"Namespace", "CustomResourceDefinition", "Deployment"} <= kinds
+    assert {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"} >= {
+        "source-controller", "kustomize-controller", "helm-controller"}

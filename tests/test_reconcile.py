@@ -4,6 +4,7 @@ Established. No server and no wall-clock time: a watch window advances the fake 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,9 @@ def flux(kind: str, name: str, ready: str | None = None, reason: str = "", messa
     status: dict[str, Any] = {"conditions": conditions}
     if observed is not None:
         status["observedGeneration"] = observed
-    return {"apiVersion": reconcile.KINDS[kind], "kind": kind,
+    made = {"apiVersion": reconcile.KINDS[kind], "kind": kind,
             "metadata": {"name": name, "namespace": namespace, "generation": generation}, "status": status}
+    return dict(json.loads(json.dumps(made)))  # parsed, as the API hands it over: no interned literals (`is` fails)
 
 
 @dataclass
