@@ -131,12 +131,12 @@ def test_the_cli_contract_flags_and_deadlines(tool: str, tmp_path: Path, monkeyp
     (kind 180 s, k3d 300 s) fits inside the create call's 600 s, queries get 60 s and a delete 300 s."""
     cli = RecordedCli(["other"])
     monkeypatch.setattr(tools, "run", cli)
-    provider = (KindProvider if tool == "kind" else K3dProvider)("c1", tmp_path / "state", image="node@sha256:1")
+    state = tmp_path / "not-yet" / "state"  # made on first use, parents too
+    provider = (KindProvider if tool == "kind" else K3dProvider)("c1", state, image="node@sha256:1")
     assert provider.ensure() is True
     cli.clusters.append("c1")
     assert provider.ensure() is False
     provider.delete()
-    state = tmp_path / "state"
     expected = {
         "kind": [(["kind", "get", "clusters"], 60),
                  (["kind", "create", "cluster", "--name", "c1", "--wait", "180s", "--kubeconfig",
