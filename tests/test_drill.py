@@ -225,8 +225,10 @@ def test_the_gateway_service_is_the_one_owned_by_gateway_public() -> None:
             return self.services
 
     def svc(name: str, gateway: str | None) -> dict[str, object]:
+        import json
+
         labels = {"gateway.envoyproxy.io/owning-gateway-name": gateway} if gateway else {}
-        return {"metadata": {"name": name, "labels": labels}}
+        return dict(json.loads(json.dumps({"metadata": {"name": name, "labels": labels}})))  # as the API sends it
 
     found = drill._gateway_service(Services([svc("envoy-other", "internal"), svc("plain", None),  # type: ignore[arg-type]
                                              svc("envoy-public-1a2b", "public")]))
