@@ -128,6 +128,10 @@ def test_wait_until_polls_at_its_interval_returns_at_once_when_done_and_says_its
         fluxinstall.wait_until(lambda: (False, "still nothing"), 3, "thing", interval=1.0, clock=clock)
     assert caught.value.message == "thing not done within 3s: still nothing"
     assert clock.now == 3.0  # three polls, at 0, 1 and 2: the deadline is not polled again
+    clock.now = 0.0
+    with pytest.raises(WaitTimeout):  # the clock steps past the deadline without ever landing on it
+        fluxinstall.wait_until(lambda: (False, ""), 1.2, "thing", interval=0.5, clock=clock)
+    assert clock.now == 1.5
 
 
 def test_a_wait_with_no_time_left_gives_up_without_polling() -> None:

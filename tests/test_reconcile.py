@@ -310,3 +310,41 @@ def test_the_heartbeat_names_three_pending_objects_and_counts_the_rest() -> None
     for name in names:
         w.tracked[(KS, "flux-system", name)].state = "ready"
     assert w.heartbeat(1.0, 600.0).endswith("waiting on: ")
+
+
+def test_a_generation_beyond_the_small_int_cache_is_compared_by_value() -> None:
+    """Generations come parsed from JSON: 1000 observed of 1000 is current, even as two distinct int objects."""
+    current = flux(KS, "apps", "True", generation=1000, observed=1000)
+    assert current["metadata"]["generation"] is not current["status"]["observedGeneration"]
+    assert reconcile.classify(current) == ("ready", "")
+    assert reconcile.classify(flux(KS, "apps", "True", generation=1001, observed=1000))[0] == "reconciling"
+
+
+def test_the_heartbeat_names_three_pending_and_counts_the_rest() -> None:
+    names = ["a", "b", "c", "d", "e", "f"]
+    clock = FakeClock()
+    for pending, tail in ((3, ""), (6, " and 3 more")):
+        expected = [(KS, "flux-system", n) for n in names[:pending]]
+        w = reconcile.Waiter(ScriptedKube(clock, []), expected, clock=clock)  # type: ignore[arg-type]
+        assert w.heartbeat(16, 600) == (f"Ready 0/{pending} · 16s of 10m timeout · waiting on: a (missing), "
+                                        f"b (missing), c (missing){tail}")
+
+
+def test_without_a_budget_the_heartbeat_counts_only_the_wait_against_its_timeout(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "False", "Progressing", "building")),
+                                (20, flux(KS, "apps", "True"))])
+    w = reconcile.Waiter(kube, [APPS], clock=clock, spent=300.0)  # type: ignore[arg-type]
+    w.wait(timeout=600, poll=2.0)
+    beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 0/1" in line]
+    assert beats and "Ready 0/1 · 16s of 10m timeout · waiting on: apps (building)" in beats[0]
+
+
+def test_each_object_keeps_when_it_was_first_seen_and_when_it_became_ready() -> None:
+    script = [(5, flux(KS, "apps", "False", "Progressing", "building")), (30, flux(KS, "apps", "True")),
+              (40, flux(KS, "apps", "True", generation=2, observed=1))]
+    w, _ = waiter(script, [APPS])
+    w.wait(timeout=600, poll=2.0)
+    tracked = w.tracked[APPS]
+    assert (tracked.first_seen, tracked.ready_at) == (1_700_000_005, 1_700_000_030)  # the first time counts
