@@ -348,3 +348,29 @@ def test_each_object_keeps_when_it_was_first_seen_and_when_it_became_ready() -> 
     w.wait(timeout=600, poll=2.0)
     tracked = w.tracked[APPS]
     assert (tracked.first_seen, tracked.ready_at) == (1_700_000_005, 1_700_000_030)  # the first time counts
+
+
+class UnservedHelmReleases(ScriptedKube):
+    """The HelmRelease kind is not served yet (its CRD is still being applied): listing it is an API error."""
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        from cattle.errors import KubeApiError
+
+        if kind == HR:
+            raise KubeApiError("the server could not find the requested resource (helmreleases)")
+        return super().list(api_version, kind, namespace)
+
+
+def test_a_kind_not_served_yet_counts_as_nothing_listed_and_an_unexpected_object_is_tracked_too(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    kube = UnservedHelmReleases(clock, [(0, flux(KS, "apps", "True")), (0, flux(KS, "extra", "False", "Progressing",
+                                                                                   "x" * 200)),
+                                        (10, flux(KS, "extra", "True"))])
+    w = reconcile.Waiter(kube, [APPS], clock=clock)  # type: ignore[arg-type]
+    w.wait(timeout=600, poll=2.0)
+    assert set(w.tracked) == {APPS, (KS, "flux-system", "extra")}  # what Flux created beyond the plan is waited on
+    assert clock.now == 10 and w.tracked[(KS, "flux-system", "extra")].ready_at == 1_700_000_010
+    line = next(line for line in capsys.readouterr().err.splitlines() if "extra: reconciling" in line)
+    assert line.endswith("x" * 160)  # a long message is cut at 160 characters
+    assert "x" * 161 not in line
