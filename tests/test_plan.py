@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from cattle.bootstrap import plan
 
-EXPECTED = [("Kustomization", "flux-system", "apps"), ("Kustomization", "flux-system", "secrets"),
-            ("HelmRelease", "openbao", "openbao"), ("Kustomization", "flux-system", "platform-controllers"),
-            ("Kustomization", "flux-system", "flux-system"), ("Kustomization", "flux-system", "platform-configs")]
+# as a rendering hands them over: parsed from YAML, so not the interned literals of this file
+EXPECTED = [tuple(t) for t in json.loads(json.dumps([
+    ("Kustomization", "flux-system", "apps"), ("Kustomization", "flux-system", "secrets"),
+    ("HelmRelease", "openbao", "openbao"), ("Kustomization", "flux-system", "platform-controllers"),
+    ("Kustomization", "flux-system", "flux-system"), ("Kustomization", "flux-system", "platform-configs")]))]
 DEPENDS = {"apps": ["platform-controllers"], "platform-controllers": ["secrets"],
            "platform-configs": ["platform-controllers"], "secrets": [], "flux-system": []}
 
@@ -134,3 +140,12 @@ def test_layers_survive_a_cycle_and_ignore_dependencies_outside_the_expected_obj
                      "layer 1: Kustomization flux-system/a (after b)",
                      "layer 2: Kustomization flux-system/c (after a, elsewhere)"]
     assert plan.layers([], {}) == []
+
+
+def test_the_plan_is_data_nothing_may_change_after_it_is_made() -> None:
+    from dataclasses import FrozenInstanceError
+
+    built = plan.build_plan(facts(900, 900), [], [], [], EXPECTED, DEPENDS)
+    for item, field in ((built, "env"), (built.steps[0], "reason"), (facts(900, 900), "env")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(item, field, "changed")
