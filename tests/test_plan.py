@@ -36,6 +36,8 @@ def test_layers_come_in_dependency_order_not_alphabetical() -> None:
 def test_the_budget_stands_beside_the_timeout_and_a_longer_timeout_is_called_out() -> None:
     within = plan.build_plan(facts(900, 900), [], [], [], EXPECTED, DEPENDS).steps[6].reason
     assert within == "wait up to 15m for 6 Flux objects to be Ready (RTO budget 15m)"
+    shorter = plan.build_plan(facts(600, 900), [], [], [], EXPECTED, DEPENDS).steps[6].reason
+    assert shorter == "wait up to 10m for 6 Flux objects to be Ready (RTO budget 15m)"  # no note: it ends in time
     over = plan.build_plan(facts(1200, 900), [], [], [], EXPECTED, DEPENDS).steps[6].reason
     assert over.startswith("wait up to 20m for 6 Flux objects to be Ready (RTO budget 15m); NOTE: the reconcile "
                            "timeout is longer than the RTO budget")
