@@ -95,7 +95,7 @@ def test_k3d_registry_mirror_is_a_k3s_registries_file(tmp_path: Path, monkeypatc
     import yaml
 
     log = _fake("k3d", tmp_path, monkeypatch)
-    K3dProvider("c1", tmp_path / "state", image="rancher/k3s:v1.36.4-k3s1@sha256:" + "0" * 64,
+    K3dProvider("c1", tmp_path / "not-yet" / "state", image="rancher/k3s:v1.36.4-k3s1@sha256:" + "0" * 64,
                 mirrors={"docker.io": "https://mirror.example.com"}).ensure()
     create = next(line for line in log.read_text().splitlines() if " cluster create " in line).split()
     assert create[create.index("--image") + 1].startswith("rancher/k3s:v1.36.4-k3s1@sha256:")
@@ -129,7 +129,7 @@ class RecordedCli:
 def test_the_cli_contract_flags_and_deadlines(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exactly what cattle asks kind and k3d, and how long it lets each call take: the control plane's own wait
     (kind 180 s, k3d 300 s) fits inside the create call's 600 s, queries get 60 s and a delete 300 s."""
-    cli = RecordedCli(["other"])
+    cli = RecordedCli(["a-cluster", "other"])  # names before and after "c1": only an equal name is c1
     monkeypatch.setattr(tools, "run", cli)
     state = tmp_path / "not-yet" / "state"  # made on first use, parents too
     provider = (KindProvider if tool == "kind" else K3dProvider)("c1", state, image="node@sha256:1")

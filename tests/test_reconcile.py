@@ -374,3 +374,12 @@ def test_a_kind_not_served_yet_counts_as_nothing_listed_and_an_unexpected_object
     line = next(line for line in capsys.readouterr().err.splitlines() if "extra: reconciling" in line)
     assert line.endswith("x" * 160)  # a long message is cut at 160 characters
     assert "x" * 161 not in line
+
+
+def test_classify_reads_each_shape_flux_reports() -> None:
+    assert reconcile.classify(flux(KS, "apps", "False", "DependencyNotReady", "dependency 'secrets' is not ready")) \
+        == ("waiting", "dependency 'secrets' is not ready")
+    assert reconcile.classify(flux(KS, "apps", "False", "BuildFailed", "kustomize build failed")) == (
+        "failed", "BuildFailed: kustomize build failed")
+    assert reconcile.classify(flux(KS, "apps", "False", "Progressing", "applying")) == ("reconciling", "applying")
+    assert reconcile.classify(flux(KS, "apps")) == ("reconciling", "no status yet")
