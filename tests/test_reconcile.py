@@ -383,3 +383,13 @@ def test_classify_reads_each_shape_flux_reports() -> None:
         "failed", "BuildFailed: kustomize build failed")
     assert reconcile.classify(flux(KS, "apps", "False", "Progressing", "applying")) == ("reconciling", "applying")
     assert reconcile.classify(flux(KS, "apps")) == ("reconciling", "no status yet")
+
+
+def test_the_heartbeat_comes_every_15_seconds_to_the_second(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "False", "Progressing", "building")),
+                                (50, flux(KS, "apps", "True"))])
+    reconcile.Waiter(kube, [APPS], clock=clock).wait(timeout=600, poll=1.0)  # type: ignore[arg-type]
+    beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 0/1" in line]
+    assert [beat.split(" · ")[1] for beat in beats] == ["15s of 10m timeout", "30s of 10m timeout",
+                                                        "45s of 10m timeout"]
