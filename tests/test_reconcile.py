@@ -343,11 +343,15 @@ def test_without_a_budget_the_heartbeat_counts_only_the_wait_against_its_timeout
 
 def test_each_object_keeps_when_it_was_first_seen_and_when_it_became_ready() -> None:
     script = [(5, flux(KS, "apps", "False", "Progressing", "building")), (30, flux(KS, "apps", "True")),
-              (40, flux(KS, "apps", "True", generation=2, observed=1))]
-    w, _ = waiter(script, [APPS])
+              (40, flux(KS, "apps", "True", generation=2, observed=1)),
+              (50, flux(KS, "apps", "True", generation=2, observed=2))]
+    w, clock = waiter(script, [APPS])
     w.wait(timeout=600, poll=2.0)
     tracked = w.tracked[APPS]
-    assert (tracked.first_seen, tracked.ready_at) == (1_700_000_005, 1_700_000_030)  # the first time counts
+    assert (tracked.first_seen, tracked.ready_at) == (1_700_000_005, 1_700_000_030)
+    clock.now = 60.0
+    w.refresh()  # seen again, Ready again (generation 2 observed): the first times stand
+    assert (tracked.first_seen, tracked.ready_at) == (1_700_000_005, 1_700_000_030)
 
 
 class UnservedHelmReleases(ScriptedKube):
@@ -387,9 +391,36 @@ def test_classify_reads_each_shape_flux_reports() -> None:
 
 def test_the_heartbeat_comes_every_15_seconds_to_the_second(capsys: pytest.CaptureFixture[str]) -> None:
     clock = FakeClock()
+    clock.now = 100.0  # the wait starts at some time of the clock, not at its zero
     kube = ScriptedKube(clock, [(0, flux(KS, "apps", "False", "Progressing", "building")),
-                                (50, flux(KS, "apps", "True"))])
+                                (150, flux(KS, "apps", "True"))])
     reconcile.Waiter(kube, [APPS], clock=clock).wait(timeout=600, poll=1.0)  # type: ignore[arg-type]
     beats = [line for line in capsys.readouterr().err.splitlines() if "Ready 0/1" in line]
     assert [beat.split(" · ")[1] for beat in beats] == ["15s of 10m timeout", "30s of 10m timeout",
                                                         "45s of 10m timeout"]
+
+
+def test_a_stalled_condition_counts_only_when_true() -> None:
+    unknown = flux(KS, "apps", "False", "Progressing", "retrying")
+    unknown["status"]["conditions"].append({"type": "Stalled", "status": "Unknown", "reason": "x", "message": "?"})
+    assert reconcile.classify(json.loads(json.dumps(unknown))) == ("reconciling", "retrying")
+
+
+def test_a_hook_runs_for_a_ready_object_only_never_for_a_missing_or_failed_one() -> None:
+    ran: list[str] = []
+    w, _ = waiter([(10, flux(HR, "feeds-db", "False", "RetriesExceeded", "boom", stalled=True, namespace="feeds")),
+                   (0, flux(KS, "apps", "True"))],
+                  [APPS, DB], {DB: lambda: ran.append("db"), APPS: lambda: ran.append("apps")})
+    w.refresh()
+    w.run_hooks()
+    assert ran == ["apps"]  # feeds-db is still missing: its hook waits
+    with pytest.raises(ReconcileFailed):
+        w.wait(timeout=600)
+    assert ran == ["apps"]  # and a failed one never runs it
+
+
+def test_the_timeout_lists_each_pending_object_with_its_message_cut_at_80() -> None:
+    w, _ = waiter([(0, flux(KS, "apps", "False", "Progressing", "y" * 100))], [APPS])
+    with pytest.raises(WaitTimeout) as caught:
+        w.wait(timeout=60)
+    assert caught.value.message == f"not Ready within 60s: Kustomization flux-system/apps: reconciling {'y' * 80}"
