@@ -73,12 +73,15 @@ class ScriptedKube:
                      if (k, n) == (kind, name) and (namespace is None or ns == namespace)), None)
 
     def watch(self, api_version: str, kind: str, seconds: float) -> Iterator[tuple[str, dict[str, Any]]]:
-        upcoming = [at for at, _ in self.script if at > self.clock.now]
-        target = min([self.clock.now + seconds, *upcoming])
-        self.clock.now = target
-        for at, obj in self.script:
-            if at == target and obj["kind"] == kind:
-                yield "MODIFIED", obj
+        """Each scripted change of the kind within the window, at its time; the window stays open until it ends
+        (a caller that stops listening early stops the clock where it stopped)."""
+        end = self.clock.now + seconds
+        for moment in sorted({at for at, _ in self.script if self.clock.now < at <= end}):
+            self.clock.now = moment
+            for at, obj in self.script:
+                if at == moment and obj["kind"] == kind:
+                    yield "MODIFIED", obj
+        self.clock.now = end
 
 
 def waiter(script: list[tuple[float, dict[str, Any]]], expected: list[tuple[str, str, str]],
@@ -424,3 +427,13 @@ def test_the_timeout_lists_each_pending_object_with_its_message_cut_at_80() -> N
     with pytest.raises(WaitTimeout) as caught:
         w.wait(timeout=60)
     assert caught.value.message == f"not Ready within 60s: Kustomization flux-system/apps: reconciling {'y' * 80}"
+
+
+def test_a_real_change_on_the_watch_is_acted_on_at_once_and_a_resent_object_costs_no_refresh() -> None:
+    clock = FakeClock()
+    kube = ScriptedKube(clock, [(0, flux(KS, "apps", "False", "Progressing", "building")),
+                                (2, flux(KS, "apps", "False", "Progressing", "building")),  # re-sent, unchanged
+                                (5, flux(KS, "apps", "True"))])
+    reconcile.Waiter(kube, [APPS], clock=clock).wait(timeout=600, poll=10.0)  # type: ignore[arg-type]
+    assert clock.now == 5  # not the end of the 10 s window
+    assert kube.lists == 2 * len(reconcile.KINDS)  # the first look and the one after the change, nothing between
