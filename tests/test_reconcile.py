@@ -437,3 +437,62 @@ def test_a_real_change_on_the_watch_is_acted_on_at_once_and_a_resent_object_cost
     reconcile.Waiter(kube, [APPS], clock=clock).wait(timeout=600, poll=10.0)  # type: ignore[arg-type]
     assert clock.now == 5  # not the end of the 10 s window
     assert kube.lists == 2 * len(reconcile.KINDS)  # the first look and the one after the change, nothing between
+
+
+def test_a_false_stalled_is_no_failure_and_a_failed_object_is_never_ready() -> None:
+    settled = flux(KS, "apps", "False", "Progressing", "retrying")
+    settled["status"]["conditions"].append({"type": "Stalled", "status": "False", "reason": "x", "message": ""})
+    assert reconcile.classify(json.loads(json.dumps(settled)))[0] == "reconciling"
+    w, _ = waiter([(0, flux(KS, "apps", "False", "BuildFailed", "bad", stalled=True))], [APPS])
+    w.refresh()
+    assert w.tracked[APPS].state == "failed" and w.tracked[APPS].ready_at is None
+
+
+def test_of_two_failures_the_first_tracked_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    configs = (KS, "flux-system", "platform-configs")
+    w, _ = waiter([(0, flux(KS, "apps", "False", "BuildFailed", "first", stalled=True)),
+                   (0, flux(KS, "platform-configs", "False", "BuildFailed", "second", stalled=True))], [APPS, configs])
+    with pytest.raises(ReconcileFailed, match="Kustomization flux-system/apps failed: first"):
+        w.wait(timeout=600)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "apps: failed" in line]
+    assert len(lines) == 1  # an object's line is printed when it changes, not on every look
+
+
+def test_the_wait_gives_up_at_its_deadline_not_a_second_before_and_even_when_a_hook_overran_it() -> None:
+    w, clock = waiter([(0, flux(KS, "apps", "False", "Progressing", "building"))], [APPS])
+    with pytest.raises(WaitTimeout):
+        w.wait(timeout=10, poll=3.0)
+    assert clock.now == 10  # windows of 3, 3, 3 and the last 1 s
+    slow = FakeClock()
+    kube = ScriptedKube(slow, [(0, flux(KS, "secrets", "True")), (0, flux(KS, "apps", "False", "Progressing", "x"))])
+    secrets = (KS, "flux-system", "secrets")
+    hooked = reconcile.Waiter(kube, [APPS, secrets], {secrets: lambda: slow.sleep(100)},  # type: ignore[arg-type]
+                              clock=slow)
+    with pytest.raises(WaitTimeout):
+        hooked.wait(timeout=60)
+    assert slow.now == 100  # the hook ran past the deadline: no watch with negative time, the wait ends
+
+
+def test_verify_and_the_status_table_cut_messages_at_80() -> None:
+    w, _ = waiter([(0, flux(KS, "apps", "False", "Progressing", "z" * 100))], [APPS])
+    with pytest.raises(ReconcileFailed) as caught:
+        w.verify()
+    assert f"({'reconciling'}: {'z' * 80})" in caught.value.message and "z" * 81 not in caught.value.message
+    clock = FakeClock()
+    table = reconcile.status_table(ScriptedKube(clock, [(0, flux(KS, "apps", "False", "Progressing",  # type: ignore[arg-type]
+                                                                  "z" * 100))]))
+    assert "z" * 80 in table and "z" * 81 not in table
+
+
+def test_the_critical_path_reads_kinds_as_parsed_from_a_rendering() -> None:
+    expected = [tuple(t) for t in json.loads(json.dumps([(KS, "flux-system", "secrets"), (KS, "flux-system", "apps")]))]
+    w, _ = waiter([(0, flux(KS, "secrets", "True")), (5, flux(KS, "apps", "True"))], expected)  # type: ignore[arg-type]
+    w.wait(timeout=600)
+    assert reconcile.critical_path(w.tracked, {"apps": ["secrets"]}) == ["secrets", "apps"]
+
+
+def test_an_objects_line_is_printed_when_it_changes_not_on_every_look(capsys: pytest.CaptureFixture[str]) -> None:
+    w, _ = waiter([(0, flux(KS, "apps", "False", "Progressing", "building")), (11, flux(KS, "apps", "True"))], [APPS])
+    w.wait(timeout=600, poll=2.0)  # six looks while it builds
+    err = capsys.readouterr().err
+    assert err.count("apps: reconciling — building") == 1 and err.count("apps: ready") == 1
