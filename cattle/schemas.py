@@ -9,7 +9,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
@@ -123,7 +123,7 @@ class CrdFiles:
             return self._parsed[self.digest]
 
 
-def cached_json(name: str, make: Any) -> Any:
+def cached_json(name: str, make: Callable[[], Any]) -> Any:
     """`make()`, kept in the cache directory as `name` (content-addressed by the caller); best effort."""
     cache = cache_dir() / name
     try:
