@@ -44,6 +44,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/providers/local.py": ("tests/test_providers.py", ""),
     "cattle/providers/kind.py": ("tests/test_providers.py", ""),
     "cattle/providers/k3d.py": ("tests/test_providers.py", ""),
+    "cattle/providers/kubeconfig.py": ("tests/test_providers.py -k kubeconfig_provider", ""),
+    "cattle/providers/opentofu.py": ("tests/test_opentofu.py -n 0", ""),
     "cattle/dr/drill.py": ("tests/test_drill.py", ""),
     "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
 }

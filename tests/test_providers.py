@@ -154,3 +154,23 @@ def test_the_cli_contract_flags_and_deadlines(tool: str, tmp_path: Path, monkeyp
     assert not (state / "kubeconfig-c1").exists()  # delete removed cattle's own kubeconfig too
     provider.delete()  # a cluster this machine holds no kubeconfig of (made elsewhere, or deleted twice): no error
     assert provider.creates_clusters is True
+
+
+def test_the_kubeconfig_provider_attaches_and_never_creates_or_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An existing cluster: the caller's KUBECONFIG (or kubectl's default when unset) and the env's context."""
+    from cattle.errors import ProviderError
+    from cattle.providers.kubeconfig import KubeconfigProvider
+
+    provider = KubeconfigProvider("prod-ctx")
+    assert provider.name == "kubeconfig" and provider.creates_clusters is False and provider.docker_network is None
+    assert provider.exists() is True and provider.ensure() is False  # nothing to create: it is always there
+    monkeypatch.setenv("KUBECONFIG", "/somewhere/config")
+    assert provider.kubeconfig() == (Path("/somewhere/config"), "prod-ctx")
+    monkeypatch.setenv("KUBECONFIG", "")
+    assert provider.kubeconfig() == (None, "prod-ctx")
+    monkeypatch.delenv("KUBECONFIG")
+    assert KubeconfigProvider(None).kubeconfig() == (None, None)
+    with pytest.raises(ProviderError) as refused:
+        provider.delete()
+    assert "only attaches to context 'prod-ctx'; it cannot delete the cluster" in str(refused.value)
+    assert refused.value.hint == "delete it with its own tooling (cloud console, terraform)"
