@@ -18,7 +18,9 @@ from cattle.vault import openbao as vault
 from cattle.vault.server import BaoServer
 from tests.waiting import until
 
-pytestmark = pytest.mark.slow
+# one two-node raft per module (setting it up takes seconds): its tests run on one worker and only read it, or
+# write what no other test looks at
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("two-nodes")]
 
 
 def _forwarder(targets: dict[str, str], asked: list[str]) -> baoendpoint.Forwarder:
@@ -36,7 +38,7 @@ class TwoNodes:
     root_token: str
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_nodes() -> Iterator[TwoNodes]:
     """An active node and a second one that joined it by raft and unsealed itself as a standby."""
     seal = vault.SealMaterial(random.token_hex(32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,18 +21,35 @@ from tests.vaultkit import populate
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def vault_store_made_once(secrets_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Vault snapshot of testing, taken once per test process with the template's keys and secrets (the same in
+    every secrets_repo of this process): a fresh OpenBao, populated, then backed up, costs seconds."""
+    from tests.conftest import AGE_VARIABLES
+
+    store = tmp_path_factory.mktemp("vault-store-once")
+    root = secrets_template / "repo"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CATTLE_REPO", str(root))
+        patch.setenv("CATTLE_CONFIG_HOME", str(secrets_template / "config"))
+        for name in AGE_VARIABLES:
+            patch.delenv(name, raising=False)
+        testing = env.load("testing", root)
+        seal = vault.seal_material(root, "testing")
+        with BaoServer(seal.key_hex, seal.key_id) as server:
+            token = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+            vault.wait_active(server.addr)
+            populate(vault.client(server.addr, token), vault.backup_login(root, "testing"), secrets_per_mount=3)
+            vaultdrill.backup(testing, server.addr, f"file://{store}")
+    return store
+
+
 @pytest.fixture
-def ready_repo(secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository with keys at hand and a fresh Vault snapshot of testing in a file store."""
-    store_url = f"file://{tmp_path / 'vault-store'}"
-    monkeypatch.setenv("CATTLE_VAULT_STORE", store_url)
-    testing = env.load("testing", secrets_repo)
-    seal = vault.seal_material(secrets_repo, "testing")
-    with BaoServer(seal.key_hex, seal.key_id) as server:
-        token = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
-        vault.wait_active(server.addr)
-        populate(vault.client(server.addr, token), vault.backup_login(secrets_repo, "testing"), secrets_per_mount=3)
-        vaultdrill.backup(testing, server.addr, store_url)
+def ready_repo(secrets_repo: Path, vault_store_made_once: Path, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with keys at hand and a fresh Vault snapshot of testing in a file store of its own."""
+    shutil.copytree(vault_store_made_once, tmp_path / "vault-store")
+    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-store'}")
     return secrets_repo
 
 

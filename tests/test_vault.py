@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets as random
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.slow
 LOGIN = vault.Login("cattle-backup", "correct-horse-battery-staple")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seal() -> vault.SealMaterial:
     return vault.SealMaterial(random.token_hex(32))
 
 
-@pytest.fixture
-def identity(tmp_path: Path) -> Identity:
-    return write_new_key(tmp_path / "testing-key.txt")
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory: pytest.TempPathFactory) -> Identity:
+    return write_new_key(tmp_path_factory.mktemp("keys") / "testing-key.txt")
 
 
 @pytest.fixture
@@ -91,14 +92,25 @@ def test_s3_store_with_retention(servers: Callable[..., BaoServer], seal: vault.
     assert report.snapshot == made[-1].id and report.counts["kv_secrets"] == 42
 
 
+@pytest.fixture(scope="module")
+def backup_made_once(seal: vault.SealMaterial, identity: Identity,
+                     tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, snapshots.Manifest]:
+    """One populated server's backup, made once per test process for the tests that only read it or damage a copy
+    (a fresh OpenBao, populated, then backed up, costs seconds)."""
+    directory = tmp_path_factory.mktemp("one-backup")
+    with BaoServer(seal.key_hex, seal.key_id, directory=directory / "bao") as source:
+        _source(lambda _seal: source, seal)
+        manifest = _backup(source, FileStore("file://backups", directory / "backups"), identity, seal)
+    return directory / "backups", manifest
+
+
 @pytest.fixture
-def one_backup(servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity,
+def one_backup(backup_made_once: tuple[Path, snapshots.Manifest],
                tmp_path: Path) -> tuple[FileStore, snapshots.Manifest]:
-    source, _ = _source(servers, seal)
-    store = FileStore("file://backups", tmp_path / "backups")
-    manifest = _backup(source, store, identity, seal)
-    source.stop(wipe=True)
-    return store, manifest
+    """A private copy of that backup's store: a test may damage it."""
+    made, manifest = backup_made_once
+    shutil.copytree(made, tmp_path / "backups")
+    return FileStore("file://backups", tmp_path / "backups"), manifest
 
 
 def _damage(store: FileStore, manifest: snapshots.Manifest, how: str) -> None:
