@@ -120,9 +120,8 @@ def schema_path(root: Path) -> Path:
 def _validator(path: Path) -> Any:
     import jsonschema
 
-    schema = json.loads(path.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    # the schema itself is checked against its metaschema by tests/test_env.py, not on every load (slow)
+    return jsonschema.Draft202012Validator(json.loads(path.read_text()))
 
 
 _TYPE_NAMES = {"integer": "an integer", "boolean": "true or false", "string": "a string", "object": "a mapping"}

@@ -160,7 +160,7 @@ _RESULTS_LOCK = threading.Lock()
 _RESULTS_STATE = {"loaded": False, "changed": False}
 RESULTS_FILE = "schema-results.json"
 # the built-in schemas and the validator are part of every result's key: an upgrade of either checks everything again
-_ENGINE = f"kubernetes-validate {metadata.version('kubernetes-validate')}, jsonschema {metadata.version('jsonschema')}"
+ENGINE = f"kubernetes-validate {metadata.version('kubernetes-validate')}, jsonschema {metadata.version('jsonschema')}"
 
 
 def _load_results() -> None:
@@ -263,7 +263,7 @@ class SchemaStore:
         group, _, version = api_version.rpartition("/")
         crd = self._crds.get(f"{group}/{version}/{kind}")
         if crd is None:
-            return f"builtin:{_ENGINE}:{api_version}/{kind}"
+            return f"builtin:{ENGINE}:{api_version}/{kind}"
         marker = id(crd)
         if marker not in _CRD_DIGESTS:
             _CRD_DIGESTS[marker] = (crd, hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest())

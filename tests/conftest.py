@@ -12,6 +12,19 @@ REPO = Path(__file__).resolve().parent.parent
 DECLARATIVE = ("clusters", "platform", "apps", "secrets", "vendor", "infra")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """CATTLE_CACHE_DIR for this test run only, shared by its xdist workers: no test is answered from the caches
+    (kustomize builds, schema results, validate reports) of an earlier run or of the developer's own use."""
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cattle-cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CATTLE_CACHE_DIR", str(cache))
+        yield cache
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the repository's declarative tree that a test may change; CATTLE_REPO points at it."""

@@ -281,3 +281,54 @@ def test_a_cold_run_parses_the_vendored_crds_once(tmp_path: Path, monkeypatch: p
     reports = validate.validate(None, REPO)
     assert len(reports) == 3 and all(not r.problems for r in reports)
     assert len(parsed) == len(vendored)  # each file once, for both uses
+
+
+def test_an_unchanged_environment_is_answered_from_the_last_runs_report(
+        repo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm run renders and checks nothing whose inputs are unchanged; a change to any input (a file a build
+    reaches, a vendored CRD, cattle's code) checks that environment again; an unreadable stored report is ignored."""
+    from cattle.manifests import reports
+
+    monkeypatch.setenv("CATTLE_CACHE_DIR", str(tmp_path / "cache"))
+    release = repo_copy / "platform/controllers/base/external-secrets/release.yaml"
+    release.write_text(release.read_text().replace("  interval: 30m\n", "  interval: 30m\n  suspend: sometimes\n"))
+    checked: list[str] = []
+    real = validate.validate_env
+
+    def counted(environment: env.Environment, *args: Any) -> validate.EnvReport:
+        checked.append(environment.name)
+        return real(environment, *args)
+
+    monkeypatch.setattr(validate, "validate_env", counted)
+    [first] = validate.validate(["testing"], repo_copy)
+    assert checked == ["testing"] and not first.reused
+    assert any(p.rule == "schema" and "suspend" in p.message for p in first.problems) and first.warnings
+
+    [again] = validate.validate(["testing"], repo_copy)
+    assert checked == ["testing"] and again.reused  # nothing rendered, nothing checked
+    assert ([p.as_dict() for p in again.problems], again.warnings, again.objects, again.kinds) == \
+        ([p.as_dict() for p in first.problems], first.warnings, first.objects, first.kinds)
+    text = validate.format_text([again])
+    assert "unchanged" in text and "suspend" in text and not again.ok
+    assert json.loads(validate.format_json([again]))[0]["unchanged"] is True
+
+    validate.validate(["staging"], repo_copy)
+    assert checked == ["testing", "staging"]  # another environment has a report of its own
+
+    release.write_text(release.read_text().replace("suspend: sometimes", "suspend: false"))
+    [fixed] = validate.validate(["testing"], repo_copy)
+    assert checked[-1] == "testing" and len(checked) == 3 and fixed.ok and not fixed.reused
+
+    crd = sorted((repo_copy / "vendor/crds/cert-manager").glob("*.yaml"))[0]
+    crd.write_text(crd.read_text() + "\n# a newer vendored copy\n")
+    validate.validate(["testing"], repo_copy)
+    assert len(checked) == 4
+
+    monkeypatch.setattr(reports, "code_digest", lambda: "another cattle")
+    validate.validate(["testing"], repo_copy)
+    assert len(checked) == 5
+
+    for stored in (tmp_path / "cache" / "reports").iterdir():
+        stored.write_text("{not json")
+    [reread] = validate.validate(["testing"], repo_copy)
+    assert len(checked) == 6 and reread.ok and not reread.reused

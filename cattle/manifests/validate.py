@@ -15,6 +15,7 @@ from cattle import env as environments
 from cattle.console import table
 from cattle.database.backups import validation_variables
 from cattle.manifests import clusterfit, deprecations, policy, versiontable
+from cattle.manifests import reports as kept
 from cattle.manifests.render import build, render
 from cattle.paths import repo_root
 from cattle.problems import Problem
@@ -31,6 +32,7 @@ class EnvReport:
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # e.g. placeholders left (./scripts/cattle adopt)
+    reused: bool = False  # read back from an earlier run with the same inputs (manifests.reports)
 
     @property
     def ok(self) -> bool:
@@ -96,23 +98,34 @@ def placeholder_warnings(environment: environments.Environment,
 
 
 def validate(names: list[str] | None = None, root: Path | None = None) -> list[EnvReport]:
-    """Validate the named environments (all by default)."""
+    """Validate the named environments (all by default). An environment whose inputs are unchanged since an
+    earlier run on this machine is answered with that run's report (manifests.reports)."""
     base = root or repo_root()
     selected = [environments.load(name, base) for name in (names or environments.environment_names(base))]
-    crds = load_crd_files(vendored_crd_files(base))
-    from cattle.secrets.adopt import placeholders
+    crd_files = vendored_crd_files(base)
+    crd_digest = kept.files_digest(crd_files)
+    keys = {e.name: kept.key(e.name, base, crd_digest, validation_variables(e.protected)) for e in selected}
+    found = {e.name: kept.load(keys[e.name]) for e in selected}
+    stale = [e for e in selected if found[e.name] is None]
+    if stale:
+        crds = load_crd_files(crd_files)
+        from cattle.secrets.adopt import placeholders
 
-    found = placeholders(base)  # one scan for every environment
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        reports = list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected), found), selected))
-    save_schema_results()  # a warm run checks again only objects (or schemas) that changed
-    return reports
+        scanned = placeholders(base)  # one scan for every environment
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            checked = list(pool.map(lambda e: validate_env(e, crds, validation_variables(e.protected), scanned),
+                                    stale))
+        save_schema_results()  # a changed environment checks again only objects (or schemas) that changed
+        for report in checked:
+            kept.save(keys[report.env], report)
+            found[report.env] = report
+    return [report for report in found.values() if report is not None]
 
 
 def format_text(reports: list[EnvReport]) -> str:
     """A summary table per environment, then every problem with its file, object and fix."""
-    rows = [[r.env, str(r.objects), str(len(r.kinds)), str(len(r.problems)), f"{r.seconds:.2f}s",
-             "ok" if r.ok else "FAILED"] for r in reports]
+    rows = [[r.env, str(r.objects), str(len(r.kinds)), str(len(r.problems)),
+             "unchanged" if r.reused else f"{r.seconds:.2f}s", "ok" if r.ok else "FAILED"] for r in reports]
     lines = [table(["env", "objects", "kinds", "errors", "time", "result"], rows)]
     for report in reports:
         for p in report.problems:
@@ -126,6 +139,6 @@ def format_text(reports: list[EnvReport]) -> str:
 def format_json(reports: list[EnvReport]) -> str:
     """The same as machine-readable JSON."""
     return json.dumps([{"env": r.env, "objects": r.objects, "kinds": dict(sorted(r.kinds.items())),
-                        "errors": len(r.problems), "seconds": round(r.seconds, 3),
+                        "errors": len(r.problems), "seconds": round(r.seconds, 3), "unchanged": r.reused,
                         "problems": [p.as_dict() for p in r.problems], "warnings": r.warnings} for r in reports],
                       indent=2)
