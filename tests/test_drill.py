@@ -137,15 +137,24 @@ def _records(root: Path) -> list[dict[str, object]]:
 
 def test_a_failed_generation_1_stops_before_anything_is_destroyed_and_is_recorded(
         repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    happened = _stand_in(monkeypatch, [CattleError("apps not Ready\nmore lines", "fix it")])
+    first_line = "apps not Ready: " + "x" * 300
+    happened = _stand_in(monkeypatch, [CattleError(f"{first_line}\nmore lines", "fix it")])
     (repo_copy / ".cattle").mkdir()
+    clock = iter([1000.0, 1234.5678])  # the drill's start, then its failure
+
+    class Time:
+        time = staticmethod(lambda: next(clock))
+        strftime, gmtime, monotonic, sleep = (staticmethod(f) for f in (drill.time.strftime, drill.time.gmtime,
+                                                                       drill.time.monotonic, drill.time.sleep))
+
+    monkeypatch.setattr(drill, "time", Time)
     with pytest.raises(CattleError, match="apps not Ready"):
         drill.drill("testing", serve=False)
     assert "delete" not in happened and "canaries" not in happened
     [record] = _records(repo_copy)
     assert record["result"] == "failed" and record["kind"] == "drill" and record["events"] == []
-    assert record["detail"] == "generation 1: apps not Ready"
-    assert record["rto_budget_seconds"] == 900
+    assert record["detail"] == f"generation 1: {first_line[:250]}"  # the first line, cut for the record
+    assert record["rto_budget_seconds"] == 900 and record["started"] == 1000.0 and record["rto_seconds"] == 234.57
 
 
 def test_a_failed_generation_2_is_recorded_as_such(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

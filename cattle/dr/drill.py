@@ -93,7 +93,8 @@ def _through_ingress(port: str, host: str, path: str, auth: tuple[str, str] | No
     return int(code or 0), text
 
 
-def _retry(what: str, check: Callable[[], bool], timeout: float = 600, interval: float = 10) -> None:
+def _retry(what: str, check: Callable[[], bool], timeout: float, interval: float) -> None:
+    """Poll `check` every `interval` seconds until it is true; DrillFailed once `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
