@@ -45,8 +45,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/providers/kind.py": ("tests/test_providers.py", ""),
     "cattle/providers/k3d.py": ("tests/test_providers.py", ""),
     "cattle/providers/kubeconfig.py": ("tests/test_providers.py -k kubeconfig_provider", ""),
-    "cattle/providers/opentofu.py": ("tests/test_opentofu.py -k 'ensure or destroy or dry_run or missing_tofu or "
-                                     "errors_from or wrong_kubernetes'", ""),
+    "cattle/providers/opentofu.py": ("tests/test_opentofu_provider.py tests/test_opentofu.py -k 'not module and "
+                                     "not implementations and not locked and not pin and not guard'", ""),
     "cattle/dr/drill.py": ("tests/test_drill.py", ""),
     "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
 }
