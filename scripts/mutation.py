@@ -4,6 +4,7 @@
     .venv/bin/python scripts/mutation.py                      # every module in MODULES
     .venv/bin/python scripts/mutation.py cattle/bootstrap/reconcile.py  # one module
     .venv/bin/python scripts/mutation.py --fast-only cattle/bootstrap/reconcile.py  # unit tests only: a lower bound
+    .venv/bin/python scripts/mutation.py --fast-only --sample 120 cattle/bootstrap/rebuild.py  # 120 at random
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -76,7 +77,7 @@ def test_command(fast: str, slow: str) -> str:
     return f"{command} && {PYTEST} {slow}" if slow else command
 
 
-def run(module: str, tool: Path, fast_only: bool = False) -> dict[str, object]:
+def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = None) -> dict[str, object]:
     fast, slow = MODULES[module]
     slow = "" if fast_only else slow
     with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
@@ -93,6 +94,8 @@ def run(module: str, tool: Path, fast_only: bool = False) -> dict[str, object]:
         session = Path(tmp) / "session.sqlite"
         subprocess.run([str(tool), "init", str(config), str(session)], cwd=copy, check=True)
         skip_annotations(session, (copy / module).read_text())
+        if sample is not None:
+            keep_a_sample(session, sample)
         started = time.monotonic()
         subprocess.run([str(tool), "exec", str(config), str(session)], cwd=copy, check=True)
         results = summarise(session, copy / module)
@@ -135,6 +138,22 @@ def skip_annotations(session: Path, source: str) -> None:
     print(f"{len(skipped)} of {len(rows)} mutants are inside annotations: counted as equivalent, not run", flush=True)
 
 
+def keep_a_sample(session: Path, size: int, seed: int = 13) -> None:
+    """Run only `size` of the mutants not yet decided, chosen at random (seeded: the same sample every time); the
+    others are recorded as not sampled, and the score is an estimate over the sample."""
+    import random
+
+    db = sqlite3.connect(session)
+    pending = sorted(job for (job,) in db.execute(
+        "SELECT job_id FROM mutation_specs WHERE job_id NOT IN (SELECT job_id FROM work_results)"))
+    chosen = set(random.Random(seed).sample(pending, min(size, len(pending))))
+    db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, job_id) "
+                   "VALUES ('SKIPPED', 'not sampled', 'SURVIVED', '', ?)", [(j,) for j in pending if j not in chosen])
+    db.commit()
+    db.close()
+    print(f"sampling {len(chosen)} of the {len(pending)} mutants outside annotations (seed {seed})", flush=True)
+
+
 def summarise(session: Path, source: Path) -> dict[str, object]:
     """Killed / survived / equivalent (inside an annotation) / timeouts from cosmic-ray's session database."""
     text = source.read_text()
@@ -143,11 +162,13 @@ def summarise(session: Path, source: Path) -> dict[str, object]:
     db = sqlite3.connect(session)
     rows = db.execute(
         "SELECT m.operator_name, m.start_pos_row, m.start_pos_col, m.occurrence, r.test_outcome, r.worker_outcome, "
-        "r.diff FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id").fetchall()
-    counts = {"killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0}
+        "r.diff, r.output FROM mutation_specs m JOIN work_results r ON m.job_id = r.job_id").fetchall()
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0, "not sampled": 0}
     survivors = []
-    for operator, row, col, occurrence, test_outcome, worker_outcome, diff in rows:
-        if any(start <= (row, col) < end for start, end in spans):
+    for operator, row, col, occurrence, test_outcome, worker_outcome, diff, output in rows:
+        if output == "not sampled":
+            counts["not sampled"] += 1
+        elif any(start <= (row, col) < end for start, end in spans):
             counts["equivalent"] += 1  # never evaluated (skip_annotations: not even run)
         elif str(worker_outcome).lower() != "normal" or str(test_outcome).lower() == "incompetent":
             counts["incompetent"] += 1  # a mutant that does not even import, or timed out
@@ -167,6 +188,11 @@ def summarise(session: Path, source: Path) -> dict[str, object]:
 def main(argv: list[str]) -> int:
     fast_only = "--fast-only" in argv
     argv = [a for a in argv if a != "--fast-only"]
+    sample = None
+    if "--sample" in argv:
+        at = argv.index("--sample")
+        sample = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2:]
     modules = argv or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
@@ -174,9 +200,10 @@ def main(argv: list[str]) -> int:
         return 2
     tool = ensure_cosmic_ray()
     for module in modules:
-        result = run(module, tool, fast_only)
+        result = run(module, tool, fast_only, sample)
+        sampled = f", {result['not sampled']} not sampled" if sample is not None else ""
         print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['equivalent']} "
-              f"equivalent (in annotations), {result['incompetent']} incompetent/timed out; score "
+              f"equivalent (in annotations), {result['incompetent']} incompetent/timed out{sampled}; score "
               f"{result['score']}% of the non-equivalent ({result['seconds']}s)", flush=True)
         for survivor in result["survivors"]:  # type: ignore[attr-defined]
             print(f"  survived: line {survivor['line']} {survivor['operator']}: {survivor['code']}")
