@@ -3,6 +3,7 @@ resources (CRD openAPIV3Schema converted to JSON Schema, unknown fields rejected
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -160,7 +161,8 @@ _RESULTS_LOCK = threading.Lock()
 _RESULTS_STATE = {"loaded": False, "changed": False}
 RESULTS_FILE = "schema-results.json"
 # the built-in schemas and the validator are part of every result's key: an upgrade of either checks everything again
-ENGINE = f"kubernetes-validate {metadata.version('kubernetes-validate')}, jsonschema {metadata.version('jsonschema')}"
+ENGINE = ", ".join(f"{name} {metadata.version(name)}"
+                   for name in ("kubernetes-validate", "jsonschema", "jsonschema-rs"))
 
 
 def _load_results() -> None:
@@ -192,6 +194,41 @@ def save_schema_results() -> None:
         tmp.replace(path)
     except OSError:
         pass
+@functools.lru_cache(maxsize=1)
+def _builtin_definitions() -> dict[str, Any]:
+    """The definitions every built-in schema refers to (a large file), parsed once per process."""
+    definitions: dict[str, Any] = json.loads((_BUILTIN_DIR / "_definitions.json").read_text())
+    return definitions
+
+
+_FAST: dict[str, Any] = {}  # schema key -> jsonschema-rs validator (None: it could not compile the schema)
+_FAST_LOCK = threading.Lock()
+_FAST_REGISTRY: list[Any] = []  # the built-in schemas' shared definitions, once per process
+
+
+def _fast_validator(schema_key: str, schema: dict[str, Any], builtin: bool) -> Any:
+    """A compiled (Rust) validator of the same schema, to tell valid objects fast; None when it cannot compile it
+    (the reference engine then checks every object). Formats are not asserted, as by the reference engine."""
+    with _FAST_LOCK:
+        if schema_key in _FAST:
+            return _FAST[schema_key]
+        import jsonschema_rs
+
+        try:
+            if builtin:
+                if not _FAST_REGISTRY:
+                    definitions = _builtin_definitions()
+                    _FAST_REGISTRY.append(jsonschema_rs.Registry([(definitions["$id"], definitions)]))
+                fast: Any = jsonschema_rs.Draft202012Validator(schema, registry=_FAST_REGISTRY[0],
+                                                               validate_formats=False)
+            else:
+                fast = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
+        except Exception:  # any schema it cannot compile: the reference engine checks every object
+            fast = None
+        _FAST[schema_key] = fast
+        return fast
+
+
 _CRD_DIGESTS: dict[int, tuple[dict[str, Any], str]] = {}  # id(schema) -> (the schema, kept alive; its digest)
 
 
@@ -215,8 +252,7 @@ class SchemaStore:
 
     def _builtin_registry(self) -> Registry[Any]:
         if self._registry is None:
-            definitions = json.loads((_BUILTIN_DIR / "_definitions.json").read_text())
-            self._registry = Resource.from_contents(definitions) @ Registry()
+            self._registry = Resource.from_contents(_builtin_definitions()) @ Registry()
         return self._registry
 
     def validator(self, api_version: str, kind: str) -> Validator | None:
@@ -250,8 +286,14 @@ class SchemaStore:
             _load_results()
             if key in _RESULTS:
                 return list(_RESULTS[key])
-        errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:limit]
-        found = [(".".join(str(p) for p in error.absolute_path) or "(top level)", error.message) for error in errors]
+        schema_key = self._schema_key(api_version, kind)
+        fast = _fast_validator(schema_key, validator.schema, builtin=schema_key.startswith("builtin:"))
+        if fast is not None and fast.is_valid(obj):
+            found: list[tuple[str, str]] = []  # valid for the compiled engine: nothing to report
+        else:  # invalid (or no compiled validator): the reference engine says what and where
+            errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))[:limit]
+            found = [(".".join(str(p) for p in error.absolute_path) or "(top level)", error.message)
+                     for error in errors]
         with _RESULTS_LOCK:
             if len(_RESULTS) > 50_000:  # a long-lived process (a test session) must not grow without bound
                 _RESULTS.clear()

@@ -332,3 +332,50 @@ def test_an_unchanged_environment_is_answered_from_the_last_runs_report(
         stored.write_text("{not json")
     [reread] = validate.validate(["testing"], repo_copy)
     assert len(checked) == 6 and reread.ok and not reread.reused
+
+
+def test_the_compiled_schema_engine_agrees_with_the_reference_engine_on_every_object() -> None:
+    """jsonschema-rs only says fast that an object is valid; the reference engine (jsonschema) says what is wrong. So
+    the compiled one may never accept what the reference one rejects: compared on every rendered object of the three
+    environments and on a broken copy of each (an unknown field, a name that is not a string, a list for a map)."""
+    import copy
+
+    from cattle import schemas
+
+    crds = schemas.load_crd_files(validate.vendored_crd_files(REPO))
+    compared = broken = 0
+    uncompiled: set[str] = set()
+    for name in ("testing", "staging", "production"):
+        environment = env.load(name)
+        rendering = render(environment, validation_variables(environment.protected))
+        store = schemas.SchemaStore(dict(crds))
+        store.add_crds(item.obj for item in rendering.objects)
+        for item in rendering.objects:
+            obj = {k: v for k, v in item.obj.items() if k != "sops"}
+            api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+            reference = store.validator(api_version, kind)
+            if reference is None:
+                continue
+            key = store._schema_key(api_version, kind)
+            fast = schemas._fast_validator(key, reference.schema, builtin=key.startswith("builtin:"))
+            if fast is None:  # the reference engine checks every object of this kind
+                uncompiled.add(f"{api_version}/{kind}")
+                continue
+            variants = [obj]
+            for breakage in ("unknown field", "name type", "labels type"):
+                bad = copy.deepcopy(obj)
+                if breakage == "unknown field":
+                    bad["spek"] = {}
+                elif breakage == "name type":
+                    bad["metadata"]["name"] = 5
+                else:
+                    bad["metadata"]["labels"] = ["a", "b"]
+                variants.append(bad)
+            for variant in variants:
+                accepted = not any(True for _ in reference.iter_errors(variant))
+                assert fast.is_valid(variant) == accepted, (name, item.kustomization, kind, variant.get("metadata"))
+                compared += 1
+                broken += not accepted
+    assert compared > 1000 and broken >= 0.7 * compared * 3 / 4  # most broken copies are rejected by both
+    # prometheus-operator's rule groups use `^(?i)(abort|warn)?$`, an inline flag ECMA-262 regexes do not have
+    assert uncompiled == {"monitoring.coreos.com/v1/PrometheusRule"}
