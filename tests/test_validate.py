@@ -249,6 +249,17 @@ def test_a_warm_run_reuses_the_schema_results_on_disk(repo_copy: Path, monkeypat
             return _real(self, instance)
 
         monkeypatch.setattr(cls, "iter_errors", counted)
+
+    class CountedFast:  # the compiled engine, which answers first for a valid object
+        def __init__(self, fast: Any) -> None:
+            self.fast = fast
+
+        def is_valid(self, instance: Any) -> bool:
+            checked.append(str(instance["kind"]))
+            return self.fast is not None and bool(self.fast.is_valid(instance))
+
+    real_fast = schemas._fast_validator
+    monkeypatch.setattr(schemas, "_fast_validator", lambda *args, **kw: CountedFast(real_fast(*args, **kw)))
     monkeypatch.setattr(schemas, "_RESULTS", {})  # a new process: nothing in memory
     monkeypatch.setitem(schemas._RESULTS_STATE, "loaded", False)
     again = validate.validate(["testing"], repo_copy)
