@@ -48,7 +48,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/providers/kubeconfig.py": ("tests/test_providers.py -k kubeconfig_provider", ""),
     "cattle/providers/opentofu.py": ("tests/test_opentofu_provider.py tests/test_opentofu.py -k 'not module and "
                                      "not implementations and not locked and not pin and not guard'", ""),
-    "cattle/dr/drill.py": ("tests/test_drill.py", ""),
+    "cattle/dr/drill.py": ("tests/test_drill.py tests/test_drill_smoke.py", ""),
     "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
 }
 
