@@ -27,6 +27,7 @@ def test_summary_has_verdict_table_and_gantt() -> None:
     assert "```mermaid\ngantt" in over and "reconcile apps : 60, 500" in over and "restore : crit, 500, 520" in over
     assert "RTO (testing): 520.0s" in over
     assert "within the budget" in drill.summary_markdown(timeline, 800.0, 900.0)
+    assert "**900s** — within the budget of 900s" in drill.summary_markdown(timeline, 900.0, 900.0)
 
 
 def test_a_registry_mirror_is_refused_the_rto_stays_honest(repo_copy: Path) -> None:
@@ -212,6 +213,7 @@ def test_through_ingress_speaks_curl_with_sni_host_auth_and_body(monkeypatch: py
     def fake(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         seen.append(argv)
         assert kwargs["timeout"] == 30 and kwargs["check"] is False
+        assert kwargs["capture_output"] is True and kwargs["text"] is True  # the body and code are read as text
         return subprocess.CompletedProcess(argv, 0, '{"id": 1}\n201', "")
 
     monkeypatch.setattr(drill.subprocess, "run", fake)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -275,7 +276,8 @@ def test_write_canaries_writes_the_row_and_the_secret_then_backs_up(world: World
     environment = env.load("testing")
     with ExitStack() as stack:
         canary = drill.write_canaries(environment, object(), KUBECONFIG, stack)  # type: ignore[arg-type]
-    assert canary.id.startswith("drill-") and canary.category == canary.id and canary.vault_written
+    assert re.fullmatch(r"drill-\d{8}T\d{6}-[0-9a-f]{4}", canary.id)  # when (UTC) and a random suffix
+    assert canary.category == canary.id and canary.vault_written
     assert world.forwards == [(*KUBECONFIG, "envoy-gateway-system", "svc/envoy-public-1a2b", 443)]
     assert world.curl == [("4443", f"feeds.{environment.domain}", "/v1/categories", ("admin", "pw-testing"), "POST",
                            {"title": canary.id})]
@@ -320,3 +322,36 @@ def test_the_run_record_keeps_the_rto_to_the_hundredth_and_options_are_keyword_o
     parameters = inspect.signature(drill.drill).parameters
     assert parameters["name"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     assert all(parameters[p].kind is inspect.Parameter.KEYWORD_ONLY for p in ("provider", "serve", "summary"))
+
+
+def test_a_drill_mount_left_by_an_earlier_drill_is_reused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.answers["/v1/categories"] = [(201, "{}")]
+    world.vault = FakeVault("drill-0", mounts=("cubbyhole/", "drill/", "sys/"))
+    monkeypatch.setattr(drill.baoendpoint, "reach", lambda stack, forwarder, timeout=300: (OPENBAO, 200))
+    monkeypatch.setattr(drill.vaultdrill, "backup", lambda environment, addr: None)
+    monkeypatch.setattr(drill.dbbackup, "request_backup", lambda kube, root: None)
+    with ExitStack() as stack:
+        canary = drill.write_canaries(env.load("testing"), object(), KUBECONFIG, stack)  # type: ignore[arg-type]
+    assert world.vault.calls == [("write", ("drill", "canary", {"id": canary.id}))]  # no second mount
+
+
+def test_the_root_client_comes_from_the_init_record_when_the_store_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cattle.vault import setup as vaultinit
+
+    module = drill
+    environment = env.load("testing")
+    monkeypatch.setattr(module.vaultdrill, "store_for", lambda e: f"store of {e.name}")
+    asked: list[tuple[Any, ...]] = []
+    record = vaultinit.InitRecord("20261203T0000Z", "testing", "2026-12-03", "s.root", ["recovery"])
+
+    def find(store: str, name: str, identities: Any) -> Any:
+        asked.append((store, name))
+        return found[0]
+
+    found: list[Any] = [record]
+    monkeypatch.setattr(module.vaultinit, "find", find)
+    client = module._root_client(environment, OPENBAO)
+    assert client is not None and client.url == OPENBAO and client.token == "s.root"
+    found[0] = None
+    assert module._root_client(environment, OPENBAO) is None  # no record: nothing to log in with
+    assert asked == [("store of testing", "testing")] * 2
