@@ -5,6 +5,7 @@
     .venv/bin/python scripts/mutation.py cattle/bootstrap/reconcile.py  # one module
     .venv/bin/python scripts/mutation.py --fast-only cattle/bootstrap/reconcile.py  # unit tests only: a lower bound
     .venv/bin/python scripts/mutation.py --fast-only --sample 120 cattle/bootstrap/rebuild.py  # 120 at random
+    .venv/bin/python scripts/mutation.py --fast-only --again cattle/dr/drill.py  # its survivors, with today's tests
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -46,8 +47,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/providers/kind.py": ("tests/test_providers.py", ""),
     "cattle/providers/k3d.py": ("tests/test_providers.py", ""),
     "cattle/providers/kubeconfig.py": ("tests/test_providers.py -k kubeconfig_provider", ""),
-    "cattle/providers/opentofu.py": ("tests/test_opentofu_provider.py tests/test_opentofu.py -k 'not module and "
-                                     "not implementations and not locked and not pin and not guard'", ""),
+    "cattle/providers/opentofu.py": ("tests/test_opentofu_provider.py tests/test_opentofu.py -k 'not every_module "
+                                     "and not at_least_two and not state_locked and not opentofu_pin and not "
+                                     "same_guard'", ""),
     "cattle/dr/drill.py": ("tests/test_drill.py tests/test_drill_smoke.py", ""),
     "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
 }
@@ -77,9 +79,13 @@ def test_command(fast: str, slow: str) -> str:
     return f"{command} && {PYTEST} {slow}" if slow else command
 
 
-def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = None) -> dict[str, object]:
+def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = None,
+        again: bool = False) -> dict[str, object]:
+    """Mutate one module and run its tests on every mutant. `again`: start from the session this script kept for
+    the module, and run only its survivors and the mutants it never reached, with the tests as they are now."""
     fast, slow = MODULES[module]
     slow = "" if fast_only else slow
+    kept = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + ".sqlite")
     with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
         copy = Path(tmp) / "repo"
         private_copy(copy)
@@ -92,16 +98,28 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
             f"test-command = {json.dumps('bash -c ' + json.dumps(test_command(fast, slow)))}\n"
             '[cosmic-ray.distributor]\nname = "local"\n')
         session = Path(tmp) / "session.sqlite"
-        subprocess.run([str(tool), "init", str(config), str(session)], cwd=copy, check=True)
-        skip_annotations(session, (copy / module).read_text())
-        if sample is not None:
-            keep_a_sample(session, sample)
+        if again:
+            if not kept.is_file():
+                raise SystemExit(f"no kept session for {module} ({kept}): run it once without --again")
+            shutil.copy(kept, session)
+            db = sqlite3.connect(session)
+            rerun = db.execute("DELETE FROM work_results WHERE worker_outcome = 'NORMAL' AND test_outcome = "
+                               "'SURVIVED'").rowcount
+            db.commit()
+            db.close()
+            print(f"running the {rerun} survivors (and any mutant not reached) again with today's tests", flush=True)
+        else:
+            subprocess.run([str(tool), "init", str(config), str(session)], cwd=copy, check=True)
+            skip_annotations(session, (copy / module).read_text())
+            if sample is not None:
+                keep_a_sample(session, sample)
         started = time.monotonic()
         subprocess.run([str(tool), "exec", str(config), str(session)], cwd=copy, check=True)
         results = summarise(session, copy / module)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(session, kept)
     results["module"], results["seconds"] = module, round(time.monotonic() - started)
     out = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + ".json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     return results
 
@@ -186,8 +204,8 @@ def summarise(session: Path, source: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    fast_only = "--fast-only" in argv
-    argv = [a for a in argv if a != "--fast-only"]
+    fast_only, again = "--fast-only" in argv, "--again" in argv
+    argv = [a for a in argv if a not in ("--fast-only", "--again")]
     sample = None
     if "--sample" in argv:
         at = argv.index("--sample")
@@ -200,7 +218,7 @@ def main(argv: list[str]) -> int:
         return 2
     tool = ensure_cosmic_ray()
     for module in modules:
-        result = run(module, tool, fast_only, sample)
+        result = run(module, tool, fast_only, sample, again)
         sampled = f", {result['not sampled']} not sampled" if sample is not None else ""
         print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['equivalent']} "
               f"equivalent (in annotations), {result['incompetent']} incompetent/timed out{sampled}; score "
