@@ -6,6 +6,7 @@
     .venv/bin/python scripts/mutation.py --fast-only cattle/bootstrap/reconcile.py  # unit tests only: a lower bound
     .venv/bin/python scripts/mutation.py --fast-only --sample 120 cattle/bootstrap/rebuild.py  # 120 at random
     .venv/bin/python scripts/mutation.py --fast-only --again cattle/dr/drill.py  # its survivors, with today's tests
+    .venv/bin/python scripts/mutation.py --again --sample 30 cattle/bootstrap/rebuild.py  # and 30 not sampled before
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -51,7 +52,7 @@ MODULES: dict[str, tuple[str, str]] = {
                                      "and not at_least_two and not state_locked and not opentofu_pin and not "
                                      "same_guard'", ""),
     "cattle/dr/drill.py": ("tests/test_drill.py tests/test_drill_smoke.py", ""),
-    "cattle/bootstrap/rebuild.py": ("tests/test_failclosed.py", BOOTSTRAP_E2E),
+    "cattle/bootstrap/rebuild.py": ("tests/test_rebuild.py tests/test_failclosed.py", "tests/test_bootstrap.py -n 2"),
 }
 
 
@@ -108,6 +109,8 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
             db.commit()
             db.close()
             print(f"running the {rerun} survivors (and any mutant not reached) again with today's tests", flush=True)
+            if sample is not None:
+                more_of_the_sample(session, sample)
         else:
             subprocess.run([str(tool), "init", str(config), str(session)], cwd=copy, check=True)
             skip_annotations(session, (copy / module).read_text())
@@ -172,6 +175,19 @@ def keep_a_sample(session: Path, size: int, seed: int = 13) -> None:
     print(f"sampling {len(chosen)} of the {len(pending)} mutants outside annotations (seed {seed})", flush=True)
 
 
+def more_of_the_sample(session: Path, size: int) -> None:
+    """Add `size` mutants the kept session left out of its sample (others than any run before)."""
+    import random
+
+    db = sqlite3.connect(session)
+    left_out = sorted(job for (job,) in db.execute("SELECT job_id FROM work_results WHERE output = 'not sampled'"))
+    chosen = random.Random(len(left_out)).sample(left_out, min(size, len(left_out)))
+    db.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in chosen])
+    db.commit()
+    db.close()
+    print(f"and {len(chosen)} more of the {len(left_out)} mutants not sampled before", flush=True)
+
+
 def summarise(session: Path, source: Path) -> dict[str, object]:
     """Killed / survived / equivalent (inside an annotation) / timeouts from cosmic-ray's session database."""
     text = source.read_text()
@@ -219,7 +235,7 @@ def main(argv: list[str]) -> int:
     tool = ensure_cosmic_ray()
     for module in modules:
         result = run(module, tool, fast_only, sample, again)
-        sampled = f", {result['not sampled']} not sampled" if sample is not None else ""
+        sampled = f", {result['not sampled']} not sampled" if result["not sampled"] else ""
         print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['equivalent']} "
               f"equivalent (in annotations), {result['incompetent']} incompetent/timed out{sampled}; score "
               f"{result['score']}% of the non-equivalent ({result['seconds']}s)", flush=True)

@@ -5,6 +5,7 @@ A real OpenBao server on 127.0.0.1 plays the in-cluster one (CATTLE_VAULT_ADDR).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "database", "sync",
                       "reconcile", "restore", "verify"]
     assert {e.phase for e in timeline.events} >= {"reconcile platform-controllers", "reconcile apps"}
+    assert {e.status for e in timeline.events if not e.phase.startswith("reconcile ")} == {"ok"}
+    # the report's toolchain overhead is the time outside these: cattle waits on the cluster in them
+    assert {e.phase for e in timeline.events if e.waiting and not e.phase.startswith("reconcile ")} == {
+        "cluster", "flux", "reconcile", "restore"}
     assert timeline.critical_path[:2] == ["secrets", "platform-controllers"]
     assert timeline.critical_path[-1] in ("apps", "platform-configs") and len(timeline.critical_path) == 3
     # server-side apply with field manager cattle, CRDs before the controllers that need them
@@ -372,7 +377,8 @@ KIND_NETWORK = json.dumps([{"Name": "kind", "Driver": "bridge", "EnableIPv6": Tr
 
 
 def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
-        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """On a fresh Docker host the `kind` network only exists once kind created its first cluster: the served
     checkout's address is looked up after that. Flux (played here by a git clone while platform-controllers
     reconciles) fetches the working tree, uncommitted changes included."""
@@ -418,6 +424,9 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
     assert repository["spec"]["url"].startswith("http://127.0.0.1:") and repository["spec"]["ref"] == {
         "branch": "main"}
     assert (fetched[0] / "clusters/testing/uncommitted.txt").read_text() == "served too\n"
+    # the served commit holds the working tree as it is (uncommitted changes included), named by a short sha
+    assert re.search(r"serving this checkout \(commit [0-9a-f]{10}\) at http://127\.0\.0\.1:\d+/",
+                     capsys.readouterr().err)
     assert "--image kindest/node:v1.36.4@sha256:" in Path(f"{state}.argv").read_text()  # the pinned node image
 
 
@@ -488,6 +497,8 @@ def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, s
     [root] = [k for k in cluster.objects("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations")
               if k["metadata"]["name"] == "flux-system"]
     assert root["spec"]["prune"] is True
+    [credentials] = [r for r in _client_requests(cluster) if r.url.path.endswith("/secrets/flux-system")]
+    assert credentials.params.get("force") == "true"  # cattle's, whoever wrote them before
     assert cluster.first_build_vars == {"DB_BOOTSTRAP": "initdb", "DB_GENERATION": "g1",
                                         "DB_RECOVERY_GENERATION": "none"}
     out = capsys.readouterr()

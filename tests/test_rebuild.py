@@ -1,0 +1,93 @@
+"""rebuild's own decisions, without a cluster: what it expects Flux to make ready, when it serves the checkout,
+which key and git source it plans with, and when a run leaves a timeline behind. The end-to-end runs against the
+mock API are in test_bootstrap.py."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pyrage import x25519
+
+from cattle import env, tools
+from cattle.bootstrap import rebuild as bootstrap
+from cattle.errors import ConfigError, PreflightError
+from cattle.secrets import keys
+
+
+@pytest.fixture
+def no_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No provider tools and no cluster: preflight fails, so a dry run plans and then stops, touching nothing."""
+    bin_dir = tmp_path / "only-git"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    tools.find.cache_clear()
+    yield
+    tools.find.cache_clear()
+
+
+def test_expected_lists_the_flux_objects_of_the_versions_cattle_waits_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = [
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "apps", "namespace": "flux-system"},
+         "spec": {"dependsOn": [{"name": "platform-configs"}, {"name": "secrets"}]}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "secrets", "namespace": "flux-system"}, "spec": {}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+         "metadata": {"name": "loki", "namespace": "logging"},
+         "spec": {"dependsOn": [{"name": "kube-prometheus-stack", "namespace": "monitoring"}]}},
+        # same kinds, other API groups or versions: not objects Flux reports Ready on
+        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+         "metadata": {"name": "stray"}, "spec": {"dependsOn": [{"name": "x"}]}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2beta1", "kind": "HelmRelease",
+         "metadata": {"name": "old", "namespace": "logging"}, "spec": {}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "logging"}},
+    ]
+    monkeypatch.setattr(bootstrap, "render", lambda *_: SimpleNamespace(
+        objects=[SimpleNamespace(obj=o) for o in objects]))
+    expected, depends = bootstrap._expected(env.load("testing"), None)
+    assert expected == [("Kustomization", "flux-system", "apps"), ("Kustomization", "flux-system", "secrets"),
+                        ("HelmRelease", "logging", "loki")]
+    assert depends == {"apps": ["platform-configs", "secrets"], "secrets": []}  # HelmReleases order themselves
+
+
+def test_a_kind_environment_without_a_git_url_serves_this_checkout(
+        secrets_repo: Path, no_kind: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PreflightError, match="kind is not installed"):
+        bootstrap.run("testing", bootstrap.Options(dry_run=True))
+    assert "GitRepository (served from this checkout) @ main" in capsys.readouterr().out
+
+
+def test_a_given_git_url_is_planned_with_what_cattle_can_tell_about_it(
+        secrets_repo: Path, no_kind: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PreflightError):
+        bootstrap.run("testing", bootstrap.Options(provider="kind", dry_run=True, git_url="https://git.example/c"))
+    assert ("GitRepository https://git.example/c @ main (warning: not a git checkout: cannot tell whether it is "
+            "pushed)") in capsys.readouterr().out
+
+
+def test_a_remote_cluster_is_never_served_the_checkout_by_default(secrets_repo: Path, no_kind: None) -> None:
+    """Only a local cluster can reach this machine: a kubeconfig cluster without a git URL is an error to fix."""
+    with pytest.raises(ConfigError, match="no git URL for environment testing"):
+        bootstrap.run("testing", bootstrap.Options(provider="kubeconfig", dry_run=True))
+
+
+def test_a_key_that_does_not_open_the_environments_files_is_not_planned_with(
+        secrets_repo: Path, no_kind: None, capsys: pytest.CaptureFixture[str]) -> None:
+    keys.key_file("testing").write_text(str(x25519.Identity.generate()) + "\n")
+    with pytest.raises(PreflightError):
+        bootstrap.run("testing", bootstrap.Options(dry_run=True))
+    out = capsys.readouterr().out
+    assert "age key from" not in out
+    assert "no age key here: make a new one and regenerate every declared secret" in out
+
+
+def test_a_run_stopped_at_preflight_leaves_no_timeline(secrets_repo: Path, no_kind: None) -> None:
+    with pytest.raises(PreflightError, match="kind is not installed"):
+        bootstrap.run("testing", bootstrap.Options())
+    assert not (secrets_repo / ".cattle/runs").exists()
