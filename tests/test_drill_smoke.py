@@ -206,6 +206,7 @@ def test_without_a_generation_1_category_the_canary_row_is_skipped_not_passed(wo
 
 
 @pytest.mark.parametrize("categories, message", [
+    ((0, ""), r"the app's API does not answer through the Gateway: HTTP 0 $"),  # curl's 000: no answer at all
     ((201, "[]"), r"the app's API does not answer through the Gateway: HTTP 201 \[\]$"),
     ((502, "x" * 300), r"the app's API does not answer through the Gateway: HTTP 502 x{200}$"),
     ((200, json.dumps([{"title": "All"}])), r"the canary category drill-1 is not back \(HTTP 200, \['All'\]\)"),
@@ -217,10 +218,13 @@ def test_a_missing_or_unreadable_canary_row_fails_the_smoke(world: World, catego
         _smoke(drill.Canary("drill-1", "drill-1", vault_written=True))
 
 
-def test_a_different_vault_canary_fails_the_smoke(world: World) -> None:
+@pytest.mark.parametrize("stored", [{"id": "drill-0"}, {"id": "drill-2"}, {}])
+def test_a_different_vault_canary_fails_the_smoke(world: World, stored: dict[str, str]) -> None:
+    """An older generation's secret, a newer one (another drill wrote after the backup), or none at all: the restore
+    brought back the wrong state."""
     world.answers["/v1/categories"] = [(200, json.dumps([{"title": "drill-1"}]))]
     assert world.vault is not None
-    world.vault.stored = {"id": "drill-0"}  # an older generation's secret: the restore brought back the wrong state
+    world.vault.stored = stored
     with pytest.raises(drill.DrillFailed, match=r"^the Vault canary is not back$"):
         _smoke(drill.Canary("drill-1", "drill-1", vault_written=True))
 

@@ -8,8 +8,10 @@ import json
 import stat
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -170,3 +172,40 @@ def test_delete_destroys_and_forgets_a_kubeconfig_it_may_never_have_had(
     staging.delete()
     assert fake.commands == ["init", "destroy"] and not staging._kubeconfig_path.exists()
     assert "  ✓ hcloud_server.node[0] delete (12s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store", ["file://.cattle/backups/staging/vault", "s3:///no-bucket", "gs://bucket/vault",
+                                   "swift://bucket/vault"])
+def test_the_state_backend_is_only_ever_an_s3_bucket(store: str) -> None:
+    """The state lives next to the backups it rebuilds from; anything but a named S3 bucket is refused."""
+    staging = env.load("staging")
+    with pytest.raises(ProviderError) as refused:
+        opentofu.backend_config(replace(staging, backups=replace(staging.backups, vault_store=store)))
+    assert refused.value.message.endswith(f"but backups.vault is {store}")
+    assert refused.value.hint == "set backups.vault to s3://BUCKET/..."
+
+
+def test_the_state_backend_is_the_vault_stores_bucket_path_style_on_a_compatible_store(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = env.load("staging")
+    monkeypatch.setenv("AWS_REGION", "eu-central")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    bucket = urlparse(staging.backups.vault_store).netloc
+    assert opentofu.backend_config(staging) == f'bucket = "{bucket}"\nregion = "eu-central"\n'
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert opentofu.backend_config(staging).splitlines()[2:] == [
+        'endpoints = { s3 = "http://127.0.0.1:9000" }', "use_path_style = true", "skip_credentials_validation = true",
+        "skip_region_validation = true", "skip_requesting_account_id = true"]
+
+
+def test_a_new_kubeconfig_replaces_the_old_one_whole(scripted: Callable[..., ScriptedTofu],
+                                                      staging: OpenTofuProvider) -> None:
+    """Written private, into a state directory that may not exist yet, and truncated: a shorter kubeconfig (a
+    rebuilt cluster) leaves nothing of the longer one behind."""
+    fake = scripted()
+    fake.answers["output"] = (0, [json.dumps({**OUTPUTS, "kubeconfig": {"value": "long " * 40}})], "")
+    staging._write_kubeconfig()
+    fake.answers["output"] = (0, [json.dumps(OUTPUTS)], "")
+    staging._write_kubeconfig()
+    path = staging._kubeconfig_path
+    assert path.read_text() == "the kubeconfig" and stat.S_IMODE(path.stat().st_mode) == 0o600
