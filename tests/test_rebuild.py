@@ -4,16 +4,19 @@ mock API are in test_bootstrap.py."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from pyrage import x25519
 
 from cattle import env, tools
 from cattle.bootstrap import rebuild as bootstrap
+from cattle.database.backups import MARKER, Decision
 from cattle.errors import ConfigError, PreflightError
 from cattle.secrets import keys
 
@@ -91,3 +94,41 @@ def test_a_run_stopped_at_preflight_leaves_no_timeline(secrets_repo: Path, no_ki
     with pytest.raises(PreflightError, match="kind is not installed"):
         bootstrap.run("testing", bootstrap.Options())
     assert not (secrets_repo / ".cattle/runs").exists()
+
+
+class KubeWith:
+    """The two reads database_choice makes, answered from a dict keyed by (kind, name)."""
+
+    def __init__(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.objects = objects
+
+    def learn_flux(self, _docs: object) -> None:
+        pass
+
+    def get(self, _api_version: str, kind: str, name: str, _namespace: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, name))
+
+
+LEFT = {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g3", "DB_RECOVERY_GENERATION": "g2"}
+
+
+@pytest.mark.parametrize("present", [{"ConfigMap"}, {"Cluster"}, set()])
+def test_the_planned_database_decision_stands_until_its_cluster_exists(secrets_repo: Path,
+                                                                      present: set[str]) -> None:
+    """A decision left by an interrupted run (ConfigMap, no CNPG Cluster yet) or a Cluster whose decision is gone:
+    what this run planned is applied and recorded in the store."""
+    objects: dict[tuple[str, str], dict[str, Any]] = {("ConfigMap", "cattle-bootstrap"): {"data": LEFT},
+                                                      ("Cluster", "feeds-db"): {"spec": {}}}
+    kube = KubeWith({key: value for key, value in objects.items() if key[0] in present})
+    decision = Decision("initdb", 1, None, None, "no backup yet: new, empty database")
+    variables, detail = bootstrap.database_choice(env.load("testing"), kube, decision)  # type: ignore[arg-type]
+    assert (variables, detail) == (decision.variables, "no backup yet: new, empty database")
+    assert json.loads(bootstrap.database_store(env.load("testing")).get(MARKER))["current"] == "g1"  # type: ignore[union-attr]
+
+
+def test_an_existing_database_keeps_the_decision_it_was_built_with(secrets_repo: Path) -> None:
+    kube = KubeWith({("ConfigMap", "cattle-bootstrap"): {"data": LEFT}, ("Cluster", "feeds-db"): {"spec": {}}})
+    decision = Decision("initdb", 1, None, None, "no backup yet")
+    variables, detail = bootstrap.database_choice(env.load("testing"), kube, decision)  # type: ignore[arg-type]
+    assert (variables, detail) == (LEFT, "feeds-db exists already (recovery, g3)")
+    assert MARKER not in bootstrap.database_store(env.load("testing")).names()  # type: ignore[union-attr]
