@@ -376,16 +376,10 @@ KIND_NETWORK = json.dumps([{"Name": "kind", "Driver": "bridge", "EnableIPv6": Tr
                                        {"Subnet": "127.0.0.0/8", "Gateway": "127.0.0.1"}]}}])
 
 
-def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
-        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """On a fresh Docker host the `kind` network only exists once kind created its first cluster: the served
-    checkout's address is looked up after that. Flux (played here by a git clone while platform-controllers
-    reconciles) fetches the working tree, uncommitted changes included."""
+def _kind_on_path(cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-in kind and docker whose cluster is the fake one; returns where kind keeps its cluster list."""
+    import os
     import stat
-    import subprocess
-
-    from cattle import tools
 
     bin_dir, state = tmp_path / "fake-bin", tmp_path / "kind-clusters"
     bin_dir.mkdir()
@@ -395,7 +389,39 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
         script = bin_dir / name
         script.write_text(text.format(state=state, kubeconfig=kubeconfig, inspect=KIND_NETWORK))
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return state
+
+
+def test_a_new_cluster_outside_the_supported_range_stops_before_flux(
+        cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preflight cannot ask a cluster that does not exist yet: the one just created is asked before Flux goes in."""
+    from cattle import tools
+
+    _kind_on_path(cluster, tmp_path, monkeypatch)
+    cluster.server_version = "v1.32.2"
+    tools.find.cache_clear()
+    try:
+        with pytest.raises(PreflightError) as caught:
+            bootstrap.run("testing", bootstrap.Options(provider="kind", git_url="https://git.example.com/cattle.git",
+                                                       timeout=540.0))
+    finally:
+        tools.find.cache_clear()
+    assert caught.value.message.startswith("the kind cluster of testing: the server runs Kubernetes v1.32.2")
+    assert [(r.method, r.url.path) for r in _client_requests(cluster)] == [("GET", "/version")]
+
+
+def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
+        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """On a fresh Docker host the `kind` network only exists once kind created its first cluster: the served
+    checkout's address is looked up after that. Flux (played here by a git clone while platform-controllers
+    reconciles) fetches the working tree, uncommitted changes included."""
+    import subprocess
+
+    from cattle import tools
+
+    state = _kind_on_path(cluster, tmp_path, monkeypatch)
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=secrets_repo, check=True)
     subprocess.run([*git, "add", "-A"], cwd=secrets_repo, check=True)

@@ -17,7 +17,7 @@ from pyrage import x25519
 from cattle import env, tools
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.database.backups import MARKER, Decision
-from cattle.errors import ConfigError, PreflightError
+from cattle.errors import CattleError, ConfigError, PreflightError
 from cattle.secrets import keys
 
 
@@ -132,3 +132,11 @@ def test_an_existing_database_keeps_the_decision_it_was_built_with(secrets_repo:
     variables, detail = bootstrap.database_choice(env.load("testing"), kube, decision)  # type: ignore[arg-type]
     assert (variables, detail) == (LEFT, "feeds-db exists already (recovery, g3)")
     assert MARKER not in bootstrap.database_store(env.load("testing")).names()  # type: ignore[union-attr]
+
+
+def test_only_a_protected_environment_needs_the_explicit_flag_to_be_destroyed(secrets_repo: Path) -> None:
+    with pytest.raises(CattleError, match="production is protected: destroying it needs --i-mean-production"):
+        bootstrap.destroy_target("production", "kind", i_mean_production=False)
+    assert bootstrap.destroy_target("production", "kind", i_mean_production=True) == \
+        "kind cluster cattle-production (production)"
+    assert bootstrap.destroy_target("testing", None, i_mean_production=False) == "kind cluster cattle-testing (testing)"
