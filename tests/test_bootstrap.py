@@ -525,6 +525,7 @@ def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, s
     assert root["spec"]["prune"] is True
     [credentials] = [r for r in _client_requests(cluster) if r.url.path.endswith("/secrets/flux-system")]
     assert credentials.params.get("force") == "true"  # cattle's, whoever wrote them before
+    assert [e.detail for e in timeline.events if e.phase == "secrets"] == ["sops-age + git credentials"]
     assert cluster.first_build_vars == {"DB_BOOTSTRAP": "initdb", "DB_GENERATION": "g1",
                                         "DB_RECOVERY_GENERATION": "none"}
     out = capsys.readouterr()
