@@ -62,7 +62,8 @@ def _client_requests(fake: FakeCluster) -> list[object]:
 
 def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeCluster, secrets_repo: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    timeline = bootstrap.run("testing", _options())
+    waiters: list[reconcile.Waiter] = []
+    timeline = bootstrap.run("testing", _options(), on_waiter=waiters.append)
     assert timeline is not None and timeline.result == "ok"
     order = cluster.ready_order
     assert order.index("secrets") < order.index("platform-controllers")
@@ -73,6 +74,10 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
                       "reconcile", "restore", "verify"]
     assert {e.phase for e in timeline.events} >= {"reconcile platform-controllers", "reconcile apps"}
     assert {e.status for e in timeline.events if not e.phase.startswith("reconcile ")} == {"ok"}
+    # one bar per Kustomization in the Gantt chart, from first seen to Ready
+    [waiter] = waiters
+    assert {e.phase: (e.start, e.end) for e in timeline.events if e.phase.startswith("reconcile ")} == {
+        f"reconcile {t.name}": (t.first_seen, t.ready_at) for t in waiter.tracked.values() if t.kind == "Kustomization"}
     # the report's toolchain overhead is the time outside these: cattle waits on the cluster in them
     assert {e.phase for e in timeline.events if e.waiting and not e.phase.startswith("reconcile ")} == {
         "cluster", "flux", "reconcile", "restore"}

@@ -140,3 +140,12 @@ def test_only_a_protected_environment_needs_the_explicit_flag_to_be_destroyed(se
     assert bootstrap.destroy_target("production", "kind", i_mean_production=True) == \
         "kind cluster cattle-production (production)"
     assert bootstrap.destroy_target("testing", None, i_mean_production=False) == "kind cluster cattle-testing (testing)"
+
+
+def test_a_database_store_cattle_cannot_open_is_a_failed_check(secrets_repo: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(bootstrap.DB_STORE_VARIABLE, "ftp://backups.example/feeds")
+    decision, check = bootstrap.plan_database(env.load("production"), allow_empty=False)
+    assert decision is None and check is not None
+    assert (check.name, check.ok) == ("database store", False)
+    assert check.detail == "unsupported backup store 'ftp://backups.example/feeds'"
