@@ -134,13 +134,18 @@ def test_rerun_is_idempotent(cluster: FakeCluster, monkeypatch: pytest.MonkeyPat
 
 
 def test_terminal_failure_is_surfaced_fast_and_a_rerun_resumes(cluster: FakeCluster, secrets_repo: Path) -> None:
-    cluster.scenario.fail["platform-configs"] = "kustomize build failed: accumulating resources: missing.yaml"
+    message = ("kustomize build failed: accumulating resources: accumulation err='accumulating resources from "
+               "'missing.yaml': open /tmp/kustomization-1/platform/configs/missing.yaml: no such file or directory'")
+    cluster.scenario.fail["platform-configs"] = message
     with pytest.raises(ReconcileFailed) as caught:
         bootstrap.run("testing", _options())
     assert "Kustomization flux-system/platform-configs failed" in caught.value.message
-    assert "accumulating resources: missing.yaml" in caught.value.message
+    assert "accumulating resources from 'missing.yaml'" in caught.value.message
     runs = sorted((secrets_repo / ".cattle/runs").glob("testing-*.json"))
-    assert json.loads(runs[-1].read_text())["result"] == "failed"
+    record = json.loads(runs[-1].read_text())
+    assert record["result"] == "failed"
+    [bar] = [e for e in record["events"] if e["phase"] == "reconcile platform-configs"]
+    assert (bar["status"], bar["detail"]) == ("failed", message[:80])  # the Gantt chart's label: the reason's start
     cluster.scenario.fail.clear()  # the fix was pushed
     resumed = bootstrap.run("testing", _options())
     assert resumed is not None and resumed.result == "ok"
