@@ -5,8 +5,11 @@ mock API are in test_bootstrap.py."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -149,3 +152,50 @@ def test_a_database_store_cattle_cannot_open_is_a_failed_check(secrets_repo: Pat
     assert decision is None and check is not None
     assert (check.name, check.ok) == ("database store", False)
     assert check.detail == "unsupported backup store 'ftp://backups.example/feeds'"
+
+
+def test_without_a_database_store_an_unprotected_env_starts_a_first_generation(
+        secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(bootstrap.DB_STORE_VARIABLE, raising=False)
+    testing = env.load("testing")
+    testing = replace(testing, backups=replace(testing.backups, database_store=None))
+    decision, check = bootstrap.plan_database(testing, allow_empty=False)
+    assert check is None and decision is not None
+    assert decision.variables == {"DB_BOOTSTRAP": "initdb", "DB_GENERATION": "g1", "DB_RECOVERY_GENERATION": "none"}
+
+
+FAILING_KIND = """#!/bin/sh
+case "$*" in
+  "version") echo "kind v0.33.0 go1.25 linux/amd64" ;;
+  "get clusters") ;;
+  "create cluster"*) echo "ERROR: failed to create cluster: no space left on device" >&2; exit 1 ;;
+esac
+"""
+DOCKER = """#!/bin/sh
+echo "27.5.1"
+"""
+
+
+def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key phase comes before the cluster, and the run's timeline says what it regenerated even when the cluster
+    then cannot be made."""
+    bin_dir = tmp_path / "stand-ins"
+    bin_dir.mkdir()
+    for name, text in (("kind", FAILING_KIND), ("docker", DOCKER)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    keys.key_file("testing").unlink()
+    tools.find.cache_clear()
+    try:
+        with pytest.raises(CattleError, match="no space left on device"):
+            bootstrap.run("testing", bootstrap.Options(git_url="https://git.example/c"))
+    finally:
+        tools.find.cache_clear()
+    [run] = (secrets_repo / ".cattle/runs").glob("testing-*.json")
+    events = {e["phase"]: e for e in json.loads(run.read_text())["events"]}
+    assert list(events) == ["preflight", "secrets: age key", "cluster"]
+    assert re.fullmatch(r".+; regenerated [1-9]\d* secrets", events["secrets: age key"]["detail"])
+    assert events["cluster"]["status"] == "failed"
+    assert keys.find_identity("testing") is not None
