@@ -22,6 +22,9 @@ from cattle.bootstrap import rebuild as bootstrap
 from cattle.database.backups import MARKER, Decision
 from cattle.errors import CattleError, ConfigError, PreflightError
 from cattle.secrets import keys
+from cattle.vault import endpoint as baoendpoint
+from cattle.vault import openbao
+from cattle.vault import restore as vaultrestore
 
 
 @pytest.fixture
@@ -199,3 +202,28 @@ def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
     assert re.fullmatch(r".+; regenerated [1-9]\d* secrets", events["secrets: age key"]["detail"])
     assert events["cluster"]["status"] == "failed"
     assert keys.find_identity("testing") is not None
+
+
+@pytest.mark.parametrize("given, per_env, everywhere, used", [
+    ("http://flag:8200", "http://testing:8200", "http://all:8200", "http://flag:8200"),
+    (None, "http://testing:8200", "http://all:8200", "http://testing:8200"),
+    (None, None, "http://all:8200", "http://all:8200"),
+    (None, None, None, "http://127.0.0.1:18200 (port-forward)"),
+])
+def test_openbao_is_reached_at_the_flag_then_the_envs_then_the_common_address_else_through_the_cluster(
+        monkeypatch: pytest.MonkeyPatch, given: str | None, per_env: str | None, everywhere: str | None,
+        used: str) -> None:
+    for name, value in (("CATTLE_VAULT_ADDR_TESTING", per_env), (bootstrap.VAULT_ADDR_VARIABLE, everywhere)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    waited: list[tuple[str, float]] = []
+    monkeypatch.setattr(openbao, "wait_ready", lambda addr, timeout: waited.append((addr, timeout)))
+    monkeypatch.setattr(baoendpoint, "reach",
+                        lambda _stack, _forward: ("http://127.0.0.1:18200 (port-forward)", 200))
+    monkeypatch.setattr(vaultrestore, "bring_up",
+                        lambda _env, addr, decision, ca: f"{decision} at {addr}, {ca}")
+    detail = bootstrap.restore_state(env.load("testing"), (None, None), given, "restored", "CA")  # type: ignore[arg-type]
+    assert detail == f"restored at {used}, CA"
+    assert waited == ([] if used.endswith("(port-forward)") else [(used, 300)])  # reach waits on its own
