@@ -227,3 +227,31 @@ def test_openbao_is_reached_at_the_flag_then_the_envs_then_the_common_address_el
     detail = bootstrap.restore_state(env.load("testing"), (None, None), given, "restored", "CA")  # type: ignore[arg-type]
     assert detail == f"restored at {used}, CA"
     assert waited == ([] if used.endswith("(port-forward)") else [(used, 300)])  # reach waits on its own
+
+
+KUBECONFIG_TWO_CONTEXTS = """apiVersion: v1
+kind: Config
+current-context: old
+clusters:
+- {name: old, cluster: {server: "https://old.example:6443"}}
+- {name: new, cluster: {server: "https://new.example:6443"}}
+users:
+- {name: u, user: {token: t}}
+contexts:
+- {name: old, context: {cluster: old, user: u}}
+- {name: new, context: {cluster: new, user: u}}
+"""
+
+
+@pytest.mark.parametrize("context, server", [(None, "https://old.example:6443"), ("new", "https://new.example:6443")])
+def test_status_and_the_shell_reach_the_context_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          context: str | None, server: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG_TWO_CONTEXTS)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    environment, kube = bootstrap.connect("testing", "kubeconfig", context)
+    try:
+        assert environment.kube_context == context
+        assert kube.api.configuration.host == server
+    finally:
+        kube.close()
