@@ -11,7 +11,7 @@ from cattle import console
 from cattle.bootstrap.reconcile import SYSTEM_CLOCK, Clock
 from cattle.errors import WaitTimeout
 from cattle.kube import Kube, condition
-from cattle.manifests.render import kustomize_build
+from cattle.manifests.render import build
 
 FLUX_DIR = Path("clusters") / "flux-system"
 _ORDER = ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ResourceQuota", "ClusterRole",
@@ -20,8 +20,8 @@ _ORDER = ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ResourceQu
 
 
 def manifests(root: Path) -> list[dict[str, Any]]:
-    """The Flux install objects, rendered with the real kustomize."""
-    return kustomize_build(root / FLUX_DIR)
+    """The Flux install objects, rendered with the real kustomize (from the build cache when unchanged)."""
+    return build(root, str(FLUX_DIR))
 
 
 def sort_for_apply(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,21 +1,19 @@
 """Render an environment offline, the way Flux would: every Flux Kustomization built with the real
 kustomize (`kubectl kustomize`), then postBuild substitution from its ConfigMaps and Secrets.
 
-Builds are cached on disk by content: the key is a hash of every file under clusters/, platform/, apps/ and
-secrets/ (what a build can reach), the build's path and components, and the kubectl binary. An unchanged tree
-renders without running kustomize; any change to any of those files builds again. The repository's files are
-parsed once per tree (SourceIndex), however many environments are rendered."""
+Builds are cached on disk by content (buildcache): the key is a hash of the files a build can reach, its path and
+components, and the kubectl binary. An unchanged tree renders without running kustomize; a change to a file builds
+again every build that reaches it. The repository's files are parsed once per tree content (SourceIndex), however
+many environments are rendered and wherever the tree is checked out."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +24,9 @@ import yaml
 from cattle import tools
 from cattle.env import Environment
 from cattle.errors import ToolError
-from cattle.manifests import flux
+from cattle.manifests import buildcache, flux
 from cattle.manifests.substitute import disabled, substitute_object
-from cattle.paths import write_atomic
 from cattle.problems import Problem, describe
-from cattle.schemas import cache_dir
 
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io"
 ROOT = "flux-system"
@@ -99,18 +95,19 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-_INDEXES: dict[tuple[Path, str], SourceIndex] = {}
+_INDEXES: dict[str, SourceIndex] = {}
 _INDEX_LOCK = threading.Lock()
 
 
 def source_index(root: Path, digest: str) -> SourceIndex:
-    """The SourceIndex of this tree, parsed once per process (environments share it)."""
+    """The SourceIndex of this tree's content, parsed once per process (environments, and copies of the same tree,
+    share it: it names files relative to the repository)."""
     with _INDEX_LOCK:
-        key = (root.resolve(), digest)
-        if key not in _INDEXES:
-            _INDEXES.clear()  # one tree at a time: an older index is never asked again
-            _INDEXES[key] = SourceIndex(root)
-        return _INDEXES[key]
+        if digest not in _INDEXES:
+            if len(_INDEXES) > 4:
+                _INDEXES.clear()
+            _INDEXES[digest] = SourceIndex(root)
+        return _INDEXES[digest]
 
 
 class SourceIndex:
@@ -197,7 +194,7 @@ def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Re
     with ThreadPoolExecutor(max_workers=4) as pool:
         while queue:
             batch = [queue.popleft() for _ in range(len(queue))]
-            futures = [(name, ks, pool.submit(_build_cached, root, ks, digest)) for name, ks in batch]
+            futures = [(name, ks, pool.submit(_build_cached, root, ks, lambda: digest)) for name, ks in batch]
             for name, ks, future in futures:
                 path = str(ks["spec"].get("path", ""))
                 try:
@@ -232,23 +229,22 @@ def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Re
 
 def build(root: Path, path: str) -> list[dict[str, Any]]:
     """What kustomize builds at a repository path (before Flux's substitution), from the cache when unchanged."""
-    return _build_cached(root, {"spec": {"path": path}}, tree_digest(root))
+    return _build_cached(root, {"spec": {"path": path}}, lambda: tree_digest(root))
 
 
-def _build_cached(root: Path, kustomization: dict[str, Any], digest: str) -> list[dict[str, Any]]:
-    """_build_one, from the on-disk cache when the tree, path, components and kubectl are unchanged."""
+def _build_cached(root: Path, kustomization: dict[str, Any], tree: Callable[[], str]) -> list[dict[str, Any]]:
+    """_build_one, from the on-disk cache when the files it reaches, its components and kubectl are unchanged."""
     spec = kustomization["spec"]
-    key = hashlib.sha256(json.dumps([digest, spec.get("path"), spec.get("components")]).encode()).hexdigest()
-    cached = cache_dir() / "kustomize" / f"{key}.json"
-    try:
-        found: list[dict[str, Any]] = json.loads(cached.read_text())
-        return found
-    except (OSError, ValueError):
-        pass
-    built = _build_one(root, kustomization)
-    with contextlib.suppress(OSError):  # a read-only cache only costs time
-        write_atomic(cached, json.dumps(built).encode())
-    return built
+    directory = root / str(spec.get("path", "./"))
+    directories = [directory, *(directory / str(c) for c in spec.get("components") or [])]
+    key = buildcache.build_key(root, directories, tree, _kubectl_signature())
+    return buildcache.cached(key, lambda: _build_one(root, kustomization))
+
+
+def _kubectl_signature() -> str:
+    kubectl = Path(tools.find("kubectl")).resolve()
+    stat = kubectl.stat()
+    return repr((str(kubectl), stat.st_size, stat.st_mtime_ns))
 
 
 def _build_one(root: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]]:
