@@ -109,12 +109,30 @@ def find(name: str) -> Path:
     return path
 
 
+_VERSIONS: dict[tuple[str, str, int, int], str] = {}  # (name, binary, size, mtime) -> version, for this process
+_SERVER_ANSWERS = {"docker"}  # the version comes from a daemon that may stop: always asked
+
+
 def installed_version(name: str, path: Path | None = None) -> str:
-    """Ask a tool for its version and parse it."""
+    """Ask a tool for its version and parse it (asked once per process for an unchanged binary)."""
     tool = TOOLS[name]
     binary = path or locate(name)
     if binary is None:
         raise ToolError(f"{name} is not installed (looked in the venv and on PATH)", tool.install_hint)
+    try:
+        stat = binary.stat()
+    except OSError:
+        return _ask_version(tool, binary)
+    if name in _SERVER_ANSWERS:
+        return _ask_version(tool, binary)
+    key = (name, str(binary), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERSIONS:
+        _VERSIONS[key] = _ask_version(tool, binary)
+    return _VERSIONS[key]
+
+
+def _ask_version(tool: Tool, binary: Path) -> str:
+    name = tool.name
     proc = subprocess.run([str(binary), *tool.version_argv], capture_output=True, text=True,
                           timeout=30, check=False)
     match = re.search(tool.version_pattern, proc.stdout + proc.stderr)

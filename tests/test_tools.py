@@ -23,6 +23,28 @@ def test_kustomize_is_the_one_inside_kubectl() -> None:
     assert "Kustomize Version: v5.8.1" in out
 
 
+def test_a_version_is_asked_once_per_binary_and_again_when_the_binary_changes(tmp_path: Path) -> None:
+    """Preflight asks every tool its version on each run; an unchanged binary is asked once per process, a replaced
+    one (new size or modification time) is asked again, and the Docker engine (a daemon that may stop) always."""
+    asked = tmp_path / "asked"
+
+    def fake(name: str, answer: str) -> Path:
+        binary = tmp_path / name
+        binary.write_text(f"#!/bin/sh\necho x >> {asked}\necho '{answer}'\n")
+        binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+        return binary
+
+    def count() -> int:
+        return len(asked.read_text().splitlines()) if asked.exists() else 0
+
+    kind = fake("kind", "kind v0.31.0 go1.25 linux/amd64")
+    assert [tools.installed_version("kind", kind) for _ in range(3)] == ["0.31.0"] * 3 and count() == 1
+    kind = fake("kind", "kind v0.32.10 go1.25 linux/amd64")  # replaced: another size
+    assert tools.installed_version("kind", kind) == "0.32.10" and count() == 2
+    docker = fake("docker", "27.5.1")
+    assert [tools.installed_version("docker", docker) for _ in range(2)] == ["27.5.1"] * 2 and count() == 4
+
+
 def test_venv_binary_wins_over_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "kubectl"
     fake.write_text("#!/bin/sh\necho 'Client Version: v1.32.0'\n")
