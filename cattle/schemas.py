@@ -3,6 +3,7 @@ resources (CRD openAPIV3Schema converted to JSON Schema, unknown fields rejected
 
 from __future__ import annotations
 
+import copy
 import functools
 import gzip
 import hashlib
@@ -84,10 +85,25 @@ def crd_schemas(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def load_crd_docs(path: Path) -> list[dict[str, Any]]:
-    """The CustomResourceDefinitions in a YAML file."""
-    return [d for d in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader)
-            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+_CRD_KINDS: dict[str, list[dict[str, Any]]] = {}  # file content digest -> its CRDs' names, for this process
+
+
+def crd_kinds(path: Path) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in a YAML file with their names, scope and versions only (what a client needs
+    to address the kinds, not their schemas); parsed once per process for the same content."""
+    data = path.read_bytes()
+    key = hashlib.sha256(data).hexdigest()
+    if key not in _CRD_KINDS:
+        _CRD_KINDS[key] = [
+            {"apiVersion": d.get("apiVersion"), "kind": d["kind"], "metadata": {"name": (d.get("metadata") or {})
+                                                                                .get("name")},
+             "spec": {"group": spec.get("group"), "names": spec.get("names"), "scope": spec.get("scope"),
+                      "versions": [{"name": v.get("name"), "served": v.get("served"), "storage": v.get("storage")}
+                                   for v in spec.get("versions") or []]}}
+            for d in yaml.load_all(data, Loader=yaml.CSafeLoader)
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+            for spec in [d.get("spec") or {}]]
+    return copy.deepcopy(_CRD_KINDS[key])
 
 
 def cache_dir() -> Path:

@@ -217,6 +217,8 @@ class FakeCluster:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop = threading.Event()
+        self._sessions = threading.local()
+        self._open_sessions: list[requests.Session] = []
         self._thread = threading.Thread(target=self.loop.run_until_complete, args=(self._serve(),), daemon=True)
         self._thread.start()
         assert self._ready.wait(10), "kmock did not start"
@@ -248,6 +250,7 @@ class FakeCluster:
         self.started: dict[str, float] = {}
         self.helm_attempts: dict[str, int] = {}
         self.crd_seen: dict[str, float] = {}
+        self._crds_settled = 0  # how many CRD creations had been seen when every CRD was last Established
         self._controller = threading.Thread(target=self._control, daemon=True)
         self._controller.start()
 
@@ -282,8 +285,17 @@ class FakeCluster:
         return kmock.Response(status=404, payload={"kind": "Status", "code": 404, "message": "not found"})
 
     # --- HTTP plumbing -------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        """One keep-alive session per thread (the controller's passes would otherwise open a connection a request)."""
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+            self._open_sessions.append(session)
+        return session
+
     def _http(self, method: str, path: str, body: Any = None, ctype: str = "application/json") -> Any:
-        response = requests.request(method, self.url + path, json=body, headers={"Content-Type": ctype}, timeout=5)
+        response = self._session().request(method, self.url + path, json=body, headers={"Content-Type": ctype},
+                                           timeout=5)
         return response.json() if response.content else None
 
     def objects(self, group_version_plural: str) -> list[dict[str, Any]]:
@@ -291,7 +303,7 @@ class FakeCluster:
         return list(found.get("items") or [])
 
     def _get(self, path: str) -> dict[str, Any] | None:
-        response = requests.get(self.url + path, timeout=5)
+        response = self._session().get(self.url + path, timeout=5)
         return dict(response.json()) if response.status_code == 200 else None
 
     def _status(self, path: str, obj: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
@@ -323,17 +335,24 @@ class FakeCluster:
 
     def _establish_crds(self) -> None:
         crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        created = sum(1 for plural, _, _ in list(self.km.created) if plural == "customresourcedefinitions")
+        if created == self._crds_settled:
+            return  # no CRD created since every one was Established: nothing to list (Flux's CRDs are large)
         now = time.monotonic()
+        pending = False
         for crd in self.objects(crds):
             spec = crd.get("spec") or {}
             first = self.crd_seen.setdefault(crd["metadata"]["name"], now)
             if now - first < self.scenario.establish_after:
+                pending = True
                 continue  # the API server is still setting up the new kind
             self.km.served.add((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
             if not crd.get("status"):
                 self._http("PATCH", f"{crds}/{crd['metadata']['name']}/status",
                            {"status": {"conditions": [{"type": "Established", "status": "True"}]}},
                            "application/merge-patch+json")
+        if not pending:
+            self._crds_settled = created
 
     def _make_deployments_available(self) -> None:
         for dep in self.objects("/apis/apps/v1/deployments"):
@@ -525,6 +544,8 @@ class FakeCluster:
     def close(self) -> None:
         self._stop.set()
         self._controller.join(5)
+        for session in self._open_sessions:
+            session.close()
         self._thread.join(5)
 
 

@@ -23,7 +23,7 @@ from cattle.manifests.render import render
 from cattle.paths import repo_root, state_dir
 from cattle.providers import Provider, get_provider
 from cattle.providers.opentofu import OpenTofuProvider
-from cattle.schemas import load_crd_docs
+from cattle.schemas import crd_kinds
 from cattle.secrets import files as secrets
 from cattle.secrets import keys, sopsconfig
 from cattle.stores import Store, open_store
@@ -157,7 +157,7 @@ def plan_database(environment: env.Environment, allow_empty: bool) -> tuple[data
 def database_choice(environment: env.Environment, kube: Kube,
                     decision: database.Decision) -> tuple[dict[str, str], str]:
     """The planned initdb/recovery for the CNPG Cluster, applied before Flux creates it (kept once it exists)."""
-    kube.learn_flux(load_crd_docs(environment.root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_clusters.yaml"))
+    kube.learn_flux(crd_kinds(environment.root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_clusters.yaml"))
     existing = kube.get("v1", "ConfigMap", flux.BOOTSTRAP_VARS, flux.NAMESPACE)
     if existing and kube.get("postgresql.cnpg.io/v1", "Cluster", database.CLUSTER, "feeds"):
         data = {str(k): str(v) for k, v in (existing.get("data") or {}).items()}

@@ -11,14 +11,14 @@ from cattle import console
 from cattle.database import backups as database
 from cattle.errors import DatabaseError
 from cattle.kube import Kube
-from cattle.schemas import load_crd_docs
+from cattle.schemas import crd_kinds
 
 NAMESPACE = "feeds"
 
 
 def request_backup(kube: Kube, root: Path, timeout: float = 1800) -> dict[str, Any]:
     """Create the Backup and wait until CNPG reports it completed (or failed)."""
-    kube.learn_flux(load_crd_docs(root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_backups.yaml"))
+    kube.learn_flux(crd_kinds(root / "vendor/crds/cloudnative-pg/postgresql.cnpg.io_backups.yaml"))
     name = f"{database.CLUSTER}-ondemand-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
     kube.apply({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
                 "metadata": {"name": name, "namespace": NAMESPACE},

@@ -56,7 +56,10 @@ def reachable_files(root: Path, directories: list[Path]) -> list[Path] | None:
             for candidate in {text, text.split("=", 1)[-1]}:  # generators take `key=path`
                 if not candidate or "\n" in candidate or len(candidate) > 1024:
                     continue
-                target = (directory / candidate).resolve()
+                target = directory / candidate
+                if not target.exists():  # most strings name nothing on disk
+                    continue
+                target = target.resolve()
                 if target.is_dir():
                     pending.append(target)
                 elif target.is_file() and target.is_relative_to(top):  # kustomize reads no file outside its root
