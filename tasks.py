@@ -258,9 +258,10 @@ def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
     if lint_only:
         return
     select = f" -k {k!r}" if k else ""
-    # one worker more than cores: a third of the suite's time is tests waiting on real servers (OpenBao applies a
-    # restored snapshot ~5 s after taking it, PostgreSQL replays WAL), which the extra worker fills
-    workers = (os.cpu_count() or 2) + 1
+    # two workers per core (at most 8): much of the suite's time is tests waiting on real servers (OpenBao applies a
+    # restored snapshot ~5 s after taking it, PostgreSQL replays WAL), which the extra workers fill. Measured on an
+    # idle 2-core machine: 3 workers 4:23, 4 workers 3:43, 5 workers 3:46 (tests/README.md)
+    workers = min(2 * (os.cpu_count() or 2), 8)
     result = c.run(f"{python} -m pytest -n {workers} --dist loadgroup{select}", echo=True, warn=True, pty=False)
     if result is None or result.exited == 5:
         raise Exit("pytest collected no tests: that is a failure, not a pass", code=1)
