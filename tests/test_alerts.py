@@ -195,12 +195,18 @@ def _expected(rule: dict[str, Any], case: Case) -> list[dict[str, Any]]:
 
 
 def promtool_test(rendering: Rendering, alert: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    """`promtool test rules` of every case of one alert against the environment's rules."""
+    """`promtool test rules` of every case of one alert against the environment's rule files that can bear on it: the
+    one declaring it and any declaring a recording rule its expression reads (promtool evaluates every loaded rule at
+    every step, and kube-prometheus-stack's hundreds of rules cost far more than the alert under test)."""
     rules = prometheus_rules(rendering)
     rule = _alerts(rules).get(alert, {"labels": {}, "annotations": {}})
+    expression = str(rule.get("expr", ""))
     tmp.mkdir(parents=True, exist_ok=True)
     files = []
     for index, doc in enumerate(rules.values()):
+        declared = {str(r.get("alert") or r.get("record")) for group in doc["groups"] for r in group["rules"]}
+        if alert not in declared and not any(re.search(rf"\b{re.escape(name)}\b", expression) for name in declared):
+            continue
         path = tmp / f"rules-{index}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         files.append(path.name)
