@@ -66,3 +66,15 @@ def table_rows(path: Path, key: str, required: tuple[str, ...], label: str, hint
             name = row.get(label, "?") if isinstance(row, dict) else "?"
             raise ConfigError(f"{path}: row {name} lacks {', '.join(missing)}", hint)
     return rows
+
+
+def strings_in(node: Any) -> Iterator[str]:
+    """Every string value in a parsed YAML document, depth first (mapping keys left out)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import yaml
 
 from cattle.paths import write_atomic
 from cattle.schemas import cache_dir
+from cattle.yamlio import strings_in
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _REMOTE = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@")
@@ -50,7 +51,7 @@ def reachable_files(root: Path, directories: list[Path]) -> list[Path] | None:
             document = yaml.load(found[0].read_text(), Loader=yaml.CSafeLoader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             return None
-        for text in _strings(document):
+        for text in strings_in(document):
             if any(marker in text for marker in _REMOTE):
                 return None
             for candidate in {text, text.split("=", 1)[-1]}:  # generators take `key=path`
@@ -65,17 +66,6 @@ def reachable_files(root: Path, directories: list[Path]) -> list[Path] | None:
                 elif target.is_file() and target.is_relative_to(top):  # kustomize reads no file outside its root
                     files.add(target)
     return sorted(files)
-
-
-def _strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _strings(item)
 
 
 def build_key(root: Path, directories: list[Path], fallback: Callable[[], str], tool: str) -> str:

@@ -18,6 +18,7 @@ from cattle.manifests.substitute import LEFTOVER, disabled
 from cattle.problems import Problem
 from cattle.schemas import SchemaStore
 from cattle.secrets.plaintext import envelope_problem, secrets_in
+from cattle.yamlio import strings_in
 
 MAX_DEPTH = 3
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
@@ -136,7 +137,7 @@ class _Checker:
         ks = self.rendering.kustomizations.get(item.kustomization, {})
         if ordering.dig(ks, ("spec", "postBuild")):
             return  # undefined variables there were reported while substituting
-        for text in _strings(item.obj):
+        for text in strings_in(item.obj):
             match = LEFTOVER.search(text)
             if match:
                 self.add(item, "substitution", f"{match.group(0)} is never substituted: Kustomization "
@@ -154,17 +155,6 @@ class _Checker:
         elif namespace is not None and namespace not in declared and namespace not in BUILTIN_NAMESPACES:
             self.add(item, "namespaces", f"namespace {namespace!r} is not declared in this environment",
                      "add a Namespace object (platform/controllers/base/namespaces/)")
-
-
-def _strings(obj: Any) -> Iterator[str]:
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _strings(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            yield from _strings(value)
 
 
 def _key(obj: dict[str, Any], default_ns: str | None = None) -> tuple[str, str, str]:
