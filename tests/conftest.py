@@ -38,6 +38,17 @@ def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 @pytest.fixture
+def tool_lookup() -> Iterator[None]:
+    """tools.find's answers (cached per process) forgotten before and after the test: for a test that puts stand-ins,
+    or nothing, on PATH."""
+    from cattle import tools
+
+    tools.find.cache_clear()
+    yield
+    tools.find.cache_clear()
+
+
+@pytest.fixture
 def key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty per-test key store; no age key leaks in from the environment."""
     home = tmp_path / "config"

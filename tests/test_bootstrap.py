@@ -204,33 +204,28 @@ def test_staging_without_its_key_stops_before_touching_the_cluster(cluster: Fake
     assert not [r for r in _client_requests(cluster) if "secrets" in r.url.path]
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_preflight_names_the_missing_provider_tools(secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cattle import tools
 
     monkeypatch.setitem(tools.TOOLS, "kind", tools.Tool("kind", ("version",), r"kind v(\d+\.\d+\.\d+)", "0.20.0",
                                                          False, "install kind"))
     monkeypatch.setenv("PATH", "/nonexistent")
-    tools.find.cache_clear()
     with pytest.raises(PreflightError) as caught:
         bootstrap.run("testing", bootstrap.Options(provider="kind"))
-    tools.find.cache_clear()
     assert "kind: kind is not installed" in caught.value.message
     assert "nothing was changed" in caught.value.message
     assert "./scripts/cattle validate" in (caught.value.hint or "")
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_dry_run_without_the_provider_tools_still_plans_then_fails(secrets_repo: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from cattle import tools
 
     monkeypatch.setenv("PATH", "/nonexistent")
-    tools.find.cache_clear()
-    try:
-        with pytest.raises(PreflightError) as caught:
-            bootstrap.run("testing", bootstrap.Options(provider="kind", dry_run=True))
-    finally:
-        tools.find.cache_clear()
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("testing", bootstrap.Options(provider="kind", dry_run=True))
     out = capsys.readouterr().out
     assert "1. preflight: FAILED, a real run stops here and changes nothing: " in out
     assert "kind: kind is not installed" in out
@@ -403,24 +398,21 @@ def _kind_on_path(cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.Monk
     return state
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_a_new_cluster_outside_the_supported_range_stops_before_flux(
         cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Preflight cannot ask a cluster that does not exist yet: the one just created is asked before Flux goes in."""
-    from cattle import tools
 
     _kind_on_path(cluster, tmp_path, monkeypatch)
     cluster.server_version = "v1.32.2"
-    tools.find.cache_clear()
-    try:
-        with pytest.raises(PreflightError) as caught:
-            bootstrap.run("testing", bootstrap.Options(provider="kind", git_url="https://git.example.com/cattle.git",
-                                                       timeout=540.0))
-    finally:
-        tools.find.cache_clear()
+    with pytest.raises(PreflightError) as caught:
+        bootstrap.run("testing", bootstrap.Options(provider="kind", git_url="https://git.example.com/cattle.git",
+                                                   timeout=540.0))
     assert caught.value.message.startswith("the kind cluster of testing: the server runs Kubernetes v1.32.2")
     assert [(r.method, r.url.path) for r in _client_requests(cluster)] == [("GET", "/version")]
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
         cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -429,7 +421,6 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
     reconciles) fetches the working tree, uncommitted changes included."""
     import subprocess
 
-    from cattle import tools
 
     state = _kind_on_path(cluster, tmp_path, monkeypatch)
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
@@ -449,11 +440,7 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
         return True
 
     cluster.scenario.ready_when["platform-controllers"] = source_controller_fetches
-    tools.find.cache_clear()
-    try:
-        timeline = bootstrap.run("testing", bootstrap.Options(provider="kind", timeout=540.0))
-    finally:
-        tools.find.cache_clear()
+    timeline = bootstrap.run("testing", bootstrap.Options(provider="kind", timeout=540.0))
     assert timeline is not None and timeline.result == "ok"
     assert [e.detail for e in timeline.events if e.phase == "cluster"] == ["created"]
     [repository] = cluster.objects("/apis/source.toolkit.fluxcd.io/v1/gitrepositories")

@@ -15,7 +15,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from cattle import env, tools
+from cattle import env
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import CattleError
 from cattle.providers.opentofu import TOFU_VERSION, OpenTofuProvider, PlanSummary, parse_events
@@ -91,7 +91,7 @@ def test_each_cloud_environment_keeps_its_state_locked_in_its_backup_bucket(name
 
 
 @pytest.fixture
-def tofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def tofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool_lookup: None) -> Path:
     """The stand-in tofu first on PATH; returns its call log."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -103,9 +103,7 @@ def tofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TOFU_CALLS", str(calls))
     monkeypatch.setenv("TOFU_STATE", str(tmp_path / "tofu-state"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    tools.find.cache_clear()
-    yield calls
-    tools.find.cache_clear()
+    return calls
 
 
 def _calls(log: Path) -> list[str]:
@@ -151,14 +149,11 @@ def test_dry_run_shows_the_tofu_plan_summary(tofu: Path, secrets_repo: Path, mon
     assert "apply" not in _calls(tofu)  # the dry run only plans
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_a_missing_tofu_is_a_preflight_failure_that_says_how_to_install_it(
         secrets_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    tools.find.cache_clear()
-    try:
-        planned = bootstrap.plan("production", bootstrap.Options(dry_run=True, allow_empty_vault=True))
-    finally:
-        tools.find.cache_clear()
+    planned = bootstrap.plan("production", bootstrap.Options(dry_run=True, allow_empty_vault=True))
     assert planned.blocked is not None
     assert "tofu: tofu is not installed" in planned.blocked.message
     assert "install OpenTofu 1.12.6" in planned.blocked.message

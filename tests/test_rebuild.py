@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pyrage import x25519
 
-from cattle import env, tools
+from cattle import env
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.database.backups import MARKER, Decision
 from cattle.errors import CattleError, ConfigError, PreflightError
@@ -28,16 +28,14 @@ from cattle.vault import restore as vaultrestore
 
 
 @pytest.fixture
-def no_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def no_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tool_lookup: None) -> Iterator[None]:
     """No provider tools and no cluster: preflight fails, so a dry run plans and then stops, touching nothing."""
     bin_dir = tmp_path / "only-git"
     bin_dir.mkdir()
     (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    tools.find.cache_clear()
     yield
-    tools.find.cache_clear()
 
 
 def test_expected_lists_the_flux_objects_of_the_versions_cattle_waits_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,6 +177,7 @@ echo "27.5.1"
 """
 
 
+@pytest.mark.usefixtures("tool_lookup")
 def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
         secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The key phase comes before the cluster, and the run's timeline says what it regenerated even when the cluster
@@ -190,12 +189,8 @@ def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     keys.key_file("testing").unlink()
-    tools.find.cache_clear()
-    try:
-        with pytest.raises(CattleError, match="no space left on device"):
-            bootstrap.run("testing", bootstrap.Options(git_url="https://git.example/c"))
-    finally:
-        tools.find.cache_clear()
+    with pytest.raises(CattleError, match="no space left on device"):
+        bootstrap.run("testing", bootstrap.Options(git_url="https://git.example/c"))
     [run] = (secrets_repo / ".cattle/runs").glob("testing-*.json")
     events = {e["phase"]: e for e in json.loads(run.read_text())["events"]}
     assert list(events) == ["preflight", "secrets: age key", "cluster"]
