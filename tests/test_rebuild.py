@@ -78,6 +78,20 @@ def test_a_given_git_url_is_planned_with_what_cattle_can_tell_about_it(
             "pushed)") in capsys.readouterr().out
 
 
+def test_git_credentials_are_planned_only_when_there_are_some(
+        secrets_repo: Path, no_kind: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CATTLE_GIT_TOKEN", raising=False)
+    monkeypatch.delenv("CATTLE_GIT_SSH_KEY_FILE", raising=False)
+    options = bootstrap.Options(provider="kind", dry_run=True, git_url="https://git.example/c")
+    [without] = [s for s in bootstrap.plan("testing", options).plan.steps if s.name == "secrets"]
+    assert without.objects == ("Secret flux-system/sops-age (values never printed)",)
+    monkeypatch.setenv("CATTLE_GIT_TOKEN", "ghp_" + "y3" * 18)
+    [with_token] = [s for s in bootstrap.plan("testing", options).plan.steps if s.name == "secrets"]
+    assert with_token.objects == ("Secret flux-system/sops-age (values never printed)",
+                                  "Secret flux-system/flux-system (values never printed)")
+    assert with_token.reason.endswith("flux-system/sops-age and git credentials")
+
+
 def test_a_remote_cluster_is_never_served_the_checkout_by_default(secrets_repo: Path, no_kind: None) -> None:
     """Only a local cluster can reach this machine: a kubeconfig cluster without a git URL is an error to fix."""
     with pytest.raises(ConfigError, match="no git URL for environment testing"):
