@@ -169,6 +169,17 @@ def test_a_database_store_cattle_cannot_open_is_a_failed_check(secrets_repo: Pat
     assert check.detail == "unsupported backup store 'ftp://backups.example/feeds'"
 
 
+def test_by_default_a_protected_env_without_a_database_backup_is_refused(secrets_repo: Path, no_kind: None) -> None:
+    """Fail closed: only --allow-empty-database (Options.allow_empty_database) may start production's database empty;
+    the defaults of a run never do."""
+    planned = bootstrap.plan("production", bootstrap.Options(dry_run=True, allow_empty_vault=True))
+    assert planned.database is None and planned.blocked is not None
+    assert "database store" in planned.blocked.message and "--allow-empty-database" in planned.blocked.message
+    chosen = bootstrap.plan("production", bootstrap.Options(dry_run=True, allow_empty_vault=True,
+                                                            allow_empty_database=True))
+    assert chosen.database is not None and chosen.database.variables["DB_BOOTSTRAP"] == "initdb"
+
+
 def test_without_a_database_store_an_unprotected_env_starts_a_first_generation(
         secrets_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(bootstrap.DB_STORE_VARIABLE, raising=False)
