@@ -52,7 +52,8 @@ MODULES: dict[str, tuple[str, str]] = {
                                      "and not at_least_two and not state_locked and not opentofu_pin and not "
                                      "same_guard'", ""),
     "cattle/dr/drill.py": ("tests/test_drill.py tests/test_drill_smoke.py", ""),
-    "cattle/bootstrap/rebuild.py": ("tests/test_rebuild.py tests/test_failclosed.py", "tests/test_bootstrap.py -n 2"),
+    "cattle/bootstrap/rebuild.py": ("tests/test_rebuild.py tests/test_failclosed.py tests/test_opentofu.py",
+                                    "tests/test_bootstrap.py -n 2"),
 }
 
 
