@@ -122,8 +122,8 @@ def installed_version(name: str, path: Path | None = None) -> str:
     try:
         stat = binary.stat()
     except OSError:
-        return _ask_version(tool, binary)
-    if name in _SERVER_ANSWERS:
+        stat = None
+    if stat is None or name in _SERVER_ANSWERS:
         return _ask_version(tool, binary)
     key = (name, str(binary), stat.st_size, stat.st_mtime_ns)
     if key not in _VERSIONS:
