@@ -32,6 +32,7 @@ PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=300"
 # unit tests take seconds: a mutant that makes a wait loop forever (a deleted sleep on the fake clock) is caught by
 # this deadline, counted as killed, and costs 30 s instead of 300
 FAST_PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=30"
+KEEP_EVERY = 60  # seconds between copies of the running session into .cattle/mutation/
 BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries or decryption_key or terminal or "
                  "timeout_names or handed or crd_is_established or rerun_is_idempotent'")
 # module -> (fast tests, slower tests run only for mutants the fast ones miss)
@@ -118,14 +119,34 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
             if sample is not None:
                 keep_a_sample(session, sample)
         started = time.monotonic()
-        subprocess.run([str(tool), "exec", str(config), str(session)], cwd=copy, check=True)
-        results = summarise(session, copy / module)
         kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(session, kept)
+        execute = subprocess.Popen([str(tool), "exec", str(config), str(session)], cwd=copy)
+        try:
+            while execute.poll() is None:
+                time.sleep(KEEP_EVERY)
+                keep(session, kept)
+        finally:  # a run stopped half-way keeps what it measured; --again runs the rest
+            if execute.poll() is None:
+                execute.terminate()
+                execute.wait()
+            keep(session, kept)
+        if execute.returncode != 0:
+            raise SystemExit(f"cosmic-ray exec failed ({execute.returncode}); what it measured is kept in {kept}")
+        results = summarise(session, copy / module)
     results["module"], results["seconds"] = module, round(time.monotonic() - started)
     out = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + ".json")
     out.write_text(json.dumps(results, indent=2))
     return results
+
+
+def keep(session: Path, kept: Path) -> None:
+    """Copy the session database as it is now (sqlite's backup: consistent while cosmic-ray writes to it)."""
+    source, target = sqlite3.connect(session), sqlite3.connect(kept)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
 
 
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
