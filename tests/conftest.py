@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,29 @@ def tool_lookup() -> Iterator[None]:
     tools.find.cache_clear()
     yield
     tools.find.cache_clear()
+
+
+class StandIns:
+    """Programs written as scripts into one directory put first on PATH, for a test that replaces kind, docker,
+    tofu or the like."""
+
+    def __init__(self, bin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bin_dir = bin_dir
+        bin_dir.mkdir()
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    def put(self, name: str, text: str) -> Path:
+        """Write `text` (a whole script, with its #! line) as the program `name`; returns its path."""
+        script = self.bin_dir / name
+        script.write_text(text)
+        script.chmod(0o755)
+        return script
+
+
+@pytest.fixture
+def stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool_lookup: None) -> StandIns:
+    """An empty directory of stand-in programs, first on PATH (tools.find forgets its answers around the test)."""
+    return StandIns(tmp_path / "stand-ins", monkeypatch)
 
 
 @pytest.fixture

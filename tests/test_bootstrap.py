@@ -24,6 +24,7 @@ from cattle.vault import openbao as vault
 from cattle.vault import restore as vaultdrill
 from cattle.vault import setup as vaultinit
 from cattle.vault.server import BaoServer
+from tests.conftest import StandIns
 from tests.kubemock import FakeCluster, Scenario, children_of
 
 
@@ -387,29 +388,19 @@ KIND_NETWORK = json.dumps([{"Name": "kind", "Driver": "bridge", "EnableIPv6": Tr
                                        {"Subnet": "127.0.0.0/8", "Gateway": "127.0.0.1"}]}}])
 
 
-def _kind_on_path(cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _kind_on_path(cluster: FakeCluster, tmp_path: Path, stand_ins: StandIns) -> Path:
     """Stand-in kind and docker whose cluster is the fake one; returns where kind keeps its cluster list."""
-    import os
-    import stat
-
-    bin_dir, state = tmp_path / "fake-bin", tmp_path / "kind-clusters"
-    bin_dir.mkdir()
-    kubeconfig = tmp_path / "kind-kubeconfig"
+    state, kubeconfig = tmp_path / "kind-clusters", tmp_path / "kind-kubeconfig"
     kubeconfig.write_text(cluster.kubeconfig.read_text().replace("kmock", "kind-cattle-testing"))
     for name, text in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
-        script = bin_dir / name
-        script.write_text(text.format(state=state, kubeconfig=kubeconfig, inspect=KIND_NETWORK))
-        script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        stand_ins.put(name, text.format(state=state, kubeconfig=kubeconfig, inspect=KIND_NETWORK))
     return state
 
 
-@pytest.mark.usefixtures("tool_lookup")
 def test_a_new_cluster_outside_the_supported_range_stops_before_flux(
-        cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cluster: FakeCluster, tmp_path: Path, stand_ins: StandIns) -> None:
     """Preflight cannot ask a cluster that does not exist yet: the one just created is asked before Flux goes in."""
-
-    _kind_on_path(cluster, tmp_path, monkeypatch)
+    _kind_on_path(cluster, tmp_path, stand_ins)
     cluster.server_version = "v1.32.2"
     with pytest.raises(PreflightError) as caught:
         bootstrap.run("testing", bootstrap.Options(provider="kind", git_url="https://git.example.com/cattle.git",
@@ -418,9 +409,8 @@ def test_a_new_cluster_outside_the_supported_range_stops_before_flux(
     assert [(r.method, r.url.path) for r in _client_requests(cluster)] == [("GET", "/version")]
 
 
-@pytest.mark.usefixtures("tool_lookup")
 def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
-        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        cluster: FakeCluster, secrets_repo: Path, tmp_path: Path, stand_ins: StandIns,
         capsys: pytest.CaptureFixture[str]) -> None:
     """On a fresh Docker host the `kind` network only exists once kind created its first cluster: the served
     checkout's address is looked up after that. Flux (played here by a git clone while platform-controllers
@@ -428,7 +418,7 @@ def test_first_kind_run_serves_the_checkout_once_the_cluster_network_exists(
     import subprocess
 
 
-    state = _kind_on_path(cluster, tmp_path, monkeypatch)
+    state = _kind_on_path(cluster, tmp_path, stand_ins)
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=secrets_repo, check=True)
     subprocess.run([*git, "add", "-A"], cwd=secrets_repo, check=True)

@@ -5,7 +5,6 @@ shapes. The real engine runs `tofu fmt -check`, `validate` and `test` (mock prov
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import sys
@@ -19,7 +18,7 @@ from cattle import env
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import CattleError
 from cattle.providers.opentofu import TOFU_VERSION, OpenTofuProvider, PlanSummary, parse_events
-from tests.conftest import REPO
+from tests.conftest import REPO, StandIns
 
 INFRA = REPO / "infra"
 MODULES = sorted(p for p in (INFRA / "modules").iterdir() if p.is_dir())
@@ -91,15 +90,10 @@ def test_each_cloud_environment_keeps_its_state_locked_in_its_backup_bucket(name
 
 
 @pytest.fixture
-def tofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool_lookup: None) -> Path:
+def tofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stand_ins: StandIns) -> Path:
     """The stand-in tofu first on PATH; returns its call log."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "tofu"
-    script.write_text(f"#!{sys.executable}\n" + (REPO / "tests/data/tofu-standin.py").read_text())
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    stand_ins.put("tofu", f"#!{sys.executable}\n" + (REPO / "tests/data/tofu-standin.py").read_text())
     calls = tmp_path / "tofu-calls.jsonl"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TOFU_CALLS", str(calls))
     monkeypatch.setenv("TOFU_STATE", str(tmp_path / "tofu-state"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")

@@ -5,7 +5,6 @@ mock API are in test_bootstrap.py."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from cattle.secrets import keys
 from cattle.vault import endpoint as baoendpoint
 from cattle.vault import openbao
 from cattle.vault import restore as vaultrestore
+from tests.conftest import StandIns
 
 
 @pytest.fixture
@@ -202,17 +202,12 @@ echo "27.5.1"
 """
 
 
-@pytest.mark.usefixtures("tool_lookup")
 def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
-        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        secrets_repo: Path, stand_ins: StandIns) -> None:
     """The key phase comes before the cluster, and the run's timeline says what it regenerated even when the cluster
     then cannot be made."""
-    bin_dir = tmp_path / "stand-ins"
-    bin_dir.mkdir()
-    for name, text in (("kind", FAILING_KIND), ("docker", DOCKER)):
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    stand_ins.put("kind", FAILING_KIND)
+    stand_ins.put("docker", DOCKER)
     keys.key_file("testing").unlink()
     with pytest.raises(CattleError, match="no space left on device"):
         bootstrap.run("testing", bootstrap.Options(git_url="https://git.example/c"))
