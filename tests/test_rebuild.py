@@ -219,6 +219,27 @@ def test_a_throwaway_env_without_its_key_gets_a_new_one_and_fresh_secrets_first(
     assert keys.find_identity("testing") is not None
 
 
+def test_a_run_that_fails_at_its_first_step_after_preflight_still_writes_its_timeline(
+        secrets_repo: Path, stand_ins: StandIns, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The key phase is the first step after preflight: its failure (here the key store turning unreadable after
+    preflight read it) is on record like any later one."""
+    stand_ins.put("kind", FAILING_KIND)
+    stand_ins.put("docker", DOCKER)
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise CattleError("cannot read the age key of testing: permission denied", "check the key file's owner")
+
+    monkeypatch.setattr(bootstrap.secrets, "ensure_key", unreadable)
+    with pytest.raises(CattleError, match="permission denied"):
+        bootstrap.run("testing", bootstrap.Options(git_url="https://git.example/c"))
+    [run] = (secrets_repo / ".cattle/runs").glob("testing-*.json")
+    written = json.loads(run.read_text())
+    assert [(e["phase"], e["status"]) for e in written["events"]] == [("preflight", "ok"),
+                                                                      ("secrets: age key", "failed")]
+    assert f"timeline written to {run}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("given, per_env, everywhere, used", [
     ("http://flag:8200", "http://testing:8200", "http://all:8200", "http://flag:8200"),
     (None, "http://testing:8200", "http://all:8200", "http://testing:8200"),
