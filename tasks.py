@@ -142,11 +142,11 @@ def destroy(c: Context, env: str | None = None, provider: str | None = None, yes
         target = flow.destroy_target(name, provider, i_mean_production)
         if not yes:
             if not sys.stdin.isatty():
-                raise Exit(f"refusing to destroy {target} without confirmation: pass --yes", code=1)
-            if input(f"Destroy {target}? Type the environment name to confirm: ").strip() != name:
+                raise Exit(f"refusing to destroy {target.description} without confirmation: pass --yes", code=1)
+            if input(f"Destroy {target.description}? Type the environment name to confirm: ").strip() != name:
                 raise Exit("not confirmed; nothing was deleted", code=1)
-        flow.destroy(name, provider, i_mean_production)
-    print(f"destroyed {target}")
+        flow.destroy(target)
+    print(f"destroyed {target.description}")
 
 
 @task(help={"env": "environment whose branch to serve (default: testing)", "host": "address to listen on",

@@ -156,7 +156,8 @@ def test_a_missing_tofu_is_a_preflight_failure_that_says_how_to_install_it(
 def test_destroying_production_needs_the_same_guard() -> None:
     with pytest.raises(CattleError, match="production is protected: destroying it needs --i-mean-production"):
         bootstrap.destroy_target("production", None, i_mean_production=False)
-    assert bootstrap.destroy_target("production", None, i_mean_production=True).startswith("opentofu cluster")
+    target = bootstrap.destroy_target("production", None, i_mean_production=True)
+    assert target.description.startswith("opentofu cluster")
 
 
 def test_errors_from_tofu_are_summarised_from_its_diagnostics() -> None:

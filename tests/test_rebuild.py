@@ -155,9 +155,22 @@ def test_an_existing_database_keeps_the_decision_it_was_built_with(secrets_repo:
 def test_only_a_protected_environment_needs_the_explicit_flag_to_be_destroyed(secrets_repo: Path) -> None:
     with pytest.raises(CattleError, match="production is protected: destroying it needs --i-mean-production"):
         bootstrap.destroy_target("production", "kind", i_mean_production=False)
-    assert bootstrap.destroy_target("production", "kind", i_mean_production=True) == \
+    assert bootstrap.destroy_target("production", "kind", i_mean_production=True).description == \
         "kind cluster cattle-production (production)"
-    assert bootstrap.destroy_target("testing", None, i_mean_production=False) == "kind cluster cattle-testing (testing)"
+    assert bootstrap.destroy_target("testing", None, i_mean_production=False).description == \
+        "kind cluster cattle-testing (testing)"
+
+
+def test_destroy_deletes_the_cluster_the_operator_confirmed_even_if_the_env_file_changed_since(
+        secrets_repo: Path, stand_ins: StandIns, tmp_path: Path) -> None:
+    calls = tmp_path / "kind-calls"
+    stand_ins.put("kind", FAILING_KIND.replace('"get clusters") ;;', f'"delete cluster"*) echo "$*" >> {calls} ;;'))
+    target = bootstrap.destroy_target("testing", None, i_mean_production=False)
+    environment_file = secrets_repo / "clusters/testing/environment.yaml"
+    environment_file.write_text(environment_file.read_text().replace("name: cattle-testing", "name: somebody-elses"))
+    assert env.load("testing").cluster_name == "somebody-elses"
+    bootstrap.destroy(target)
+    assert calls.read_text().splitlines() == ["delete cluster --name cattle-testing"]
 
 
 def test_a_database_store_cattle_cannot_open_is_a_failed_check(secrets_repo: Path,

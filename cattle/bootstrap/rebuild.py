@@ -354,17 +354,24 @@ def status(name: str, provider_name: str | None = None, context: str | None = No
         kube.close()
 
 
-def destroy_target(name: str, provider_name: str | None, i_mean_production: bool) -> str:
+@dataclass(frozen=True)
+class DestroyTarget:
+    """The cluster destroy would delete, and the provider that deletes it: what the operator confirms is what goes."""
+
+    description: str
+    provider: Provider
+
+
+def destroy_target(name: str, provider_name: str | None, i_mean_production: bool) -> DestroyTarget:
     """What destroy would delete; refuses a protected environment without the explicit flag."""
     environment = env.load(name)
     if environment.protected and not i_mean_production:
         raise CattleError(f"{name} is protected: destroying it needs --i-mean-production",
                           "double-check the environment name; this deletes the whole cluster")
     provider = get_provider(environment, provider_name, state_dir(environment.root))
-    return f"{provider.name} cluster {environment.cluster_name} ({name})"
+    return DestroyTarget(f"{provider.name} cluster {environment.cluster_name} ({name})", provider)
 
 
-def destroy(name: str, provider_name: str | None, i_mean_production: bool) -> None:
-    destroy_target(name, provider_name, i_mean_production)
-    environment = env.load(name)
-    get_provider(environment, provider_name, state_dir(environment.root)).delete()
+def destroy(target: DestroyTarget) -> None:
+    """Delete the cluster destroy_target() named (the environment is not read again in between)."""
+    target.provider.delete()
