@@ -182,6 +182,19 @@ def test_a_database_store_cattle_cannot_open_is_a_failed_check(secrets_repo: Pat
     assert check.detail == "unsupported backup store 'ftp://backups.example/feeds'"
 
 
+def test_a_database_store_that_opens_but_holds_no_readable_generation_is_a_failed_check(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store opens, but what it holds is not a generation cattle can read: a doubt, so a failed check."""
+    store = tmp_path / "feeds"
+    (store / "someone-elses-dump.sql.gz").parent.mkdir()
+    (store / "someone-elses-dump.sql.gz").write_bytes(b"\x1f\x8b")
+    monkeypatch.setenv(bootstrap.DB_STORE_VARIABLE, f"file://{store}")
+    decision, check = bootstrap.plan_database(env.load("production"), allow_empty=False)
+    assert decision is None and check is not None
+    assert (check.name, check.ok) == ("database store", False)
+    assert "holds no database generation cattle can read, but it is not empty" in check.detail
+
+
 def test_by_default_a_protected_env_without_a_database_backup_is_refused(secrets_repo: Path, no_kind: None) -> None:
     """Fail closed: only --allow-empty-database (Options.allow_empty_database) may start production's database empty;
     the defaults of a run never do."""
