@@ -1,26 +1,19 @@
-"""A fake cluster on 127.0.0.1 for bootstrap tests: kmock's KubernetesEmulator over real HTTP, made to behave like
-a real API server where cattle depends on it (tests/README.md lists what is real, approximated and missing), and a
+"""A fake cluster on 127.0.0.1 for bootstrap tests: the fake API server of tests/kubeapi.py over real HTTP, and a
 fake Flux that reads the spec cattle sends it. The code under test uses the real `kubernetes` client.
-
-The API server: custom kinds answer 404 until their CRD is applied and Established; namespaced objects need their
-namespace; server-side apply creates a missing object; `metadata.generation` starts at 1 and grows with every spec
-change, `resourceVersion` with every write; writes to the main resource leave `status` alone and `/status` writes
-touch nothing else.
 
 The fake Flux: a GitRepository is Ready only when its `secretRef` Secret exists. A Kustomization is Ready only when
 its source exists and is Ready, its `dependsOn` are Ready, its decryption Secret exists in its namespace and holds an
 age key that decrypts every SOPS file at its path, its `postBuild.substituteFrom` objects exist (unless optional),
-and what it applies (its children) is Ready. Objects appear only once the Kustomization that applies them has been
-built. HelmReleases wait for their `dependsOn` and can fail as helm-controller reports it. Conditions carry
-`observedGeneration`. The root Kustomization is built from the cattle-bootstrap ConfigMap as it was when the root
-Kustomization was created (`first_build_vars`).
+and what it applies (its children) is Ready; it applies them as field manager `kustomize-controller`. Objects appear
+only once the Kustomization that applies them has been built. HelmReleases wait for their `dependsOn` and can fail
+as helm-controller reports it. Conditions carry `observedGeneration`. The root Kustomization is built from the
+cattle-bootstrap ConfigMap as it was when the root Kustomization was created (`first_build_vars`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import re
 import threading
 import time
@@ -29,47 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp.web
-import attrs
 import kmock
 import requests
 import yaml
-from kmock._internal import dsl, enums, rendering
-from kmock._internal.k8s import KubernetesError, KubernetesResourceNotFoundError
+
+from tests.kubeapi import RealisticEmulator
 
 NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces(/[^/]+)?$")
-NAMESPACED_PATH = re.compile(r"/namespaces/[^/]+/[^/]+")
 KS_API = "/apis/kustomize.toolkit.fluxcd.io/v1"
 HR_API = "/apis/helm.toolkit.fluxcd.io/v2"
 GIT_API = "/apis/source.toolkit.fluxcd.io/v1"
-BUILTIN_GROUPS = {"", "apps", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "networking.k8s.io",
-                  "coordination.k8s.io", "events.k8s.io", "policy", "batch"}
+FLUX_MANAGER = "kustomize-controller"  # the field manager Flux applies a Kustomization's objects with
 
-
-
-def _sees(view: Any, request: Any) -> bool:
-    """Whether `view` (a chain of filters over the server's requests) holds `request`: the answer kmock's
-    `View.__contains__` gives, without iterating every request served so far. kmock asks this of every reaction for
-    every request, so its own answer costs O(requests) each time and a bootstrap test's thousands of polls went
-    quadratic (60 % of a test's CPU). Only the views whose contents are a plain per-request filter are answered
-    here; slices, exclusions, groups and reactions keep kmock's own answer."""
-    match view:
-        case dsl.Root():
-            return any(seen is request for seen in reversed(view._requests))
-        case dsl.Filter():
-            return _sees(view._source, request) and bool(view.criteria(request))
-        case dsl.Priority():
-            return _sees(view._source, request)
-        case _:
-            return any(seen is request for seen in view)
-
-
-def _contains(view: dsl.View, item: Any) -> bool:
-    return _sees(view, item) if isinstance(item, rendering.Request) else _KMOCK_CONTAINS(view, item)
-
-
-_KMOCK_CONTAINS = dsl.View.__contains__
-dsl.View.__contains__ = _contains  # type: ignore[method-assign]
 
 @dataclass
 class Scenario:
@@ -84,113 +48,6 @@ class Scenario:
     children: list[Any] = field(default_factory=list)
     repo: Path | None = None  # where the fake kustomize-controller reads SOPS files to check its decryption key
     establish_after: float = 0.3  # seconds from a CRD's creation until it is Established (and its kind served)
-
-
-@attrs.define(kw_only=True)
-class RealisticEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator with the API-server semantics cattle relies on (module docstring)."""
-
-    custom_groups: set[str] = attrs.field(factory=set)
-    served: set[tuple[str, str]] = attrs.field(factory=set)  # (group, plural) whose CRD is Established
-    namespace_names: set[str] = attrs.field(factory=set)
-    created: list[tuple[str, str, str]] = attrs.field(factory=list)  # (plural, namespace, name) in creation order
-    root_bootstrap_vars: dict[str, str] | None = None
-    root_seen: bool = False
-    changed: threading.Event = attrs.field(factory=threading.Event)  # set on every write: wakes the fake Flux
-    _version: int = 0
-
-    def _key(self, request: Any) -> Any:
-        namespace = request.namespace or ((request.data or {}).get("metadata") or {}).get("namespace")
-        name = request.name or ((request.data or {}).get("metadata") or {}).get("name")
-        return (request.resource, namespace if self._namespaced(request) else None, name)
-
-    @staticmethod
-    def _namespaced(request: Any) -> bool:
-        return NAMESPACED_PATH.search(request.url.path) is not None
-
-    def _existing(self, key: Any) -> Any:
-        if key not in self._objects:
-            return None
-        found = self._objects[key]
-        return None if found.deleted else found
-
-    def _refusal(self, request: Any) -> KubernetesError | None:
-        resource = request.resource
-        group = resource.group or ""
-        if group in self.custom_groups and (group, resource.plural) not in self.served:
-            return KubernetesResourceNotFoundError()  # the CRD is not applied or not Established yet
-        writes = request.action in (enums.action.CREATE, enums.action.UPDATE)
-        if writes and self._namespaced(request) and request.subresource is None:
-            namespace = self._key(request)[1]
-            if namespace not in self.namespace_names:
-                return KubernetesError(status=404, reason="NotFound", message=f'namespaces "{namespace}" not found',
-                                       details={"name": namespace, "kind": "namespaces"})
-        return None
-
-    def _stamp(self, data: dict[str, Any], generation: int) -> None:
-        self._version += 1
-        meta = data.setdefault("metadata", {})
-        meta["generation"] = generation
-        meta["resourceVersion"] = str(self._version)
-
-    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
-        if request.resource is None or request.action not in (
-                enums.action.CREATE, enums.action.UPDATE, enums.action.FETCH, enums.action.LIST,
-                enums.action.WATCH, enums.action.DELETE):
-            return await super()._handle(request)
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return await self._render_error(refusal)
-        if request.action in (enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE):
-            self.changed.set()
-        key = self._key(request)
-        existing = self._existing(key) if key[2] else None
-        apply = any("apply-patch" in str(v) for k, v in request.headers.items() if k.lower() == "content-type")
-        if request.action == enums.action.UPDATE and existing is None and apply:
-            return await self._create_on_apply(request, key)
-        old_spec = copy.deepcopy(existing.raw.get("spec")) if existing is not None else None
-        if isinstance(request.data, dict):
-            if request.subresource == "status":  # a /status write changes nothing else
-                for other in [k for k in request.data if k != "status"]:
-                    request.data.pop(other)
-            elif request.action == enums.action.UPDATE:
-                request.data.pop("status", None)
-            if request.action == enums.action.CREATE:
-                request.data.pop("status", None)
-                self._stamp(request.data, 1)
-                self._note_creation(key)
-        response = await super()._handle(request)
-        stored = self._existing(key) if key[2] else None
-        if stored is not None and request.action == enums.action.UPDATE:
-            generation = int((stored.raw.get("metadata") or {}).get("generation") or 1)
-            changed = request.subresource is None and stored.raw.get("spec") != old_spec
-            stamp: dict[str, Any] = {}
-            self._stamp(stamp, generation + 1 if changed else generation)
-            stored.patch(stamp)
-        return response
-
-    async def _create_on_apply(self, request: Any, key: Any) -> aiohttp.web.StreamResponse:
-        """Server-side apply to a missing object creates it (201), as a real API server does."""
-        data = dict(request.data or {})
-        data.pop("status", None)
-        data.setdefault("metadata", {}).update({"name": key[2], **({"namespace": key[1]} if key[1] else {})})
-        self._stamp(data, 1)
-        self._note_creation(key)
-        async with self._lock:
-            self._objects[key] = data
-            raw = self._objects[key].raw
-            await self._buses[request.resource].put({"type": "ADDED", "object": raw})
-        return aiohttp.web.json_response(raw, status=201)
-
-    def _note_creation(self, key: Any) -> None:
-        resource, namespace, name = key
-        self.created.append((resource.plural, namespace or "", name))
-        if resource.plural == "kustomizations" and name == "flux-system" and not self.root_seen:
-            self.root_seen = True  # kustomize-controller builds the root from what exists now
-            for (res, ns, obj_name), obj in self._objects.items():
-                if res.plural == "configmaps" and (ns, obj_name) == ("flux-system", "cattle-bootstrap") \
-                        and not obj.deleted:
-                    self.root_bootstrap_vars = dict(obj.raw.get("data") or {})
 
 
 def children_of(rendering: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -269,6 +126,13 @@ class FakeCluster:
         self.namespaces.setdefault(name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         self.km.namespace_names.add(name)
         self.km.changed.set()
+
+    def apply_as(self, manager: str, path: str, obj: dict[str, Any], force: bool = False) -> int:
+        """Server-side apply by another field manager (kubectl, a controller) to `path`; returns the HTTP status."""
+        query = f"?fieldManager={manager}" + ("&force=true" if force else "")
+        response = self._session().patch(self.url + path + query, json=obj, timeout=5,
+                                         headers={"Content-Type": "application/apply-patch+yaml"})
+        return response.status_code
 
     def _namespaces(self, request: kmock.Request) -> Any:
         """kmock's path parser cannot serve /api/v1/namespaces: keep Namespaces in a dict here."""
@@ -453,10 +317,12 @@ class FakeCluster:
                 continue
             body = {k: v for k, v in obj.items() if k != "status"}
             if kind == "ConfigMap":
-                self._http("POST", f"/api/v1/namespaces/{meta.get('namespace', 'default')}/configmaps", body)
+                self._http("POST", f"/api/v1/namespaces/{meta.get('namespace', 'default')}/configmaps"
+                           f"?fieldManager={FLUX_MANAGER}", body)
             else:
                 api, plural = (KS_API, "kustomizations") if kind == "Kustomization" else (HR_API, "helmreleases")
-                self._http("POST", f"{api}/namespaces/{meta['namespace']}/{plural}", body)
+                self._http("POST", f"{api}/namespaces/{meta['namespace']}/{plural}?fieldManager={FLUX_MANAGER}",
+                           body)
         self.built.add(parent)
 
     def _children_ready(self, parent: str) -> bool:

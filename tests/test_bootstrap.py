@@ -503,13 +503,29 @@ def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, s
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """Git credentials applied and never printed, the env's own branch, a pruning root, and the database decision
-    in place before the root Kustomization exists (the fake builds the root from what exists at its creation)."""
+    in place before the root Kustomization exists (the fake builds the root from what exists at its creation);
+    cattle's values replace what another field manager applied before."""
     token = "ghp_" + "x7" * 18
     monkeypatch.setenv("CATTLE_GIT_TOKEN", token)
     path = secrets_repo / "clusters/testing/environment.yaml"
     path.write_text(path.read_text().replace("  branch: main", "  branch: release-7"))
+    # what someone applied by hand before (an old token, an old key, another database decision): a real API server
+    # refuses cattle's apply over another manager's fields unless it forces
+    cluster.add_namespace("flux-system")
+    secrets = "/api/v1/namespaces/flux-system/secrets"
+    for where, obj in ((f"{secrets}/flux-system", {"stringData": {"username": "git", "password": "ghp_old"}}),
+                       (f"{secrets}/sops-age", {"stringData": {"testing.agekey": "AGE-SECRET-KEY-1OLD"}}),
+                       ("/api/v1/namespaces/flux-system/configmaps/cattle-bootstrap",
+                        {"data": {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g7"}})):
+        kind = "ConfigMap" if "/configmaps/" in where else "Secret"
+        name = where.rsplit("/", 1)[1]
+        assert cluster.apply_as("kubectl", where, {"apiVersion": "v1", "kind": kind, "metadata": {
+            "name": name, "namespace": "flux-system"}, **obj}) == 201
     timeline = bootstrap.run("testing", _options())
     assert timeline is not None and timeline.result == "ok"
+    assert cluster._get(f"{secrets}/flux-system")["stringData"]["password"] == token  # type: ignore[index]
+    assert cluster._get(f"{secrets}/sops-age")["stringData"] == {  # type: ignore[index]
+        "testing.agekey": keys.require_identity("testing").secret + "\n"}
     repository = _applied(cluster, "/apis/source.toolkit.fluxcd.io/v1/gitrepositories")
     assert repository["spec"] == {"interval": "1m", "url": "https://git.example.com/cattle.git",  # type: ignore[index]
                                   "ref": {"branch": "release-7"}, "secretRef": {"name": "flux-system"}}
