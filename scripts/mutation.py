@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -242,6 +243,10 @@ def summarise(session: Path, source: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
+    # a stop (Ctrl-C, kill, or a background job whose SIGINT the shell ignores) ends the run through its `finally`,
+    # which keeps what was measured
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     fast_only, again = "--fast-only" in argv, "--again" in argv
     argv = [a for a in argv if a not in ("--fast-only", "--again")]
     sample = None
