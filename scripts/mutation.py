@@ -123,9 +123,12 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
         kept.parent.mkdir(parents=True, exist_ok=True)
         execute = subprocess.Popen([str(tool), "exec", str(config), str(session)], cwd=copy)
         try:
-            while execute.poll() is None:
-                time.sleep(KEEP_EVERY)
-                keep(session, kept)
+            while True:
+                try:
+                    execute.wait(timeout=KEEP_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    keep(session, kept)
         finally:  # a run stopped half-way keeps what it measured; --again runs the rest
             if execute.poll() is None:
                 execute.terminate()

@@ -21,6 +21,8 @@ import kmock
 from kmock._internal import dsl, enums, rendering
 from kmock._internal.k8s import KubernetesError, KubernetesResourceNotFoundError
 
+from cattle.manifests.ordering import dig
+
 NAMESPACED_PATH = re.compile(r"/namespaces/[^/]+/[^/]+")
 
 
@@ -161,7 +163,7 @@ class RealisticEmulator(kmock.KubernetesEmulator):
         found: list[tuple[str, tuple[str, ...]]] = []
         for path, value in fields.items():
             others = sorted(owned.get(path, set()) - {manager})
-            if others and _value_at(current, path) != value:
+            if others and dig(current, path) != value:
                 found.extend((other, path) for other in others)
         return found
 
@@ -210,14 +212,6 @@ def owned_fields(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tup
         else:
             found[path] = value
     return found
-
-
-def _value_at(data: Any, path: tuple[str, ...]) -> Any:
-    for name in path:
-        if not isinstance(data, dict) or name not in data:
-            return None
-        data = data[name]
-    return data
 
 
 def _conflict_error(conflicts: list[tuple[str, tuple[str, ...]]], updaters: dict[str, str]) -> KubernetesError:

@@ -513,14 +513,12 @@ def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, s
     # refuses cattle's apply over another manager's fields unless it forces
     cluster.add_namespace("flux-system")
     secrets = "/api/v1/namespaces/flux-system/secrets"
-    for where, obj in ((f"{secrets}/flux-system", {"stringData": {"username": "git", "password": "ghp_old"}}),
-                       (f"{secrets}/sops-age", {"stringData": {"testing.agekey": "AGE-SECRET-KEY-1OLD"}}),
-                       ("/api/v1/namespaces/flux-system/configmaps/cattle-bootstrap",
-                        {"data": {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g7"}})):
-        kind = "ConfigMap" if "/configmaps/" in where else "Secret"
-        name = where.rsplit("/", 1)[1]
-        assert cluster.apply_as("kubectl", where, {"apiVersion": "v1", "kind": kind, "metadata": {
-            "name": name, "namespace": "flux-system"}, **obj}) == 201
+    for kind, name, fields in (("Secret", "flux-system", {"stringData": {"username": "git", "password": "ghp_old"}}),
+                               ("Secret", "sops-age", {"stringData": {"testing.agekey": "AGE-SECRET-KEY-1OLD"}}),
+                               ("ConfigMap", "cattle-bootstrap", {"data": {"DB_BOOTSTRAP": "recovery",
+                                                                           "DB_GENERATION": "g7"}})):
+        obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "flux-system"}, **fields}
+        assert cluster.apply_as("kubectl", f"/api/v1/namespaces/flux-system/{kind.lower()}s/{name}", obj) == 201
     timeline = bootstrap.run("testing", _options())
     assert timeline is not None and timeline.result == "ok"
     assert cluster._get(f"{secrets}/flux-system")["stringData"]["password"] == token  # type: ignore[index]

@@ -164,7 +164,12 @@ def test_only_a_protected_environment_needs_the_explicit_flag_to_be_destroyed(se
 def test_destroy_deletes_the_cluster_the_operator_confirmed_even_if_the_env_file_changed_since(
         secrets_repo: Path, stand_ins: StandIns, tmp_path: Path) -> None:
     calls = tmp_path / "kind-calls"
-    stand_ins.put("kind", FAILING_KIND.replace('"get clusters") ;;', f'"delete cluster"*) echo "$*" >> {calls} ;;'))
+    stand_ins.put("kind", f"""#!/bin/sh
+case "$*" in
+  "version") echo "kind v0.33.0 go1.25 linux/amd64" ;;
+  "delete cluster"*) echo "$*" >> {calls} ;;
+esac
+""")
     target = bootstrap.destroy_target("testing", None, i_mean_production=False)
     environment_file = secrets_repo / "clusters/testing/environment.yaml"
     environment_file.write_text(environment_file.read_text().replace("name: cattle-testing", "name: somebody-elses"))
