@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import REPO
 
 _ROW = re.compile(r"^\s+(\S+\.yaml)\s+(\d+) bytes\s+sha256 ([0-9a-f]{64})$", re.M)
-VERSION_FILES = [*sorted((REPO / "vendor" / "crds").glob("*/VERSION")), REPO / "clusters/flux-system/VERSION"]
+VERSION_FILES = [*sorted((REPO / "vendor" / "crds").glob("*/VERSION")), REPO / "vendor/kwok/VERSION",
+                 REPO / "clusters/flux-system/VERSION"]
 
 
 @pytest.mark.parametrize("version_file", VERSION_FILES, ids=lambda p: p.parent.name)
