@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cattle.errors import StoreError, VaultError
+from cattle.errors import StoreError, VaultError, VaultInUse
 from cattle.secrets.keys import Identity, write_new_key
 from cattle.stores import FileStore, S3Store, Store, s3_client
 from cattle.vault import openbao as vault
@@ -338,3 +338,112 @@ def test_a_port_taken_after_it_was_picked_is_traded_for_another(tmp_path: Path) 
             assert server.port != port
             assert vault.health(server.addr) == 501  # up, not initialised
         assert "address already in use" in (tmp_path / "bao" / "server.log").read_text()
+
+
+def _restore_records(store: FileStore) -> list[str]:
+    return [n for n in store.names() if n.endswith(snapshots.PENDING_SUFFIX)]
+
+
+def test_a_refused_restore_onto_a_fresh_server_is_finished_by_a_rerun(
+        servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity,
+        one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
+    """Fail closed, round two (1): the server cattle initialised for a refused restore is never left tokenless."""
+    store, sealed_elsewhere = one_backup
+    other = vault.SealMaterial(random.token_hex(32))
+    source, root_token = _source(servers, other)
+    before = everything(vault.client(source.addr, root_token))
+    right = _backup(source, store, identity, other)
+    target = servers(other)  # runs with another seal key than the snapshot cattle is told to restore
+    with pytest.raises(VaultError) as refused:
+        vault.restore(target.addr, "testing", store, [identity], seal, LOGIN, snapshot=sealed_elsewhere.id)
+    [record] = _restore_records(store)
+    assert "left as it was" not in refused.value.message
+    assert f"OpenBao refused snapshot {sealed_elsewhere.id}" in refused.value.message
+    assert f"its throwaway root token is kept in {record}" in refused.value.message
+    assert vault.health(target.addr) == 200  # initialised, and empty
+    assert not snapshots.scan(store, "testing").doubts  # the record is cattle's own, not a doubt
+    report = vault.restore(target.addr, "testing", store, [identity], other, LOGIN, snapshot=right.id)
+    assert report.snapshot == right.id and report.initialised_target
+    assert everything(vault.client(target.addr, root_token)) == before
+    assert _restore_records(store) == []  # verified: the throwaway token is no longer kept
+
+
+def test_a_restore_interrupted_while_initialising_is_finished_by_bootstrap(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed, round two (1): Ctrl-C during "initialising the fresh OpenBao", then bootstrap's restore phase
+    re-run: it finishes the restore instead of taking cattle's own empty server for one in use."""
+    from cattle import env as environments
+    from cattle.vault import restore as vaultdrill
+
+    testing = environments.load("testing", secrets_repo)
+    seal, credentials = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    store_url = f"file://{tmp_path / 'store'}"
+    monkeypatch.setenv(vaultdrill.STORE_VARIABLE, store_url)
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "source") as source:
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        populate(vault.client(source.addr, token), credentials, secrets_per_mount=3)
+        before = everything(vault.client(source.addr, token))
+        manifest = vaultdrill.backup(testing, source.addr)
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "target") as target:
+        real_wait = vault.wait_active
+
+        def interrupted(addr: str, timeout: float = 60) -> None:
+            monkeypatch.setattr(vault, "wait_active", real_wait)
+            raise KeyboardInterrupt  # the operator presses Ctrl-C while OpenBao is being initialised
+
+        monkeypatch.setattr(vault, "wait_active", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            vaultdrill.restore(testing, target.addr)
+        assert vault.health(target.addr) in (200, 429)  # initialised by cattle, empty
+        decision = vaultdrill.plan_vault(testing)
+        assert decision.action == "restore" and decision.snapshot == manifest.id
+        done = vaultdrill.bring_up(testing, target.addr, decision)
+        assert done.startswith(f"Vault snapshot {manifest.id} restored")
+        assert everything(vault.client(target.addr, token)) == before
+    assert _restore_records(FileStore(store_url, tmp_path / "store")) == []
+
+
+def test_a_restore_that_stopped_before_its_token_was_kept_stops_the_rerun(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed, round two (1): a restore killed while OpenBao was initialising left a record without a token;
+    a re-run against an initialised server says what to do instead of leaving it "as it is"."""
+    from cattle import env as environments
+    from cattle.secrets import sopsconfig
+    from cattle.vault import pending
+    from cattle.vault import restore as vaultdrill
+
+    testing = environments.load("testing", secrets_repo)
+    seal, credentials = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    store_url = f"file://{tmp_path / 'store'}"
+    monkeypatch.setenv(vaultdrill.STORE_VARIABLE, store_url)
+    store = FileStore(store_url, tmp_path / "store")
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "source") as source:
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        vault.configure(vault.client(source.addr, token), credentials)
+        manifest = vaultdrill.backup(testing, source.addr)
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "target") as target:
+        lost = pending.new("testing", manifest.id)  # what a SIGKILL during initialising leaves
+        pending.save(store, lost, sopsconfig.required_recipients(secrets_repo, "testing"))
+        vault.client(target.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)  # its answer never kept
+        vault.wait_active(target.addr)
+        decision = vaultdrill.plan_vault(testing)
+        with pytest.raises(VaultError) as stopped:
+            vaultdrill.bring_up(testing, target.addr, decision)
+        assert not isinstance(stopped.value, VaultInUse)
+        assert lost.name in stopped.value.message and "holds no data" in stopped.value.message
+        assert "wipe it" in (stopped.value.hint or "")
+
+
+def test_signals_during_a_step_that_must_not_be_cut_are_acted_on_after_it() -> None:
+    import signal
+
+    from cattle.vault import pending
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt), pending.signals_deferred():
+        signal.raise_signal(signal.SIGINT)
+        finished.append("the step")
+    assert finished == ["the step"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

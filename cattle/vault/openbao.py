@@ -24,7 +24,7 @@ from cattle.errors import VaultError, VaultInUse
 from cattle.secrets import keys, sopsconfig, sopsfile
 from cattle.secrets.keys import Identity
 from cattle.stores import Store
-from cattle.vault import snapshots
+from cattle.vault import pending, snapshots
 
 SEAL_KEY_ID = "cattle-seal-1"
 CANARY_MOUNT = "cattle"
@@ -259,13 +259,16 @@ def applied_login(addr: str, credentials: Login) -> bool:
 
 
 def apply_snapshot(addr: str, token: str | None, plaintext: bytes, label: str, applied: Any,
-                   timeout: float = 120) -> None:
-    """Hand a raft snapshot to the server and wait until `applied()` says it took effect, then for the active node."""
+                   timeout: float = 120, fresh: bool = False) -> None:
+    """Hand a raft snapshot to the server and wait until `applied()` says it took effect, then for the active node.
+
+    `fresh`: the server was initialised just to receive this snapshot (it held nothing before)."""
     with console.step(f"restoring snapshot {label} ({len(plaintext)} bytes)"):
         try:
             client(addr, token).sys.restore_raft_snapshot(plaintext)
         except InvalidRequest as exc:
-            raise VaultError(f"OpenBao refused snapshot {label}: {exc}; the target was left as it was",
+            left = "nothing was restored" if fresh else "the target was left as it was"
+            raise VaultError(f"OpenBao refused snapshot {label}: {exc}; {left}",
                              "the snapshot was sealed with another seal key than this server's: start the "
                              "server with the seal key of the cluster that took it") from exc
         deadline = time.monotonic() + timeout
@@ -277,18 +280,55 @@ def apply_snapshot(addr: str, token: str | None, plaintext: bytes, label: str, a
         wait_active(addr, timeout)
 
 
-def initialise_fresh(addr: str) -> str:
-    """Initialise an empty server just to receive a snapshot; returns its throwaway root token."""
+def initialise_fresh(addr: str, keep: Any = None) -> str:
+    """Initialise an empty server just to receive a snapshot; returns its throwaway root token.
+
+    `keep(token)` puts the token in custody; it runs with initialising as one step that SIGINT, SIGTERM and SIGHUP
+    do not cut in two (cattle.vault.pending)."""
     with console.step(f"initialising the fresh OpenBao at {addr}"):
-        token = str(client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"])
+        with pending.signals_deferred():
+            token = str(client(addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"])
+            if keep is not None:
+                keep(token)
         wait_active(addr)
     return token
 
 
+def _opens(addr: str, token: str) -> bool:
+    try:
+        client(addr, token).auth.token.lookup_self()
+        return True
+    except (HvacError, requests.RequestException):
+        return False
+
+
+def _unfinished(addr: str, env: str, store: Store, identities: list[Identity]) -> pending.PendingRestore | None:
+    """The unfinished restore whose throwaway root token opens the server at `addr` (cattle's own server, waiting
+    for a snapshot); a VaultError when a restore of the env stopped before its server's token was kept."""
+    records = pending.all_of(store, env, identities)
+    for record in records:
+        if record.root_token and _opens(addr, record.root_token):
+            return record
+    lost = [r for r in records if not r.root_token]
+    if lost:
+        names = ", ".join(r.name for r in lost)
+        raise VaultError(f"OpenBao at {addr} is initialised, and an earlier restore of {env} stopped while it was "
+                         f"initialising an OpenBao before its token could be kept ({names} in {store.url}); if this "
+                         "is that server, it holds no data and nobody can open it",
+                         "if this OpenBao is the one that restore initialised: wipe it (in a cluster: kubectl -n "
+                         "openbao delete pvc --all and the pods) and run the restore again; if it serves real data, "
+                         f"delete {names} from the store and run again")
+    return None
+
+
 def restore(addr: str, env: str, store: Store, identities: list[Identity], seal: SealMaterial,
             credentials: Login, snapshot: str = "latest", token: str | None = None, force: bool = False,
-            timeout: float = 120) -> RestoreReport:
-    """Restore a snapshot onto the OpenBao at `addr` and verify it; see the module docstring for the rules."""
+            timeout: float = 120, recipients: list[str] | None = None, keep_pending: bool = True) -> RestoreReport:
+    """Restore a snapshot onto the OpenBao at `addr` and verify it; see the module docstring for the rules.
+
+    Onto a fresh server, the throwaway init's token is kept in the store (encrypted for `recipients`, default the
+    snapshot's) until the restore is verified, so an interrupted or refused restore can be finished by a re-run
+    (cattle.vault.pending); `keep_pending=False` for a throwaway server that is wiped afterwards."""
     started = time.monotonic()
     manifest = snapshots.find(store, env, snapshot)
     if manifest.env != env:
@@ -301,29 +341,63 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
     plaintext = snapshots.load(store, manifest, identities)
     code = health(addr)
     initialised = False
+    record: pending.PendingRestore | None = None
     if code == 429:
         raise VaultError(f"OpenBao at {addr} is a standby node", "point at the active node (svc/openbao-active)")
     if code == 503:
         raise VaultError(f"OpenBao at {addr} is sealed", "start it with the environment's static seal key "
                          "(it then unseals itself) and run the restore again")
     if code == 501:
-        token, initialised = initialise_fresh(addr), True
+        keep = None
+        if keep_pending:
+            record, to = pending.new(env, manifest.id), recipients or manifest.recipients
+            pending.save(store, record, to)  # before the server is touched: a store we cannot write stops here
+
+            def keep(token: str) -> None:
+                nonlocal record
+                assert record is not None
+                record = pending.with_token(record, token)
+                pending.save(store, record, to)
+
+        token, initialised = initialise_fresh(addr, keep), True
     elif manifest.canary and _canary(addr, credentials) == manifest.canary:
+        if keep_pending:
+            for done in pending.all_of(store, env, identities):
+                if done.snapshot == manifest.id:
+                    pending.delete(store, done)
         return RestoreReport(manifest.id, env, manifest.created, time.monotonic() - started,
                              inventory(login(addr, credentials)), already_restored=True)
     else:
-        if not token:
+        record = _unfinished(addr, env, store, identities) if keep_pending and not token else None
+        if record is not None:
+            console.say(f"OpenBao at {addr} was initialised by cattle for restore {record.name} (snapshot "
+                        f"{record.snapshot}) that did not finish: finishing it with snapshot {manifest.id}")
+            token, initialised = record.root_token, True
+        elif not token:
             raise VaultInUse(f"OpenBao at {addr} is already initialised; restoring needs a token with sudo",
                              "pass --token (or VAULT_TOKEN) for that server")
-        held = inventory(client(addr, token))
-        if (held["kv_secrets"] or held["policies"] > 1 or held["auth_methods"] > 1) and not force:
-            raise VaultInUse(f"OpenBao at {addr} already holds data ({held}); refusing to overwrite it",
-                             "restore into a fresh server, or pass --force to replace its data")
-    apply_snapshot(addr, token, plaintext, manifest.id,
-                   lambda: _applied(addr, credentials, manifest.canary, manifest.counts), timeout)
-    counts = inventory(login(addr, credentials))
-    if manifest.counts and counts != manifest.counts:
-        raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")
+        else:
+            held = inventory(client(addr, token))
+            if (held["kv_secrets"] or held["policies"] > 1 or held["auth_methods"] > 1) and not force:
+                raise VaultInUse(f"OpenBao at {addr} already holds data ({held}); refusing to overwrite it",
+                                 "restore into a fresh server, or pass --force to replace its data")
+    try:
+        apply_snapshot(addr, token, plaintext, manifest.id,
+                       lambda: _applied(addr, credentials, manifest.canary, manifest.counts), timeout,
+                       fresh=initialised)
+        counts = inventory(login(addr, credentials))
+        if manifest.counts and counts != manifest.counts:
+            raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")
+    except VaultError as exc:
+        if record is None:
+            raise
+        raise VaultError(f"{exc.message}; OpenBao at {addr} was initialised by cattle for this restore: its "
+                         f"throwaway root token is kept in {record.name} in {store.url}, so running the restore "
+                         "again (vault.restore, or bootstrap) finishes it", exc.hint) from exc
+    if record is not None:
+        for done in pending.all_of(store, env, identities):
+            if done.id == record.id or (not done.root_token and done.id < record.id):
+                pending.delete(store, done)
     return RestoreReport(manifest.id, env, manifest.created, time.monotonic() - started, counts,
                          initialised_target=initialised)
 

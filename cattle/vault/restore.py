@@ -86,7 +86,8 @@ def restore(env: Environment, addr: str | None = None, store_url: str | None = N
     root = env.root
     return vault.restore(address(addr), env.name, store_for(env, store_url), keys.candidate_identities(env.name),
                          vault.seal_material(root, env.name), vault.backup_login(root, env.name), snapshot,
-                         token or os.environ.get("VAULT_TOKEN"), force)
+                         token or os.environ.get("VAULT_TOKEN"), force,
+                         recipients=sopsconfig.required_recipients(root, env.name))
 
 
 def verify(env: Environment, store_url: str | None = None, snapshot: str = "latest",
@@ -96,7 +97,7 @@ def verify(env: Environment, store_url: str | None = None, snapshot: str = "late
     store, identities = store_for(env, store_url), keys.candidate_identities(env.name)
     with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
         report = vault.restore(server.addr, env.name, store, identities, seal, vault.backup_login(env.root, env.name),
-                               snapshot)
+                               snapshot, keep_pending=False)  # a throwaway server: nothing to resume
         return replace(report, root_access=_root_access(server.addr, store, env.name, identities, report.snapshot))
 
 

@@ -89,6 +89,7 @@ def save(store: Store, manifest: Manifest, blob: bytes) -> None:
 
 
 RECORD_SUFFIX = ".openbao-init.age"  # cattle.vault.setup's init records: accounted for, never restored
+PENDING_SUFFIX = ".openbao-restore.age"  # cattle.vault.pending: unfinished restores, accounted for, never restored
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def scan(store: Store, env: str) -> Catalog:
             continue
         (valid if manifest.env == env else foreign).append(manifest)
         described.add(manifest.id + SNAPSHOT_SUFFIX)
-    unaccounted = [n for n in names if not n.endswith((MANIFEST_SUFFIX, RECORD_SUFFIX)) and n not in described]
+    ours = (MANIFEST_SUFFIX, RECORD_SUFFIX, PENDING_SUFFIX)
+    unaccounted = [n for n in names if not n.endswith(ours) and n not in described]
     return Catalog(store.url, env, tuple(sorted(valid, key=lambda m: m.id)), tuple(foreign), tuple(unreadable),
                    tuple(unaccounted))
 
