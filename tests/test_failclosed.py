@@ -44,21 +44,27 @@ class FlakyStore(FileStore):
 
 
 def _snapshot_id(n: int) -> str:
-    return f"2026110{n % 10}T0000{n:02d}.000000Z-abc{n:03d}"
+    return f"2026110{1 + n % 9}T00{n // 60:02d}{n % 60:02d}.000000Z-abc{n:03d}"
 
 
-def _write_snapshot(store: FlakyStore, snapshot_id: str, env_name: str = ENV) -> None:
+STRANGER = x25519.Identity.generate()  # a key this machine does not hold
+
+
+def _write_snapshot(store: FlakyStore, snapshot_id: str, env_name: str = ENV, created: str = "2026-11-01T00:00:00Z",
+                    recipient: str = IDENTITY.public) -> None:
     plaintext = f"raft snapshot {snapshot_id}".encode()
-    blob = snapshots.encrypt(plaintext, [IDENTITY.public])
-    manifest = snapshots.Manifest(snapshot_id, env_name, "2026-11-01T00:00:00Z", "2.7.2", len(blob),
-                                  snapshots.sha256(blob), snapshots.sha256(plaintext), [IDENTITY.public], "k1",
+    blob = snapshots.encrypt(plaintext, [recipient])
+    manifest = snapshots.Manifest(snapshot_id, env_name, created, "2.7.2", len(blob),
+                                  snapshots.sha256(blob), snapshots.sha256(plaintext), [recipient], "k1",
                                   "fp", snapshot_id)
     snapshots.save(store, manifest, blob)
 
 
 KINDS = ("valid", "corrupt_blob", "truncated_manifest", "garbage_manifest", "foreign", "missing_manifest",
-         "unreadable_manifest", "stray", "wrong_id")
-READABLE = {"valid", "corrupt_blob"}  # a manifest of this env that reads whole
+         "unreadable_manifest", "stray", "wrong_id", "future_id", "future_created", "malformed_created",
+         "undecryptable")
+READABLE = {"valid", "corrupt_blob", "undecryptable"}  # a manifest of this env that reads whole, dated in the past
+FUTURE = {"future_id", "future_created"}  # reads whole, but dated in the future: stops a restore of the newest
 
 
 def _fill(store: FlakyStore, entries: list[tuple[str, int]]) -> dict[str, str]:
@@ -66,6 +72,8 @@ def _fill(store: FlakyStore, entries: list[tuple[str, int]]) -> dict[str, str]:
     made: dict[str, str] = {}
     for kind, n in entries:
         snapshot_id = _snapshot_id(n)
+        if kind == "future_id":  # a copy of an older snapshot given an id in 2099
+            snapshot_id = "2099" + snapshot_id[4:]
         if snapshot_id in made:
             continue
         made[snapshot_id] = kind
@@ -73,7 +81,10 @@ def _fill(store: FlakyStore, entries: list[tuple[str, int]]) -> dict[str, str]:
         if kind == "stray":
             store.put(f"notes-{n}.txt", b"someone's copy")
             continue
-        _write_snapshot(store, snapshot_id, "staging" if kind == "foreign" else ENV)
+        created = {"future_created": "2099-01-01T00:00:00Z", "malformed_created": "yesterday"}.get(
+            kind, "2026-11-01T00:00:00Z")
+        recipient = str(STRANGER.to_public()) if kind == "undecryptable" else IDENTITY.public
+        _write_snapshot(store, snapshot_id, "staging" if kind == "foreign" else ENV, created, recipient)
         path = store.directory / manifest_name
         if kind == "corrupt_blob":
             blob = store.directory / (snapshot_id + snapshots.SNAPSHOT_SUFFIX)
@@ -112,13 +123,17 @@ def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_val
         decision = vaultdrill.plan_vault(environment, allow_empty, store=store)
         readable = sorted(i for i, kind in made.items() if kind in READABLE)
         doubts = [i for i, kind in made.items() if kind not in READABLE and kind != "foreign"]
-        if readable:
+        if any(kind in FUTURE for kind in made.values()):
+            assert decision.action == "refuse" and "dated in the future" in decision.reason
+            assert all(i in decision.reason for i, kind in made.items() if kind in FUTURE)
+        elif readable:
             assert decision.action == "restore" and decision.snapshot == readable[-1]
             manifest = snapshots.find(store, ENV, decision.snapshot)
             try:
                 plaintext = snapshots.load(store, manifest, [IDENTITY])
             except VaultError as exc:
-                assert made[decision.snapshot] == "corrupt_blob" and "corrupt" in exc.message
+                assert (made[decision.snapshot], exc.message.split(" ")[2]) in (
+                    ("corrupt_blob", "is"), ("undecryptable", "cannot"))
             else:
                 assert plaintext == f"raft snapshot {decision.snapshot}".encode()
         elif doubts and not allow_empty:
@@ -139,7 +154,7 @@ def test_a_named_snapshot_restores_whatever_else_the_store_holds(
         made = _fill(store, [*entries, ("valid", pick)])
         wanted = _snapshot_id(pick)
         decision = vaultdrill.plan_vault(production, snapshot=wanted, store=store)
-        if made[wanted] in READABLE:
+        if made[wanted] in READABLE | FUTURE:  # the operator named it: a future date does not stop it
             assert (decision.action, decision.snapshot) == ("restore", wanted)
         else:
             assert decision.action == "refuse" and wanted in decision.reason
@@ -332,3 +347,70 @@ def test_a_protected_env_without_a_database_store_is_a_doubt(monkeypatch: pytest
     assert none is None and chosen is not None and chosen.mode == "initdb"
     unprotected = replace(bare, protected=False)
     assert bootstrap.plan_database(unprotected, allow_empty=False)[0] is not None
+
+
+def test_a_copy_dated_in_the_future_never_wins_newest(production: env.Environment, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Fail closed, round two (3): an older snapshot copied under a 2099 id stops the restore of the newest (and
+    vault.verify's), unless the operator names a snapshot; a malformed `created` is a named doubt."""
+    store = FlakyStore("file://store", tmp_path)
+    _fill(store, [("valid", 1), ("valid", 2), ("future_id", 1), ("malformed_created", 3)])
+    copy = "2099" + _snapshot_id(1)[4:]
+    decision = vaultdrill.plan_vault(production, store=store)
+    assert decision.action == "refuse"
+    assert f"{copy}: dated in the future (id {copy}" in decision.reason and "--snapshot ID" in (decision.hint or "")
+    with pytest.raises(VaultError, match="dated in the future"):
+        snapshots.find(store, ENV)
+    named = vaultdrill.plan_vault(production, snapshot=_snapshot_id(2), store=store)
+    assert (named.action, named.snapshot) == ("restore", _snapshot_id(2))
+    catalog = snapshots.scan(store, ENV)
+    assert [m.id for m in catalog.valid] == [_snapshot_id(1), _snapshot_id(2)]
+    assert (f"{_snapshot_id(3)}.manifest.json: unreadable manifest (has a malformed created time 'yesterday'"
+            in catalog.describe_doubts())
+    skewed = snapshots.scan(store, ENV, now=snapshots.id_epoch(copy))  # a clock that is right about 2099
+    assert skewed.newest is not None and skewed.newest.id == copy
+
+
+def test_retention_never_keeps_a_future_dated_copy_in_place_of_a_real_snapshot(tmp_path: Path) -> None:
+    """Fail closed, round two (3): keep 1 keeps the newest real snapshot; the 2099 copy is neither counted nor
+    deleted (it is a doubt, for a person to look at)."""
+    store = FlakyStore("file://store", tmp_path)
+    _fill(store, [("valid", 1), ("valid", 2), ("future_id", 1), ("future_created", 4)])
+    assert snapshots.prune(store, ENV, keep=1) == [_snapshot_id(1)]
+    left = {n.removesuffix(snapshots.MANIFEST_SUFFIX) for n in store.names() if n.endswith(snapshots.MANIFEST_SUFFIX)}
+    assert left == {_snapshot_id(2), "2099" + _snapshot_id(1)[4:], _snapshot_id(4)}
+
+
+def test_the_cronjobs_retention_never_keeps_a_future_dated_copy(s3_endpoint: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed, round two (3): the CronJob's upload.py (keep 1) against a real S3-compatible store."""
+    import os
+    import subprocess
+    import sys
+
+    from cattle.stores import S3Store, s3_client
+    from tests.conftest import REPO
+
+    store = S3Store("s3://backups/future", "backups", "future", s3_client(s3_endpoint))
+    for snapshot_id, created in ((_snapshot_id(1), "2026-11-01T00:00:00Z"),
+                                 ("2099" + _snapshot_id(2)[4:], "2026-11-01T00:00:00Z"),
+                                 (_snapshot_id(3), "2099-01-01T00:00:00Z")):
+        plaintext = snapshot_id.encode()
+        blob = snapshots.encrypt(plaintext, [IDENTITY.public])
+        snapshots.save(store, snapshots.Manifest(snapshot_id, ENV, created, "2.6.2", len(blob),
+                                                 snapshots.sha256(blob), snapshots.sha256(plaintext),
+                                                 [IDENTITY.public], "cattle-seal-1", "fp", snapshot_id), blob)
+    work = tmp_path / "work"
+    work.mkdir()
+    now = snapshots.new_id()
+    (work / "snapshot").write_bytes(b"raft")
+    (work / "id").write_text(now)
+    (work / "seal.key").write_text("00" * 32)
+    job = {**os.environ, "WORK_DIR": str(work), "AGE_RECIPIENTS": IDENTITY.public, "ENVIRONMENT": ENV,
+           "SEAL_KEY_FILE": str(work / "seal.key"), "VAULT_BACKUP_STORE": "s3://backups/future",
+           "AWS_ENDPOINT_URL": s3_endpoint, "KEEP": "1"}
+    script = REPO / "platform/configs/base/openbao-backup/upload.py"
+    subprocess.run([sys.executable, str(script)], env=job, check=True, timeout=60)
+    left = {m.id for m in snapshots.manifests(store)}
+    assert now in left and _snapshot_id(1) not in left
+    assert {"2099" + _snapshot_id(2)[4:], _snapshot_id(3)} <= left  # left alone, for a person to look at

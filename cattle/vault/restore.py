@@ -186,6 +186,12 @@ def decide(env: Environment, catalog: snapshots.Catalog | None, store_url: str, 
                                  hint=f"list them with: ./scripts/cattle vault.snapshots --env {env.name}")
         return VaultDecision("restore", store_url, f"restore the named snapshot {named.id}", named.id)
     assert catalog is not None
+    if catalog.future:
+        return VaultDecision("refuse", store_url, f"{store_url} holds snapshots of {env.name} dated in the future: "
+                             f"{'; '.join(f'{m.id}: {why}' for m, why in catalog.future)}; refusing to pick the "
+                             "newest snapshot",
+                             hint="check this machine's clock; restore one by name with --snapshot ID (a "
+                             "future-dated one too, if it is the right one), or remove the copy from the store")
     if catalog.newest is not None:
         skipped = f" (skipped, unusable: {catalog.describe_doubts()})" if catalog.doubts else ""
         return VaultDecision("restore", store_url, f"restore the newest Vault snapshot {catalog.newest.id}{skipped}",

@@ -54,7 +54,34 @@ class Manifest:
 
     @property
     def age_seconds(self) -> float:
-        return time.time() - calendar.timegm(time.strptime(self.created, "%Y-%m-%dT%H:%M:%SZ"))
+        return time.time() - created_epoch(self.created)
+
+
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+ID_TIME_FORMAT = "%Y%m%dT%H%M%S"
+CLOCK_SKEW = 300  # seconds a backup's clock may run ahead of this machine's before its date is a doubt
+
+
+def created_epoch(created: str) -> float:
+    """A manifest's `created` as seconds since the epoch; ValueError when it is not YYYY-MM-DDTHH:MM:SSZ."""
+    return float(calendar.timegm(time.strptime(created, CREATED_FORMAT)))
+
+
+def id_epoch(snapshot_id: str) -> float:
+    """The time a snapshot id starts with (YYYYmmddTHHMMSS) as seconds since the epoch; ValueError otherwise."""
+    return float(calendar.timegm(time.strptime(snapshot_id[:15], ID_TIME_FORMAT)))
+
+
+def dated_in_the_future(manifest: Manifest, now: float) -> str | None:
+    """Why a manifest's id or created time lies in the future (beyond CLOCK_SKEW), or None."""
+    ahead = [f"{what} {value}" for what, value, epoch in (("id", manifest.id, id_epoch(manifest.id)),
+                                                        ("created", manifest.created, created_epoch(manifest.created)))
+             if epoch > now + CLOCK_SKEW]
+    if not ahead:
+        return None
+    clock = time.strftime(CREATED_FORMAT, time.gmtime(now))
+    return (f"dated in the future ({' and '.join(ahead)}; this machine's clock says {clock}): a copy given a "
+            "wrong date, or a wrong clock")
 
 
 def new_id() -> str:
@@ -97,8 +124,10 @@ class Catalog:
     """What a Vault backup store holds for one environment, read once.
 
     `valid` are the env's readable manifests, oldest first. `unreadable` manifests (truncated, not JSON, missing
-    fields, unreadable object) and `unaccounted` objects (snapshot data without a manifest, anything cattle did
-    not write) are doubts: they never mean "no snapshot", and they block initialising a fresh OpenBao.
+    fields, a malformed date, unreadable object) and `unaccounted` objects (snapshot data without a manifest,
+    anything cattle did not write) are doubts: they never mean "no snapshot", and they block initialising a fresh
+    OpenBao. `future` manifests (id or created time ahead of this machine's clock) are doubts that stop a restore
+    of the newest snapshot: such a one would otherwise win "newest" for ever; only a named restore takes one.
     """
 
     store_url: str
@@ -107,6 +136,7 @@ class Catalog:
     foreign: tuple[Manifest, ...] = ()
     unreadable: tuple[tuple[str, str], ...] = ()
     unaccounted: tuple[str, ...] = ()
+    future: tuple[tuple[Manifest, str], ...] = ()
 
     @property
     def newest(self) -> Manifest | None:
@@ -116,6 +146,7 @@ class Catalog:
     def doubts(self) -> list[str]:
         """Every object that might be a backup cattle cannot use, each with the reason."""
         return ([f"{name}: unreadable manifest ({why})" for name, why in self.unreadable]
+                + [f"{m.id}{MANIFEST_SUFFIX}: {why}" for m, why in self.future]
                 + [f"{name}: {_unaccounted_reason(name)}" for name in self.unaccounted])
 
     def describe_doubts(self, limit: int = 5) -> str:
@@ -152,11 +183,25 @@ def read_manifest(store: Store, name: str) -> Manifest:
         raise VaultError(f"manifest {name} has no usable size/sha256")
     if manifest.id + MANIFEST_SUFFIX != name.rsplit("/", 1)[-1]:
         raise VaultError(f"manifest {name} names snapshot {manifest.id!r}, not the one it is stored as")
+    if not isinstance(manifest.created, str) or not _parses(created_epoch, manifest.created):
+        raise VaultError(f"manifest {name} has a malformed created time {manifest.created!r} (expected "
+                         "YYYY-MM-DDTHH:MM:SSZ)")
+    if not _parses(id_epoch, manifest.id):
+        raise VaultError(f"manifest {name} has an id that does not start with its time (YYYYmmddTHHMMSS)")
     return manifest
 
 
-def scan(store: Store, env: str) -> Catalog:
-    """Every object of the store sorted into valid, foreign, unreadable and unaccounted.
+def _parses(parse: Any, value: str) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+def scan(store: Store, env: str, now: float | None = None) -> Catalog:
+    """Every object of the store sorted into valid, foreign, unreadable, future and unaccounted (`now`: this
+    machine's clock unless given).
 
     Listing the store must work: a StoreError (no credentials, DNS, 403, timeout) propagates, because an
     unreachable store is never an empty one.
@@ -165,6 +210,8 @@ def scan(store: Store, env: str) -> Catalog:
     valid: list[Manifest] = []
     foreign: list[Manifest] = []
     unreadable: list[tuple[str, str]] = []
+    future: list[tuple[Manifest, str]] = []
+    clock = time.time() if now is None else now
     described: set[str] = set()
     for name in names:
         if not name.endswith(MANIFEST_SUFFIX):
@@ -175,12 +222,18 @@ def scan(store: Store, env: str) -> Catalog:
             unreadable.append((name, exc.message.removeprefix(f"manifest {name} ")))
             described.add(name[: -len(MANIFEST_SUFFIX)] + SNAPSHOT_SUFFIX)
             continue
-        (valid if manifest.env == env else foreign).append(manifest)
+        ahead = dated_in_the_future(manifest, clock)
+        if manifest.env != env:
+            foreign.append(manifest)
+        elif ahead:
+            future.append((manifest, ahead))
+        else:
+            valid.append(manifest)
         described.add(manifest.id + SNAPSHOT_SUFFIX)
     ours = (MANIFEST_SUFFIX, RECORD_SUFFIX, PENDING_SUFFIX)
     unaccounted = [n for n in names if not n.endswith(ours) and n not in described]
     return Catalog(store.url, env, tuple(sorted(valid, key=lambda m: m.id)), tuple(foreign), tuple(unreadable),
-                   tuple(unaccounted))
+                   tuple(unaccounted), tuple(future))
 
 
 def manifests(store: Store) -> list[Manifest]:
@@ -207,6 +260,11 @@ def find(store: Store, env: str, snapshot: str = "latest", catalog: Catalog | No
                              "restore a snapshot of the same environment")
         return manifest
     found = catalog or scan(store, env)
+    if found.future:
+        raise VaultError(f"{store.url} holds snapshots of {env} dated in the future: "
+                         f"{'; '.join(f'{m.id}: {why}' for m, why in found.future)}; refusing to pick the newest",
+                         "check this machine's clock; restore a snapshot by name with --snapshot ID (a "
+                         "future-dated one too, if it is the right one), or remove the copy")
     if found.newest is None:
         if found.doubts:
             raise VaultError(f"no readable snapshot of {env} in {store.url}, but it holds objects cattle cannot "
@@ -238,7 +296,8 @@ def load(store: Store, manifest: Manifest, identities: list[Identity]) -> bytes:
 
 
 def prune(store: Store, env: str, keep: int) -> list[str]:
-    """Delete all but the newest `keep` backups of the environment; returns the deleted ids."""
+    """Delete all but the newest `keep` backups of the environment; returns the deleted ids. Doubts (a
+    future-dated snapshot among them) are never deleted and never counted among the kept."""
     mine = list(scan(store, env).valid)
     doomed = mine[:-keep] if keep > 0 else []
     for manifest in doomed:

@@ -2,11 +2,13 @@
 upload it with its manifest to S3, keep the newest KEEP. Same format as `./scripts/cattle vault.backup` (cattle/vault/snapshots.py),
 so `./scripts/cattle vault.restore` and `vault.verify` read what this writes. Needs pyrage and boto3 (pinned in the CronJob)."""
 
+import calendar
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -39,11 +41,32 @@ def main() -> None:
     s3.put_object(Bucket=bucket, Key=f"{key}.manifest.json", Body=json.dumps(manifest, indent=2).encode())
     print(f"uploaded {snapshot_id}: {len(blob)} bytes to {os.environ['VAULT_BACKUP_STORE']}")
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "").get("Contents", [])
-    ids = sorted(o["Key"][: -len(".manifest.json")] for o in listing if o["Key"].endswith(".manifest.json"))
+    keys = sorted(o["Key"][: -len(".manifest.json")] for o in listing if o["Key"].endswith(".manifest.json"))
+    ids = [key for key in keys if _prunable(s3, bucket, key, time.time())]
     for old in ids[: -int(os.environ.get("KEEP", "7"))]:
         for suffix in (".manifest.json", ".snapshot.age"):
             s3.delete_object(Bucket=bucket, Key=old + suffix)
         print(f"pruned {old}")
+
+
+CLOCK_SKEW = 300  # as cattle/vault/snapshots.py
+
+
+def _prunable(s3: Any, bucket: str, key: str, now: float) -> bool:
+    """Whether a backup counts for retention: its manifest reads whole and neither its id nor its created time lies
+    in the future (such a copy would otherwise be kept for ever in place of a real snapshot). What does not count is
+    never deleted either: cattle reports it as a doubt."""
+    try:
+        raw = json.loads(s3.get_object(Bucket=bucket, Key=key + ".manifest.json")["Body"].read())
+        created = calendar.timegm(time.strptime(raw["created"], "%Y-%m-%dT%H:%M:%SZ"))
+        stamped = calendar.timegm(time.strptime(str(raw["id"])[:15], "%Y%m%dT%H%M%S"))
+    except (ValueError, KeyError, TypeError):
+        print(f"left alone (unreadable manifest): {key}")
+        return False
+    if max(created, stamped) > now + CLOCK_SKEW:
+        print(f"left alone (dated in the future): {key}")
+        return False
+    return True
 
 
 if __name__ == "__main__":
