@@ -249,24 +249,37 @@ def report(c: Context, output: str = ".cattle/report", env: list[str] | None = N
             out.write(text)
 
 
-@task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression"})
-def test(c: Context, lint_only: bool = False, k: str | None = None) -> None:
-    """Lint (ruff), type-check (mypy --strict) and run the whole test suite."""
+@task(help={"lint_only": "run ruff and mypy, not pytest", "k": "pytest -k expression",
+            "tier": "which tests: all (default), main (the suite without a control plane) or controlplane (the tier "
+                    "on a real kube-apiserver and the real Flux controllers, in its own network namespace)"})
+def test(c: Context, lint_only: bool = False, k: str | None = None, tier: str = "all") -> None:
+    """Lint (ruff), type-check (mypy --strict) and run the whole test suite: the main suite, then the control plane
+    tier (tests/controlplane)."""
+    if tier not in ("all", "main", "controlplane"):
+        raise Exit(f"--tier {tier!r}: choose all, main or controlplane", code=2)
     python = sys.executable
     c.run(f"{python} -m ruff check cattle tests tasks.py bench", echo=True)
     c.run(f"{python} -m mypy --strict cattle", echo=True)
     if lint_only:
         return
     select = f" -k {k!r}" if k else ""
-    # two workers per core (at most 8): much of the suite's time is tests waiting on real servers (OpenBao applies a
-    # restored snapshot ~5 s after taking it, PostgreSQL replays WAL), which the extra workers fill. Measured on an
-    # idle 2-core machine: 3 workers 4:23, 4 workers 3:43, 5 workers 3:46 (tests/README.md)
-    workers = min(2 * (os.cpu_count() or 2), 8)
-    result = c.run(f"{python} -m pytest -n {workers} --dist loadgroup{select}", echo=True, warn=True, pty=False)
-    if result is None or result.exited == 5:
-        raise Exit("pytest collected no tests: that is a failure, not a pass", code=1)
-    if result.exited != 0:
-        raise Exit(f"pytest failed (exit {result.exited})", code=result.exited)
+    runs = []
+    if tier in ("all", "main"):
+        # two workers per core (at most 8): much of the suite's time is tests waiting on real servers (OpenBao
+        # applies a restored snapshot ~5 s after taking it, PostgreSQL replays WAL), which the extra workers fill.
+        # Measured on an idle 2-core machine: 3 workers 4:23, 4 workers 3:43, 5 workers 3:46 (tests/README.md)
+        workers = min(2 * (os.cpu_count() or 2), 8)
+        runs.append(("the main suite", f"{python} -m pytest -n {workers} --dist loadgroup{select}"))
+    if tier in ("all", "controlplane"):
+        # one test at a time: each starts a whole control plane (two for --env all); the tier makes its own
+        # network namespace (tests/controlplane/conftest.py), so nothing it starts reaches beyond loopback
+        runs.append(("the control plane tier", f"{python} -m pytest tests/controlplane{select}"))
+    for what, command in runs:
+        result = c.run(command, echo=True, warn=True, pty=False)
+        if result is None or result.exited == 5:
+            raise Exit(f"pytest collected no tests in {what}: that is a failure, not a pass", code=1)
+        if result.exited != 0:
+            raise Exit(f"pytest failed in {what} (exit {result.exited})", code=result.exited)
 
 
 # --- env.* -----------------------------------------------------------------------------------

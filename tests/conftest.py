@@ -11,6 +11,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DECLARATIVE = ("clusters", "platform", "apps", "secrets", "vendor", "infra")
+CONTROL_PLANE_TIER = REPO / "tests" / "controlplane"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The control plane tier runs only when named (`pytest tests/controlplane`): it moves its process into a
+    network namespace of its own, which the main suite's run must not do."""
+    if collection_path != CONTROL_PLANE_TIER:
+        return None
+    named = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    return not any(path == CONTROL_PLANE_TIER or CONTROL_PLANE_TIER in path.parents for path in named)
 
 
 @pytest.fixture(scope="session", autouse=True)
