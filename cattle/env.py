@@ -265,7 +265,7 @@ def _parse(name: str, root: Path, problems: list[str]) -> Environment | None:
             database_store=_get(doc, "backups.database"),
             keep=_get(doc, "backups.keep", 7),
         ),
-        protected=_get(doc, "protected", False),
+        protected=doc["protected"],  # required by the schema: no environment is unprotected by default
         generate_missing_key=_get(doc, "secrets.generateMissingKey", False),
         kubernetes=KubernetesSpec(doc["kubernetes"]["version"], _get(doc, "kubernetes.nodeImage")),
         capacity=_capacity(doc.get("capacity")),
@@ -275,6 +275,9 @@ def _parse(name: str, root: Path, problems: list[str]) -> Environment | None:
         if _get(doc, "cluster.provider") == "opentofu" else None,
     )
     problems += [f"{path}: {text}" for text in _node_image_problems(env.provider, env.kubernetes)]
+    if not env.protected and looks_like_production(name):
+        problems.append(f"{path}: protected: false, but the name {name!r} looks like production's; set protected: "
+                        "true (a throwaway environment needs a name without prod/production/prd/live)")
     if env.provider == "kubeconfig" and env.kube_context is None:
         problems.append(f"{path}: cluster.context: required when cluster.provider is kubeconfig")
     if env_vars.get("DOMAIN") not in (None, env.domain):
@@ -300,6 +303,93 @@ def _check_duplicates(root: Path, names: list[str]) -> None:
             declared[other] = path
 
 
+PRODUCTION_WORDS = ("prod", "production", "prd", "live")
+DEFAULT_VAULT_STORE = "file://.cattle/backups/{name}/vault"
+
+
+def looks_like_production(name: str) -> bool:
+    """Whether an environment name reads as production's (a dash-separated word prod, production, prd or live)."""
+    return any(word in PRODUCTION_WORDS for word in name.split("-"))
+
+
+def _store_key(url: str, root: Path) -> str:
+    """A store URL as compared between environments: file:// paths made absolute, no trailing slash."""
+    if url.startswith("file://"):
+        path = Path(url[len("file://"):])
+        return "file://" + str(path if path.is_absolute() else (root / path).resolve())
+    return url.rstrip("/")
+
+
+def stores_overlap(a: str, b: str, root: Path) -> bool:
+    """Whether two backup stores share objects: the same, or one a prefix of the other (S3 lists by prefix)."""
+    left, right = _store_key(a, root), _store_key(b, root)
+    return left.startswith(right) or right.startswith(left)
+
+
+@dataclass(frozen=True)
+class SharedStore:
+    """Two environments whose backup stores (vault or database) overlap."""
+
+    kind: str  # vault | database
+    first: str
+    first_url: str
+    second: str
+    second_url: str
+
+
+def declared_stores(root: Path, names: list[str]) -> dict[str, tuple[bool, dict[str, str]]]:
+    """Each environment's `protected` and backup stores as its file declares them (read raw: an environment with
+    other problems still counts), {name: (protected, {"vault": url, "database": url})}."""
+    found: dict[str, tuple[bool, dict[str, str]]] = {}
+    for name in names:
+        try:
+            doc = load_file(root / "clusters" / name / ENV_FILE)
+        except ConfigError:
+            continue
+        if not isinstance(doc, Mapping):
+            continue
+        raw = doc.get("backups")
+        backups: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        stores = {"vault": str(backups.get("vault") or DEFAULT_VAULT_STORE.format(name=name))}
+        if backups.get("database"):
+            stores["database"] = str(backups["database"])
+        found[name] = (doc.get("protected") is not False, stores)
+    return found
+
+
+def shared_stores(root: Path, names: list[str]) -> list[SharedStore]:
+    """Every pair of environments whose Vault or database stores overlap (any kind with any kind: a Vault store
+    inside another env's database store is shared too)."""
+    declared = declared_stores(root, names)
+    shared = []
+    ordered = sorted(declared)
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1:]:
+            for kind, url in declared[first][1].items():
+                for other_kind, other in declared[second][1].items():
+                    if stores_overlap(url, other, root):
+                        shared.append(SharedStore(kind if kind == other_kind else f"{kind}/{other_kind}", first, url,
+                                                  second, other))
+    return shared
+
+
+def _unprotected_on_protected_stores(root: Path, name: str, names: list[str]) -> list[str]:
+    declared = declared_stores(root, names)
+    if name not in declared or declared[name][0]:
+        return []
+    problems = []
+    for other, (protected, stores) in sorted(declared.items()):
+        if other == name or not protected:
+            continue
+        for kind, url in declared[name][1].items():
+            for other_kind, other_url in stores.items():
+                if stores_overlap(url, other_url, root):
+                    problems.append(f"{root / 'clusters' / name / ENV_FILE}: protected: false, but backups.{kind} "
+                                    f"{url} overlaps protected {other}'s {other_kind} store {other_url}: it looks "
+                                    f"like production's; set protected: true, or give {name} stores of its own")
+    return problems
+
+
 def load(name: str, root: Path | None = None) -> Environment:
     """One environment, validated; ConfigError lists every problem."""
     base = root or repo_root()
@@ -311,6 +401,7 @@ def load(name: str, root: Path | None = None) -> Environment:
     _check_duplicates(base, names)
     problems: list[str] = []
     env = _parse(name, base, problems)
+    problems += _unprotected_on_protected_stores(base, name, names)
     if problems or env is None:
         raise ConfigError(
             f"environment {name!r} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems),

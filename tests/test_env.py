@@ -118,3 +118,42 @@ def test_the_opentofu_provider_needs_its_inputs(repo_copy: Path) -> None:
     path.write_text(path.read_text().replace("  nodeCount: 3\n", ""))
     with pytest.raises(ConfigError, match=r"cluster.nodeCount: required but missing"):
         env.load("production")
+
+
+def test_deleting_the_protected_line_is_an_error_not_an_unprotected_production(repo_copy: Path) -> None:
+    """Fail closed, round two (4): `protected:` is required in every environment file."""
+    for name in ("production", "staging"):
+        path = repo_copy / "clusters" / name / "environment.yaml"
+        path.write_text("\n".join(line for line in path.read_text().splitlines()
+                                  if not line.startswith("protected:")) + "\n")
+        with pytest.raises(ConfigError) as caught:
+            env.load(name)
+        assert f"{path}: protected: required but missing" in caught.value.message
+
+
+def test_a_production_like_name_cannot_be_unprotected(repo_copy: Path) -> None:
+    """Fail closed, round two (4): an env named like production says protected: false only by mistake."""
+    import shutil
+
+    copy = repo_copy / "clusters/prod-eu"
+    shutil.copytree(repo_copy / "clusters/staging", copy)
+    path = copy / "environment.yaml"
+    path.write_text(path.read_text().replace("name: staging\n", "name: prod-eu\n")
+                    .replace("s3://cattle-backups/staging/", "s3://cattle-backups/prod-eu/"))
+    vars_path = copy / "cluster-vars.yaml"
+    vars_path.write_text(vars_path.read_text().replace("ENVIRONMENT: staging", "ENVIRONMENT: prod-eu"))
+    with pytest.raises(ConfigError) as caught:
+        env.load("prod-eu")
+    assert f"{path}: protected: false, but the name 'prod-eu' looks like production's" in caught.value.message
+    path.write_text(path.read_text().replace("protected: false", "protected: true"))
+    assert env.load("prod-eu").protected
+
+
+def test_an_env_on_productions_backup_stores_cannot_be_unprotected(repo_copy: Path) -> None:
+    """Fail closed, round two (4): staging pointed at production's Vault store (copied config) stays refused."""
+    path = repo_copy / "clusters/staging/environment.yaml"
+    path.write_text(path.read_text().replace("s3://cattle-backups/staging/vault", "s3://cattle-backups/production"))
+    with pytest.raises(ConfigError) as caught:
+        env.load("staging")
+    assert (f"{path}: protected: false, but backups.vault s3://cattle-backups/production overlaps protected "
+            "production's vault store s3://cattle-backups/production/vault") in caught.value.message

@@ -325,8 +325,7 @@ def test_validate_requires_every_protected_env_to_refuse_the_git_default(repo_co
     from cattle.manifests import validate
 
     path = repo_copy / "clusters/staging/environment.yaml"
-    path.write_text(path.read_text().replace("domain: staging.cattle.example.com\n",
-                                             "domain: staging.cattle.example.com\nprotected: true\n"))
+    path.write_text(path.read_text().replace("protected: false\n", "protected: true\n"))
     [report] = validate.validate(["staging"], repo_copy)
     [problem] = [p for p in report.problems if p.rule == "protected-database"]
     assert "'initdb'" in problem.message and "protected-database" in problem.hint
