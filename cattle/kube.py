@@ -152,6 +152,14 @@ class Kube:
             result = self.request("POST", resource.path(namespace), obj, [("fieldManager", FIELD_MANAGER)])
         return dict(result or {})
 
+    def annotate(self, api_version: str, kind: str, name: str, namespace: str | None,
+                 annotations: dict[str, str]) -> None:
+        """Set annotations with a JSON merge patch (as `flux reconcile` sets reconcile.fluxcd.io/requestedAt)."""
+        resource = self.resource(api_version, kind)
+        self.request("PATCH", resource.path(namespace if resource.namespaced else None, name),
+                     {"metadata": {"annotations": annotations}}, [("fieldManager", FIELD_MANAGER)],
+                     "application/merge-patch+json")
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         resource = self.resource(api_version, kind)
         found = self.request("GET", resource.path(namespace, name), missing_ok=True)

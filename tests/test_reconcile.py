@@ -33,7 +33,7 @@ class FakeClock(reconcile.Clock):
 
 def flux(kind: str, name: str, ready: str | None = None, reason: str = "", message: str = "",
          stalled: bool = False, generation: int = 1, observed: int | None = 1,
-         namespace: str = "flux-system") -> dict[str, Any]:
+         namespace: str = "flux-system", depends: tuple[str, ...] = ()) -> dict[str, Any]:
     """A Flux object as the controllers report it."""
     conditions = []
     if ready is not None:
@@ -45,6 +45,8 @@ def flux(kind: str, name: str, ready: str | None = None, reason: str = "", messa
         status["observedGeneration"] = observed
     made = {"apiVersion": reconcile.KINDS[kind], "kind": kind,
             "metadata": {"name": name, "namespace": namespace, "generation": generation}, "status": status}
+    if depends:
+        made["spec"] = {"dependsOn": [{"name": d} for d in depends]}
     return dict(json.loads(json.dumps(made)))  # parsed, as the API hands it over: no interned literals (`is` fails)
 
 
@@ -55,6 +57,11 @@ class ScriptedKube:
     clock: FakeClock
     script: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     lists: int = 0
+    annotated: list[tuple[float, str, str, dict[str, str]]] = field(default_factory=list)
+
+    def annotate(self, api_version: str, kind: str, name: str, namespace: str | None,
+                 annotations: dict[str, str]) -> None:
+        self.annotated.append((self.clock.now, kind, name, annotations))
 
     def _state(self) -> dict[tuple[str, str, str], dict[str, Any]]:
         state: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -496,3 +503,48 @@ def test_an_objects_line_is_printed_when_it_changes_not_on_every_look(capsys: py
     w.wait(timeout=600, poll=2.0)  # six looks while it builds
     err = capsys.readouterr().err
     assert err.count("apps: reconciling — building") == 1 and err.count("apps: ready") == 1
+
+
+# --- nudges: `flux reconcile` the moment an object's dependencies are Ready ------------------------------------
+
+
+def _waiting(name: str, *depends: str) -> dict[str, Any]:
+    return flux(KS, name, "False", "DependencyNotReady", f"dependency '{depends[0]}' is not ready", depends=depends)
+
+
+def test_a_waiting_object_is_nudged_once_its_dependencies_are_ready() -> None:
+    script = [(0, flux(KS, "secrets", "True")), (0, flux(KS, "platform", "Unknown", "Progressing")),
+              (0, _waiting("apps", "secrets", "platform")),
+              (40, flux(KS, "platform", "True")),  # platform turns Ready at 40: apps is asked at once
+              (41, flux(KS, "apps", "True", depends=("secrets", "platform")))]
+    w, clock = waiter(script, [APPS])
+    w.wait(timeout=600)
+    kube = w.kube
+    assert [(at, kind, name) for at, kind, name, _ in kube.annotated] == [(40, KS, "apps")]  # type: ignore[attr-defined]
+    [(_, _, _, annotations)] = kube.annotated  # type: ignore[attr-defined]
+    assert annotations == {reconcile.REQUESTED_AT: f"{1_700_000_040:.6f}"} and w.nudges == 1
+
+
+def test_no_nudge_while_a_dependency_is_not_ready_and_none_when_switched_off() -> None:
+    script = [(0, flux(KS, "secrets", "True")), (0, flux(KS, "platform", "Unknown", "Progressing")),
+              (0, _waiting("apps", "secrets", "platform")), (60, flux(KS, "platform", "True")),
+              (60, flux(KS, "apps", "True"))]
+    w, _ = waiter(script, [APPS])
+    w.wait(timeout=600)
+    assert w.kube.annotated == [] and w.nudges == 0  # type: ignore[attr-defined]
+    script[1] = (0, flux(KS, "platform", "True"))
+    off, _ = waiter(script, [APPS])
+    off.nudge = False
+    off.wait(timeout=600)
+    assert off.kube.annotated == []  # type: ignore[attr-defined]
+
+
+def test_a_nudged_object_still_waiting_is_nudged_again_after_a_while() -> None:
+    script = [(0, flux(KS, "secrets", "True")), (0, _waiting("apps", "secrets")),
+              (25, flux(KS, "apps", "Unknown", "Progressing")), (26, flux(KS, "apps", "True"))]
+    w, _ = waiter(script, [APPS])
+    w.wait(timeout=600, poll=2.0)
+    times = [at for at, *_ in w.kube.annotated]  # type: ignore[attr-defined]
+    assert times[0] == 0 and len(times) >= 2
+    assert all(later - earlier >= reconcile.Waiter.NUDGE_AGAIN for earlier, later in zip(times, times[1:]))
+    assert all(at < 25 for at in times)  # no nudge once Flux works on it

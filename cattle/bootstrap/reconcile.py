@@ -18,6 +18,8 @@ KINDS = {"Kustomization": "kustomize.toolkit.fluxcd.io/v1", "HelmRelease": "helm
 # Ready=False reasons Flux does not retry its way out of (helm-controller's RetriesExceeded comes with Stalled too).
 TERMINAL_REASONS = {"BuildFailed", "ValidationFailed", "DecryptionFailed", "InvalidChartReference",
                     "RetriesExceeded"}
+# `flux reconcile`'s annotation: a controller reconciles an object at once when its value changes.
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 
 class Clock:
@@ -47,6 +49,8 @@ class Tracked:
     message: str = ""
     first_seen: float | None = None
     ready_at: float | None = None
+    depends: tuple[tuple[str, str, str], ...] = ()  # its dependsOn, from the live object
+    nudged_at: float | None = None  # when cattle last asked the controller to look again
 
     @property
     def label(self) -> str:
@@ -91,6 +95,7 @@ class Waiter:
     """
 
     HEARTBEAT = 15.0  # seconds between progress lines while waiting
+    NUDGE_AGAIN = 10.0  # a nudged object still waiting on Ready dependencies is nudged again after this long
 
     def __init__(self, kube: Kube, expected: list[Key], on_ready: dict[Key, Callable[[], None]] | None = None,
                  clock: Clock = SYSTEM_CLOCK, budget: float | None = None, spent: float = 0.0) -> None:
@@ -100,6 +105,8 @@ class Waiter:
         self.spent = spent  # seconds the run had used before this wait: the budget covers the whole run
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
         self.on_ready = dict(on_ready or {})
+        self.nudge = True  # ask Flux to look again the moment an object's dependencies are Ready
+        self.nudges = 0
 
     def run_hooks(self) -> None:
         """Run (once) the hook of every object that is Ready now."""
@@ -122,6 +129,9 @@ class Waiter:
                 self._update(item, obj, now)
 
     def _update(self, item: Tracked, obj: dict[str, Any], now: float) -> None:
+        namespace = str((obj.get("metadata") or {}).get("namespace"))
+        item.depends = tuple((item.kind, str(d.get("namespace") or namespace), str(d.get("name")))
+                             for d in (obj.get("spec") or {}).get("dependsOn") or [])
         state, message = classify(obj)
         if item.first_seen is None:
             item.first_seen = now
@@ -132,6 +142,27 @@ class Waiter:
             icon = {"ready": "✓", "failed": "✗", "waiting": "…", "reconciling": "↻"}.get(state, " ")
             shown = {"waiting": "waiting on dependsOn"}.get(state, state)
             console.say(f"  {icon} {item.label}: {shown}{' — ' + message[:160] if message else ''}")
+
+    def nudge_dependents(self) -> None:
+        """Annotate every object Flux left waiting on dependsOn whose dependencies are all Ready now, as
+        `flux reconcile` does: the controller would otherwise look again only after its dependency retry interval."""
+        if not self.nudge:
+            return
+        now = self.clock.monotonic()
+        for item in self.tracked.values():
+            if item.state != "waiting" or not item.depends:
+                continue
+            if not all(key in self.tracked and self.tracked[key].state == "ready" for key in item.depends):
+                continue
+            if item.nudged_at is not None and now - item.nudged_at < self.NUDGE_AGAIN:
+                continue
+            item.nudged_at = now
+            try:
+                self.kube.annotate(KINDS[item.kind], item.kind, item.name, item.namespace,
+                                   {REQUESTED_AT: f"{self.clock.time():.6f}"})
+                self.nudges += 1
+            except KubeApiError as exc:  # only a speed-up: Flux retries on its own interval
+                console.say(f"  (could not ask Flux to reconcile {item.label} now: {exc.message})")
 
     def failures(self) -> list[Tracked]:
         return [t for t in self.tracked.values() if t.state == "failed"]
@@ -157,6 +188,7 @@ class Waiter:
         while True:
             self.refresh()
             self.run_hooks()
+            self.nudge_dependents()
             now = self.clock.monotonic()
             if now - last_beat >= self.HEARTBEAT and self.pending():
                 elapsed = now - started + (self.spent if self.budget is not None else 0.0)
