@@ -4,6 +4,7 @@ Established. No server and no wall-clock time: a watch window advances the fake 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -517,7 +518,7 @@ def test_a_waiting_object_is_nudged_once_its_dependencies_are_ready() -> None:
               (0, _waiting("apps", "secrets", "platform")),
               (40, flux(KS, "platform", "True")),  # platform turns Ready at 40: apps is asked at once
               (41, flux(KS, "apps", "True", depends=("secrets", "platform")))]
-    w, clock = waiter(script, [APPS])
+    w, _clock = waiter(script, [APPS])
     w.wait(timeout=600)
     kube = w.kube
     assert [(at, kind, name) for at, kind, name, _ in kube.annotated] == [(40, KS, "apps")]  # type: ignore[attr-defined]
@@ -546,5 +547,5 @@ def test_a_nudged_object_still_waiting_is_nudged_again_after_a_while() -> None:
     w.wait(timeout=600, poll=2.0)
     times = [at for at, *_ in w.kube.annotated]  # type: ignore[attr-defined]
     assert times[0] == 0 and len(times) >= 2
-    assert all(later - earlier >= reconcile.Waiter.NUDGE_AGAIN for earlier, later in zip(times, times[1:]))
+    assert all(later - earlier >= reconcile.Waiter.NUDGE_AGAIN for earlier, later in itertools.pairwise(times))
     assert all(at < 25 for at in times)  # no nudge once Flux works on it
