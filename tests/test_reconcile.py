@@ -509,6 +509,9 @@ def test_an_objects_line_is_printed_when_it_changes_not_on_every_look(capsys: py
 # --- nudges: `flux reconcile` the moment an object's dependencies are Ready ------------------------------------
 
 
+SECRETS, PLATFORM = (KS, "flux-system", "secrets"), (KS, "flux-system", "platform")
+
+
 def _waiting(name: str, *depends: str) -> dict[str, Any]:
     return flux(KS, name, "False", "DependencyNotReady", f"dependency '{depends[0]}' is not ready", depends=depends)
 
@@ -518,7 +521,7 @@ def test_a_waiting_object_is_nudged_once_its_dependencies_are_ready() -> None:
               (0, _waiting("apps", "secrets", "platform")),
               (40, flux(KS, "platform", "True")),  # platform turns Ready at 40: apps is asked at once
               (41, flux(KS, "apps", "True", depends=("secrets", "platform")))]
-    w, _clock = waiter(script, [APPS])
+    w, _clock = waiter(script, [APPS, SECRETS, PLATFORM])
     w.wait(timeout=600)
     kube = w.kube
     assert [(at, kind, name) for at, kind, name, _ in kube.annotated] == [(40, KS, "apps")]  # type: ignore[attr-defined]
@@ -530,11 +533,11 @@ def test_no_nudge_while_a_dependency_is_not_ready_and_none_when_switched_off() -
     script = [(0, flux(KS, "secrets", "True")), (0, flux(KS, "platform", "Unknown", "Progressing")),
               (0, _waiting("apps", "secrets", "platform")), (60, flux(KS, "platform", "True")),
               (60, flux(KS, "apps", "True"))]
-    w, _ = waiter(script, [APPS])
+    w, _ = waiter(script, [APPS, SECRETS, PLATFORM])
     w.wait(timeout=600)
     assert w.kube.annotated == [] and w.nudges == 0  # type: ignore[attr-defined]
     script[1] = (0, flux(KS, "platform", "True"))
-    off, _ = waiter(script, [APPS])
+    off, _ = waiter(script, [APPS, SECRETS, PLATFORM])
     off.nudge = False
     off.wait(timeout=600)
     assert off.kube.annotated == []  # type: ignore[attr-defined]
@@ -543,9 +546,26 @@ def test_no_nudge_while_a_dependency_is_not_ready_and_none_when_switched_off() -
 def test_a_nudged_object_still_waiting_is_nudged_again_after_a_while() -> None:
     script = [(0, flux(KS, "secrets", "True")), (0, _waiting("apps", "secrets")),
               (25, flux(KS, "apps", "Unknown", "Progressing")), (26, flux(KS, "apps", "True"))]
-    w, _ = waiter(script, [APPS])
+    w, _ = waiter(script, [APPS, SECRETS])
     w.wait(timeout=600, poll=2.0)
     times = [at for at, *_ in w.kube.annotated]  # type: ignore[attr-defined]
     assert times[0] == 0 and len(times) >= 2
     assert all(later - earlier >= reconcile.Waiter.NUDGE_AGAIN for earlier, later in itertools.pairwise(times))
     assert all(at < 25 for at in times)  # no nudge once Flux works on it
+
+
+def test_a_dependency_git_does_not_declare_fails_at_once_with_the_controllers_message() -> None:
+    missing = flux(KS, "apps", "False", "DependencyNotReady",
+                   "unable to get 'flux-system/platform-controler' dependency: not found",
+                   depends=("platform-controler",))
+    w, clock = waiter([(0, flux(KS, "secrets", "True")), (5, missing)], [APPS, (KS, "flux-system", "secrets")])
+    with pytest.raises(ReconcileFailed, match=r"Kustomization flux-system/apps failed: unable to get "
+                                              r"'flux-system/platform-controler' dependency: not found \(it depends "
+                                              r"on Kustomization flux-system/platform-controler, which git does not "
+                                              r"declare\)"):
+        w.wait(timeout=600)
+    assert clock.now == 5
+    # a declared dependency that is not Ready yet is only waited for
+    w, _ = waiter([(0, _waiting("apps", "secrets")), (30, flux(KS, "secrets", "True")), (31, flux(KS, "apps", "True"))],
+                  [APPS, (KS, "flux-system", "secrets")])
+    w.wait(timeout=600)

@@ -104,6 +104,7 @@ class Waiter:
         self.budget = budget  # the RTO budget shown in the heartbeat (None: the wait's own timeout)
         self.spent = spent  # seconds the run had used before this wait: the budget covers the whole run
         self.tracked = {(k, ns, n): Tracked(k, ns, n) for k, ns, n in expected}
+        self.declared = set(self.tracked)  # what git declares: a dependency outside it will never turn Ready
         self.on_ready = dict(on_ready or {})
         self.nudge = True  # ask Flux to look again the moment an object's dependencies are Ready
         self.nudges = 0
@@ -133,6 +134,10 @@ class Waiter:
         item.depends = tuple((item.kind, str(d.get("namespace") or namespace), str(d.get("name")))
                              for d in (obj.get("spec") or {}).get("dependsOn") or [])
         state, message = classify(obj)
+        undeclared = [d for d in item.depends if d not in self.declared]
+        if state == "waiting" and undeclared and self.declared:
+            names = ", ".join(f"{kind} {ns}/{name}" for kind, ns, name in undeclared)
+            state, message = "failed", f"{message} (it depends on {names}, which git does not declare)"
         if item.first_seen is None:
             item.first_seen = now
         if state == "ready" and item.ready_at is None:
