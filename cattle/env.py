@@ -338,8 +338,9 @@ class SharedStore:
 
 
 def declared_stores(root: Path, names: list[str]) -> dict[str, tuple[bool, dict[str, str]]]:
-    """Each environment's `protected` and backup stores as its file declares them (read raw: an environment with
-    other problems still counts), {name: (protected, {"vault": url, "database": url})}."""
+    """Each environment's `protected` and backup stores as its files declare them (read raw: an environment with
+    other problems still counts): {name: (protected, {what: url})}, the stores of its environment file (vault,
+    database) and those its in-cluster backups write to (cluster-vars VAULT_BACKUP_STORE, DB_BACKUP_STORE)."""
     found: dict[str, tuple[bool, dict[str, str]]] = {}
     for name in names:
         try:
@@ -353,13 +354,21 @@ def declared_stores(root: Path, names: list[str]) -> dict[str, tuple[bool, dict[
         stores = {"vault": str(backups.get("vault") or DEFAULT_VAULT_STORE.format(name=name))}
         if backups.get("database"):
             stores["database"] = str(backups["database"])
+        try:
+            cluster_vars = load_file(root / "clusters" / name / VARS_FILE)
+        except ConfigError:
+            cluster_vars = None
+        data = cluster_vars.get("data") if isinstance(cluster_vars, Mapping) else None
+        for key, what in (("VAULT_BACKUP_STORE", "in-cluster vault"), ("DB_BACKUP_STORE", "in-cluster database")):
+            if isinstance(data, Mapping) and data.get(key):
+                stores[what] = str(data[key])
         found[name] = (doc.get("protected") is not False, stores)
     return found
 
 
 def shared_stores(root: Path, names: list[str]) -> list[SharedStore]:
-    """Every pair of environments whose Vault or database stores overlap (any kind with any kind: a Vault store
-    inside another env's database store is shared too)."""
+    """Every pair of environments whose backup stores overlap (any kind with any kind: a Vault store inside another
+    env's database store is shared too)."""
     declared = declared_stores(root, names)
     shared = []
     ordered = sorted(declared)
@@ -384,7 +393,7 @@ def _unprotected_on_protected_stores(root: Path, name: str, names: list[str]) ->
         for kind, url in declared[name][1].items():
             for other_kind, other_url in stores.items():
                 if stores_overlap(url, other_url, root):
-                    problems.append(f"{root / 'clusters' / name / ENV_FILE}: protected: false, but backups.{kind} "
+                    problems.append(f"{root / 'clusters' / name / ENV_FILE}: protected: false, but its {kind} store "
                                     f"{url} overlaps protected {other}'s {other_kind} store {other_url}: it looks "
                                     f"like production's; set protected: true, or give {name} stores of its own")
     return problems

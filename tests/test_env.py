@@ -155,5 +155,5 @@ def test_an_env_on_productions_backup_stores_cannot_be_unprotected(repo_copy: Pa
     path.write_text(path.read_text().replace("s3://cattle-backups/staging/vault", "s3://cattle-backups/production"))
     with pytest.raises(ConfigError) as caught:
         env.load("staging")
-    assert (f"{path}: protected: false, but backups.vault s3://cattle-backups/production overlaps protected "
+    assert (f"{path}: protected: false, but its vault store s3://cattle-backups/production overlaps protected "
             "production's vault store s3://cattle-backups/production/vault") in caught.value.message

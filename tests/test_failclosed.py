@@ -122,7 +122,7 @@ def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_val
         made = _fill(store, entries)
         decision = vaultdrill.plan_vault(environment, allow_empty, store=store)
         readable = sorted(i for i, kind in made.items() if kind in READABLE)
-        doubts = [i for i, kind in made.items() if kind not in READABLE and kind != "foreign"]
+        doubts = [i for i, kind in made.items() if kind not in READABLE]  # another env's snapshot too
         if any(kind in FUTURE for kind in made.values()):
             assert decision.action == "refuse" and "dated in the future" in decision.reason
             assert all(i in decision.reason for i, kind in made.items() if kind in FUTURE)
@@ -413,3 +413,88 @@ def test_the_cronjobs_retention_never_keeps_a_future_dated_copy(s3_endpoint: str
     left = {m.id for m in snapshots.manifests(store)}
     assert now in left and _snapshot_id(1) not in left
     assert {"2099" + _snapshot_id(2)[4:], _snapshot_id(3)} <= left  # left alone, for a person to look at
+
+
+def _write_cluster_snapshot(store: FileStore, snapshot_id: str, env_name: str, cluster: str) -> None:
+    plaintext = snapshot_id.encode()
+    blob = snapshots.encrypt(plaintext, [IDENTITY.public])
+    snapshots.save(store, snapshots.Manifest(snapshot_id, env_name, "2026-11-01T00:00:00Z", "2.6.2", len(blob),
+                                             snapshots.sha256(blob), snapshots.sha256(plaintext), [IDENTITY.public],
+                                             "cattle-seal-1", "fp", snapshot_id, cluster=cluster), blob)
+
+
+def test_retention_touches_only_its_own_environments_and_clusters_snapshots(tmp_path: Path) -> None:
+    """Fail closed, round two (2): staging's keep 1 on a store it shares with testing by mistake."""
+    store = FlakyStore("file://shared", tmp_path)
+    for n in (1, 2, 3):
+        _write_cluster_snapshot(store, _snapshot_id(n), "testing", "cattle-testing")
+    _write_cluster_snapshot(store, _snapshot_id(4), "staging", "cattle-staging-old")
+    _write_cluster_snapshot(store, _snapshot_id(5), "staging", "cattle-staging")
+    _write_cluster_snapshot(store, _snapshot_id(6), "staging", "cattle-staging")
+    assert snapshots.prune(store, "staging", keep=1, cluster="cattle-staging") == [_snapshot_id(5)]
+    left = {m.id for m in snapshots.manifests(store)}
+    assert left == {_snapshot_id(n) for n in (1, 2, 3, 4, 6)}
+
+
+def test_the_cronjobs_retention_touches_only_its_own_environments_snapshots(s3_endpoint: str, tmp_path: Path) -> None:
+    """Fail closed, round two (2): the CronJob's upload.py as staging (keep 1) on a prefix testing writes to."""
+    import os
+    import subprocess
+    import sys
+
+    from cattle.stores import S3Store, s3_client
+    from tests.conftest import REPO
+
+    store = S3Store("s3://backups/shared", "backups", "shared", s3_client(s3_endpoint))
+    for n in (1, 2):
+        _write_cluster_snapshot(store, _snapshot_id(n), "testing", "cattle-testing")  # type: ignore[arg-type]
+    _write_cluster_snapshot(store, _snapshot_id(3), "staging", "cattle-staging")  # type: ignore[arg-type]
+    work = tmp_path / "work"
+    work.mkdir()
+    now = snapshots.new_id()
+    (work / "snapshot").write_bytes(b"raft")
+    (work / "id").write_text(now)
+    (work / "seal.key").write_text("00" * 32)
+    job = {**os.environ, "WORK_DIR": str(work), "AGE_RECIPIENTS": IDENTITY.public, "ENVIRONMENT": "staging",
+           "CLUSTER_NAME": "cattle-staging", "SEAL_KEY_FILE": str(work / "seal.key"),
+           "VAULT_BACKUP_STORE": "s3://backups/shared", "AWS_ENDPOINT_URL": s3_endpoint, "KEEP": "1"}
+    script = REPO / "platform/configs/base/openbao-backup/upload.py"
+    subprocess.run([sys.executable, str(script)], env=job, check=True, timeout=60, capture_output=True)
+    kept = {m.id: m for m in snapshots.manifests(store)}
+    assert set(kept) == {_snapshot_id(1), _snapshot_id(2), now}
+    assert (kept[now].env, kept[now].cluster) == ("staging", "cattle-staging")
+
+
+def test_another_environments_snapshot_in_the_store_is_a_named_doubt(production: env.Environment,
+                                                                    tmp_path: Path) -> None:
+    """Fail closed, round two (2): an unprotected env whose store holds only staging's snapshots does not start an
+    empty OpenBao over them; the doubt names the snapshot and its environment."""
+    unprotected = env.Environment(**{**production.__dict__, "protected": False})
+    store = FlakyStore("file://store", tmp_path)
+    _write_cluster_snapshot(store, _snapshot_id(7), "staging", "cattle-staging")
+    decision = vaultdrill.plan_vault(unprotected, store=store)
+    assert decision.action == "refuse"
+    assert (f"{_snapshot_id(7)}.manifest.json: a snapshot of environment 'staging' (cluster cattle-staging): this "
+            "store is shared with another environment") in decision.reason
+
+
+def test_validate_refuses_environments_sharing_a_backup_store(repo_copy: Path) -> None:
+    """Fail closed, round two (2): testing's Vault store set to a prefix of staging's."""
+    import re
+
+    from cattle.manifests import validate
+
+    path = repo_copy / "clusters/testing/environment.yaml"
+    path.write_text(re.sub(r"(?m)^  vault: .*$", "  vault: s3://cattle-backups/staging", path.read_text()))
+    shared = validate.shared_store_problems(repo_copy)
+    assert sorted(shared) == ["staging", "testing"]
+    messages = [p.message for p in shared["testing"] if p.object == "backup store s3://cattle-backups/staging"]
+    assert "testing's backup store s3://cattle-backups/staging overlaps staging's s3://cattle-backups/staging/vault " \
+           "(vault)" in "\n".join(messages)
+    assert {p.rule for p in shared["testing"]} == {"shared-store"}
+    [report] = validate.validate(["testing"], repo_copy)
+    assert any(p.rule == "shared-store" for p in report.problems)
+    assert not validate.shared_store_problems(REPO_ROOT)  # the repository as shipped shares none
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent

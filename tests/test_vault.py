@@ -150,7 +150,8 @@ def test_snapshot_of_another_environment(servers: Callable[..., BaoServer], seal
                                          identity: Identity, one_backup: tuple[FileStore, snapshots.Manifest]) -> None:
     store, manifest = one_backup
     target = servers(seal)
-    with pytest.raises(VaultError, match="no snapshot of environment 'production'"):
+    with pytest.raises(VaultError, match=rf"{manifest.id}.manifest.json: a snapshot of environment 'testing': this "
+                                         "store is shared with another environment"):
         vault.restore(target.addr, "production", store, [identity], seal, LOGIN)
     with pytest.raises(VaultError, match=f"snapshot {manifest.id} belongs to environment 'testing', not 'production'"):
         vault.restore(target.addr, "production", store, [identity], seal, LOGIN, snapshot=manifest.id)

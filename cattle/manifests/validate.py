@@ -119,7 +119,31 @@ def validate(names: list[str] | None = None, root: Path | None = None) -> list[E
         for report in checked:
             kept.save(keys[report.env], report)
             found[report.env] = report
-    return [report for report in found.values() if report is not None]
+    shared = shared_store_problems(base)  # across environments: never part of one environment's kept report
+    reports = [report for report in found.values() if report is not None]
+    for report in reports:
+        report.problems = [p for p in report.problems if p.rule != "shared-store"] + shared.get(report.env, [])
+    return reports
+
+
+def shared_store_problems(root: Path) -> dict[str, list[Problem]]:
+    """Two environments whose backup stores overlap (the same store, or one a prefix of the other): one's
+    retention or restore would reach the other's backups. A problem for each of the two."""
+    found: dict[str, list[Problem]] = {}
+    seen: set[tuple[str, str, str, str]] = set()
+    for pair in environments.shared_stores(root, environments.environment_names(root)):
+        for env, url, other, other_url in ((pair.first, pair.first_url, pair.second, pair.second_url),
+                                           (pair.second, pair.second_url, pair.first, pair.first_url)):
+            if (env, url, other, other_url) in seen:  # the env file and cluster-vars often name the same store
+                continue
+            seen.add((env, url, other, other_url))
+            found.setdefault(env, []).append(Problem(
+                env, f"clusters/{env}/environment.yaml", f"backup store {url}",
+                f"{env}'s backup store {url} overlaps {other}'s {other_url} ({pair.kind}): one environment's "
+                "retention, restore or initialisation would act on the other's backups",
+                f"give {env} and {other} stores of their own, neither a prefix of the other "
+                "(backups.vault/backups.database, cluster-vars VAULT_BACKUP_STORE/DB_BACKUP_STORE)", "shared-store"))
+    return found
 
 
 def format_text(reports: list[EnvReport]) -> str:

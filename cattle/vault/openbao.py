@@ -207,7 +207,7 @@ def _version(addr: str) -> str:
 
 
 def backup(addr: str, env: str, store: Store, recipients: list[str], seal: SealMaterial, credentials: Login,
-           keep: int) -> snapshots.Manifest:
+           keep: int, cluster: str = "") -> snapshots.Manifest:
     """Write a canary, snapshot the raft storage, encrypt it for the env's recipients and store it."""
     c = login(addr, credentials)
     snapshot_id = snapshots.new_id()
@@ -225,9 +225,9 @@ def backup(addr: str, env: str, store: Store, recipients: list[str], seal: SealM
         id=snapshot_id, env=env, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         openbao_version=_version(c.url), size=len(blob), sha256=snapshots.sha256(blob),
         snapshot_sha256=snapshots.sha256(plaintext), recipients=recipients, seal_key_id=seal.key_id,
-        seal_key_fingerprint=seal.fingerprint, canary=snapshot_id, counts=counts)
+        seal_key_fingerprint=seal.fingerprint, canary=snapshot_id, counts=counts, cluster=cluster)
     snapshots.save(store, manifest, blob)
-    snapshots.prune(store, env, keep)
+    snapshots.prune(store, env, keep, cluster)
     return manifest
 
 

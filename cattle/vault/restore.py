@@ -78,7 +78,7 @@ def backup(env: Environment, addr: str | None = None, store_url: str | None = No
     root = env.root
     return vault.backup(address(addr), env.name, store_for(env, store_url),
                         sopsconfig.required_recipients(root, env.name), vault.seal_material(root, env.name),
-                        vault.backup_login(root, env.name), env.backups.keep)
+                        vault.backup_login(root, env.name), env.backups.keep, env.cluster_name)
 
 
 def restore(env: Environment, addr: str | None = None, store_url: str | None = None, snapshot: str = "latest",
@@ -132,7 +132,7 @@ def import_snapshot(env: Environment, path: Path, store_url: str | None = None,
         id=snapshot_id, env=env.name, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         openbao_version="unknown (imported)", size=len(blob), sha256=snapshots.sha256(blob),
         snapshot_sha256=snapshots.sha256(plaintext), recipients=recipients, seal_key_id=seal.key_id,
-        seal_key_fingerprint=seal.fingerprint, canary="", counts=counts)
+        seal_key_fingerprint=seal.fingerprint, canary="", counts=counts, cluster=env.cluster_name)
     snapshots.save(store_for(env, store_url), manifest, blob)
     return manifest
 

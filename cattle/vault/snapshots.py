@@ -40,6 +40,7 @@ class Manifest:
     canary: str
     counts: dict[str, int] = field(default_factory=dict)
     format: int = FORMAT
+    cluster: str = ""  # the cluster that took it (retention touches only its env's and cluster's); "" before 26
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -147,6 +148,9 @@ class Catalog:
         """Every object that might be a backup cattle cannot use, each with the reason."""
         return ([f"{name}: unreadable manifest ({why})" for name, why in self.unreadable]
                 + [f"{m.id}{MANIFEST_SUFFIX}: {why}" for m, why in self.future]
+                + [f"{m.id}{MANIFEST_SUFFIX}: a snapshot of environment {m.env!r}"
+                   f"{f' (cluster {m.cluster})' if m.cluster else ''}: this store is shared with another environment"
+                   for m in self.foreign]
                 + [f"{name}: {_unaccounted_reason(name)}" for name in self.unaccounted])
 
     def describe_doubts(self, limit: int = 5) -> str:
@@ -295,10 +299,11 @@ def load(store: Store, manifest: Manifest, identities: list[Identity]) -> bytes:
     return plaintext
 
 
-def prune(store: Store, env: str, keep: int) -> list[str]:
-    """Delete all but the newest `keep` backups of the environment; returns the deleted ids. Doubts (a
-    future-dated snapshot among them) are never deleted and never counted among the kept."""
-    mine = list(scan(store, env).valid)
+def prune(store: Store, env: str, keep: int, cluster: str = "") -> list[str]:
+    """Delete all but the newest `keep` backups of the environment's cluster; returns the deleted ids. Only
+    snapshots whose manifest names this environment and cluster are touched; doubts (another environment's
+    snapshots, a future-dated one) are never deleted and never counted among the kept."""
+    mine = [m for m in scan(store, env).valid if m.cluster == cluster]
     doomed = mine[:-keep] if keep > 0 else []
     for manifest in doomed:
         store.delete(manifest.id + MANIFEST_SUFFIX)

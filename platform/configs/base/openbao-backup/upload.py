@@ -32,6 +32,7 @@ def main() -> None:
         "snapshot_sha256": hashlib.sha256(snapshot).hexdigest(), "recipients": recipients,
         "seal_key_id": os.environ.get("SEAL_KEY_ID", "cattle-seal-1"),
         "seal_key_fingerprint": hashlib.sha256(seal_key).hexdigest()[:16], "canary": snapshot_id, "counts": {},
+        "cluster": os.environ.get("CLUSTER_NAME", ""),
     }
     store = urlparse(os.environ["VAULT_BACKUP_STORE"])
     bucket, prefix = store.netloc, store.path.strip("/")
@@ -42,7 +43,7 @@ def main() -> None:
     print(f"uploaded {snapshot_id}: {len(blob)} bytes to {os.environ['VAULT_BACKUP_STORE']}")
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "").get("Contents", [])
     keys = sorted(o["Key"][: -len(".manifest.json")] for o in listing if o["Key"].endswith(".manifest.json"))
-    ids = [key for key in keys if _prunable(s3, bucket, key, time.time())]
+    ids = [key for key in keys if _prunable(s3, bucket, key, time.time(), manifest["env"], manifest["cluster"])]
     for old in ids[: -int(os.environ.get("KEEP", "7"))]:
         for suffix in (".manifest.json", ".snapshot.age"):
             s3.delete_object(Bucket=bucket, Key=old + suffix)
@@ -52,8 +53,9 @@ def main() -> None:
 CLOCK_SKEW = 300  # as cattle/vault/snapshots.py
 
 
-def _prunable(s3: Any, bucket: str, key: str, now: float) -> bool:
-    """Whether a backup counts for retention: its manifest reads whole and neither its id nor its created time lies
+def _prunable(s3: Any, bucket: str, key: str, now: float, env: str, cluster: str) -> bool:
+    """Whether a backup counts for retention: its manifest reads whole, names this environment and cluster (a store
+    shared by mistake must not lose another environment's snapshots), and neither its id nor its created time lies
     in the future (such a copy would otherwise be kept for ever in place of a real snapshot). What does not count is
     never deleted either: cattle reports it as a doubt."""
     try:
@@ -62,6 +64,9 @@ def _prunable(s3: Any, bucket: str, key: str, now: float) -> bool:
         stamped = calendar.timegm(time.strptime(str(raw["id"])[:15], "%Y%m%dT%H%M%S"))
     except (ValueError, KeyError, TypeError):
         print(f"left alone (unreadable manifest): {key}")
+        return False
+    if raw.get("env") != env or raw.get("cluster", "") != cluster:
+        print(f"left alone (environment {raw.get('env')!r}, cluster {raw.get('cluster', '')!r}): {key}")
         return False
     if max(created, stamped) > now + CLOCK_SKEW:
         print(f"left alone (dated in the future): {key}")
