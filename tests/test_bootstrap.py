@@ -91,9 +91,14 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     assert timeline.critical_path[:2] == ["secrets", "platform-controllers"]
     assert timeline.critical_path[-1] in ("apps", "platform-configs") and len(timeline.critical_path) == 3
     # server-side apply with field manager cattle, CRDs before the controllers that need them
-    applies = [r for r in _client_requests(cluster) if str(r.method) in ("PATCH", "method.PATCH")
+    patches = [r for r in _client_requests(cluster) if str(r.method) in ("PATCH", "method.PATCH")
                or getattr(r.method, "value", "") == "PATCH"]
+    applies = [r for r in patches if r.headers.get("Content-Type") == "application/apply-patch+yaml"]
     assert applies and all(r.params.get("fieldManager") == "cattle" for r in applies)
+    # the other patches are the nudges: reconcile.fluxcd.io/requestedAt on objects whose dependencies turned Ready
+    nudges = [r for r in patches if r not in applies]
+    assert all(r.headers.get("Content-Type") == "application/merge-patch+json" for r in nudges)
+    assert all("/kustomizations/" in r.url.path or "/helmreleases/" in r.url.path for r in nudges)
     assert all(r.params.get("force") == "true" for r in applies)  # cattle's objects win conflicts on a re-run
     paths = [r.url.path for r in applies]
     first_deployment = next(i for i, p in enumerate(paths) if "/deployments/" in p)

@@ -16,6 +16,7 @@ from cattle.bootstrap.timeline import Timeline
 from tests.controlplane.tier import Tier
 
 CONTEXT = "cattle-tier"
+pytestmark = pytest.mark.timeout(1800)  # a whole rebuild (or two) on a busy 2-core machine
 
 
 @pytest.fixture
