@@ -576,13 +576,15 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
 
     url = _db_store(c, env, store)
     with failures(), history.recording(_root(), "db-verify", _env_name(c, env), store=url) as record:
-        report = dbverify.verify(url, query, generation)
+        report = dbverify.verify(url, query, generation, env=_env_name(c, env))
         record.update(generation=report.generation, backup_id=report.backup_id, wal_files=report.wal_files,
                       seconds=round(report.seconds, 1), detail=f"g{report.generation} base backup "
                       f"{report.backup_id} restored and replayed {report.wal_files} WAL files in {report.seconds:.0f}s")
     print(f"OK: g{report.generation} backup {report.backup_id} restored with {report.wal_files} WAL files "
           f"(PostgreSQL {report.postgres_major}) in {report.seconds:.1f}s; databases: {', '.join(report.databases)}"
           + (f"; query: {report.query_result}" if query else ""))
+    for note in report.notes:
+        print(f"  {note}")
 
 
 @task(name="backup", help={"env": "environment (default: testing)", "provider": "override the cluster provider"})

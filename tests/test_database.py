@@ -128,12 +128,38 @@ def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeyp
         for wal in sorted(archive.iterdir()):
             subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
                             "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+    [data] = [n for n in store.keys("feeds-db-g1/base/") if "/data.tar" in n]
+    real = data.split("/")[2]
+    store.put("feeds-db-g1/base/29991231T000000/data.tar", b"an upload that never finished")  # no backup.info
     decision = database.decide(store, "testing", protected=False)
     assert (decision.mode, decision.source, decision.generation) == ("recovery", 1, 2)
-    report = dbverify.verify(destination, "SELECT string_agg(v, ',' ORDER BY id) FROM cattle_canary")
-    assert report.generation == 1 and report.wal_files >= 2
+    report = dbverify.verify(destination, "SELECT string_agg(v, ',' ORDER BY id) FROM cattle_canary", env="testing")
+    assert (report.generation, report.backup_id) == (1, decision.backup.backup_id if decision.backup else None)
+    assert report.wal_files >= 2
     assert report.query_result == "before-backup,after-backup"  # the second row only exists in the WAL
-    [data] = [n for n in store.keys("feeds-db-g1/base/") if "/data.tar" in n]
+    # Fail closed, round two (8): it says which generation and backup, and why it skipped the newer one
+    assert report.notes[0].startswith(f"verified generation g1, base backup {real}")
+    assert "skipped newer base backup 29991231T000000 of g1: not complete (MISSING backup.info)" in report.notes
+
+    store.put("feeds-db-g2/wals/0000000100000000/000000010000000000000003.gz", b"wal")  # g2 never backed up
+    with pytest.raises(DatabaseError) as refused:  # the same refusal as bootstrap's, not a quiet older g1
+        dbverify.verify(destination, env="testing")
+    with pytest.raises(DatabaseError) as decided:
+        database.decide(store, "testing", protected=False)
+    assert refused.value.message == decided.value.message
+    assert "the newest database generation g2" in refused.value.message
     store.put(data, store.get(data)[:4096])  # a truncated upload
     with pytest.raises(DatabaseError, match=r"is corrupt or unreadable: restoring .*data\.tar"):
-        dbverify.verify(destination)
+        dbverify.verify(destination, generation=1)  # named: an older generation deliberately
+
+
+def test_a_named_generation_says_which_newer_one_it_skipped(s3_endpoint: str) -> None:
+    """Fail closed, round two (8): db.verify --generation 1 with a g2 in the store names the skip."""
+    store = _store(s3_endpoint)
+    store.put("feeds-db-g1/base/20261101T031500/backup.info", DONE.encode())
+    store.put("feeds-db-g2/wals/0000000100000000/000000010000000000000003.gz", b"wal")
+    chosen, skipped = database.recovery_point(store, "staging", database.generations(store), generation=1)
+    assert (chosen.generation, chosen.backup_id) == (1, "20261101T031500")
+    assert skipped == ["newer generation g2: generation g1 was asked for"]
+    with pytest.raises(DatabaseError, match="no database generation g3 in"):
+        database.recovery_point(store, "staging", database.generations(store), generation=3)

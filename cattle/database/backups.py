@@ -121,7 +121,24 @@ def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False
                                 f"{CLUSTER} empty", "if this really is a brand-new environment, run again "
                                 "with --allow-empty-database; otherwise fix the backup store setting")
         return Decision("initdb", 1, None, None, f"no backup in {store.url}: new, empty database")
-    latest = max(found)
+    chosen, skipped = recovery_point(store, env, found)
+    latest = chosen.generation
+    why = f"; skipped: {'; '.join(skipped)}" if skipped else ""
+    return Decision("recovery", latest + 1, latest, chosen,
+                    f"recover generation g{latest} from base backup {chosen.backup_id} ({chosen.end_time}){why}")
+
+
+def recovery_point(store: Store, env: str, found: dict[int, list[str]],
+                   generation: int | None = None) -> tuple[BaseBackup, list[str]]:
+    """The base backup a recovery reads, and what newer was skipped and why: the newest complete base backup of the
+    newest generation (or of `generation`, when an operator names one). bootstrap's decision and db.verify both
+    choose with this. A DatabaseError when that generation has no complete base backup: an older generation is
+    never taken in its place unless named."""
+    latest = max(found) if generation is None else generation
+    if latest not in found:
+        raise DatabaseError(f"{env}: no database generation g{latest} in {store.url} (there are: "
+                            f"{', '.join(f'g{g}' for g in sorted(found))})",
+                            "list them with: ./scripts/cattle db.backups")
     try:
         backups = base_backups(store, latest, found[latest])
     except StoreError as exc:
@@ -130,12 +147,15 @@ def decide(store: Store, env: str, *, protected: bool, allow_empty: bool = False
     complete = [b for b in backups if b.status == "DONE"]
     if not complete:
         states = ", ".join(f"{b.backup_id}: {b.status}" for b in backups) or "no base backup, only WAL"
-        raise DatabaseError(f"{env}: the newest database generation g{latest} in {store.url} has no complete "
+        which = "the newest database generation" if generation is None else "database generation"
+        raise DatabaseError(f"{env}: {which} g{latest} in {store.url} has no complete "
                             f"base backup ({states})", "inspect the bucket; take a backup of the running "
                             "cluster (./scripts/cattle db.backup), or restore an older generation deliberately")
     chosen = max(complete, key=lambda b: (b.end_time, b.backup_id))
-    return Decision("recovery", latest + 1, latest, chosen,
-                    f"recover generation g{latest} from base backup {chosen.backup_id} ({chosen.end_time})")
+    skipped = [f"newer generation g{g}: generation g{latest} was asked for" for g in sorted(found) if g > latest]
+    skipped += [f"newer base backup {b.backup_id} of g{latest}: not complete ({b.status})" for b in backups
+                if b.status != "DONE" and b.backup_id > chosen.backup_id]
+    return chosen, skipped
 
 
 def record(store: Store, decision: Decision) -> None:

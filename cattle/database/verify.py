@@ -101,16 +101,20 @@ def primary_settings(pg: Postgres, backup_id: str) -> str:
 
 
 def verify(store_url: str, query: str | None = None, generation: int | None = None,
-           root: Path | None = None, timeout: float = 180) -> VerifyReport:
+           root: Path | None = None, timeout: float = 180, env: str = "") -> VerifyReport:
+    """Restore the base backup a rebuild would recover from (the same choice as bootstrap's decision,
+    database.recovery_point), or the newest complete one of `generation`; the notes say which and what newer was
+    skipped and why."""
     started = time.monotonic()
     store = _s3(open_store(store_url, root))
-    complete = [b for b in database.listing(store) if b.status == "DONE"
-                and (generation is None or b.generation == generation)]
-    if not complete:
-        raise DatabaseError(f"no complete base backup in {store.url}" +
-                            (f" for generation g{generation}" if generation else ""),
+    found = database.generations(store)
+    if not found:
+        raise DatabaseError(f"no complete base backup in {store.url}",
                             "take one: ./scripts/cattle db.backup --env E (or wait for the ScheduledBackup)")
-    backup = max(complete, key=lambda b: (b.generation, b.end_time, b.backup_id))
+    backup, skipped = database.recovery_point(store, env or store.url, found, generation)
+    notes = [f"verified generation g{backup.generation}, base backup {backup.backup_id} ({backup.end_time}): "
+             + ("the one bootstrap would recover from" if generation is None else "the generation asked for")]
+    notes += [f"skipped {why}" for why in skipped]
     info = database.parse_backup_info(
         store.get(f"{backup.server}/base/{backup.backup_id}/backup.info").decode(errors="replace"))
     major = int(info.get("version", "0")) // 10000
@@ -156,6 +160,6 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
             target_db = "miniflux" if "miniflux" in databases else "postgres"
             result = pg.sql(query, target_db)
         return VerifyReport(backup.generation, backup.backup_id, wal_files, time.monotonic() - started, databases,
-                            result, major)
+                            result, major, notes)
     finally:
         pg.remove()
