@@ -18,8 +18,9 @@ from typing import Any, ClassVar, TypeAlias
 
 import jsonschema
 import kubernetes_validate
-import yaml
 from referencing import Registry, Resource
+
+from cattle import yamlio
 
 KUBERNETES_VERSION = "1.37.0"
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -100,7 +101,7 @@ def crd_kinds(path: Path) -> list[dict[str, Any]]:
              "spec": {"group": spec.get("group"), "names": spec.get("names"), "scope": spec.get("scope"),
                       "versions": [{"name": v.get("name"), "served": v.get("served"), "storage": v.get("storage")}
                                    for v in spec.get("versions") or []]}}
-            for d in yaml.load_all(data, Loader=yaml.CSafeLoader)
+            for d in yamlio.load_all(data, str(path))
             if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
             for spec in [d.get("spec") or {}]]
     return copy.deepcopy(_CRD_KINDS[key])
@@ -135,7 +136,7 @@ class CrdFiles:
         with self._lock:
             if self.digest not in self._parsed:
                 self._parsed[self.digest] = [
-                    doc for data in self.contents for doc in yaml.load_all(data, Loader=yaml.CSafeLoader)
+                    doc for data in self.contents for doc in yamlio.load_all(data, "a CRD file")
                     if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
             return self._parsed[self.digest]
 

@@ -1,7 +1,14 @@
-"""YAML reading that refuses duplicate keys and reports the file it read."""
+"""YAML reading that refuses duplicate keys and reports the file it read.
+
+Every YAML cattle reads goes through here (`load`, `load_all`, `load_documents`, `load_file`), with a bound on alias
+expansion: a few hundred bytes of nested aliases (`&a [*b, *b, ...]`) expand to billions of nodes for whoever walks
+the result (a schema check, `json.dumps`, the plaintext guard). A document whose aliases add more than
+MAX_ALIAS_EXPANSION nodes, or refer to themselves, is refused with its source and line (AliasBomb, a YAMLError).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +16,95 @@ from typing import Any
 import yaml
 
 from cattle.errors import ConfigError
+
+MAX_ALIAS_EXPANSION = 100_000  # nodes aliases may add to a document (no YAML cattle reads comes close)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&", re.MULTILINE)  # where an anchor can start; no anchor, no alias
+
+
+class AliasBomb(yaml.YAMLError):
+    """A document whose aliases expand beyond the bound, or refer to themselves."""
+
+    def __init__(self, source: str, line: int, detail: str) -> None:
+        super().__init__(f"{source}:{line}: {detail}")
+        self.source, self.line, self.detail = source, line, detail
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _bound(node: yaml.Node, source: str) -> None:
+    """Refuse a composed document whose aliases expand it by more than MAX_ALIAS_EXPANSION nodes (counted without
+    expanding: each distinct node once, with the expanded size of what it holds)."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, finished = stack.pop()
+        key = id(current)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(current))
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise AliasBomb(source, current.start_mark.line + 1, "a YAML alias refers to the node that holds it "
+                            "(a recursive alias): refused")
+        on_path.add(key)
+        stack.append((current, True))
+        for child in _children(current):
+            if id(child) in on_path:
+                raise AliasBomb(source, child.start_mark.line + 1, "a YAML alias refers to the node that holds it "
+                                "(a recursive alias): refused")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    total = sizes[id(node)]
+    if total - len(sizes) <= MAX_ALIAS_EXPANSION:
+        return
+    culprit = node
+    while True:  # the smallest node that alone expands beyond the bound: where the aliases pile up
+        bigger = [c for c in _children(culprit) if sizes[id(c)] > MAX_ALIAS_EXPANSION]
+        if not bigger:
+            break
+        culprit = max(bigger, key=lambda c: sizes[id(c)])
+    raise AliasBomb(source, culprit.start_mark.line + 1,
+                    f"YAML aliases expand this document to {total} nodes ({len(sizes)} written), more than "
+                    f"{MAX_ALIAS_EXPANSION} beyond what is written: refused")
+
+
+def _documents(text: str | bytes, source: str, loader: type[Any]) -> list[Any]:
+    if isinstance(text, bytes):
+        text = text.decode()
+    parser = loader(text)
+    guarded = bool(_ANCHOR.search(text))
+    try:
+        docs = []
+        while parser.check_node():
+            node = parser.get_node()
+            if guarded:
+                _bound(node, source)
+            docs.append(parser.construct_document(node))
+        return docs
+    finally:
+        parser.dispose()
+
+
+def load_all(text: str | bytes, source: str = "<text>") -> list[Any]:
+    """Every document of a YAML stream (empty ones as None), as yaml.safe_load_all, with the alias bound."""
+    return _documents(text, source, yaml.CSafeLoader)
+
+
+def load(text: str | bytes, source: str = "<text>") -> Any:
+    """The one document of a YAML text (None when empty), as yaml.safe_load, with the alias bound."""
+    docs = load_all(text, source)
+    if len(docs) > 1:
+        raise yaml.YAMLError(f"{source}: expected a single document, found {len(docs)}")
+    return docs[0] if docs else None
 
 
 class _StrictLoader(yaml.CSafeLoader):
@@ -33,7 +129,10 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def load_documents(text: str, source: str) -> list[Any]:
     """All non-empty documents of a YAML stream; ConfigError names the source on bad YAML."""
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+        return [doc for doc in _documents(text, source, _StrictLoader) if doc is not None]
+    except AliasBomb as exc:
+        raise ConfigError(f"{exc.source}:{exc.line}: not usable YAML: {exc.detail}",
+                          "write the values out instead of expanding aliases") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}", "fix the YAML syntax at the line shown") from exc
 

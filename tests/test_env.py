@@ -157,3 +157,24 @@ def test_an_env_on_productions_backup_stores_cannot_be_unprotected(repo_copy: Pa
         env.load("staging")
     assert (f"{path}: protected: false, but its vault store s3://cattle-backups/production overlaps protected "
             "production's vault store s3://cattle-backups/production/vault") in caught.value.message
+
+
+def test_an_alias_bomb_in_an_environment_file_is_an_error_with_file_and_line(repo_copy: Path) -> None:
+    """Fail closed, round two (10): env.show/env.load never expand nested aliases (gigabytes in the message)."""
+    path = repo_copy / "clusters/testing/environment.yaml"
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 7)]
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        env.load("testing")
+    written = len(path.read_text().splitlines())
+    assert f"{path}:{written - 1}: not usable YAML: YAML aliases expand this document to" in caught.value.message
+    assert len(str(caught.value)) < 1000
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    from cattle import yamlio
+
+    with pytest.raises(yamlio.AliasBomb, match=r"x.yaml:2: a YAML alias refers to the node that holds it"):
+        yamlio.load("a: 1\nb: &b [1, *b]\n", "x.yaml")
+    assert yamlio.load("a: &a [1, 2]\nb: *a\n") == {"a": [1, 2], "b": [1, 2]}  # a few aliases are fine

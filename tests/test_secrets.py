@@ -328,3 +328,21 @@ def test_pre_commit_hook_blocks_a_plaintext_secret(secrets_repo: Path) -> None:
     gone = subprocess.run([*git, "commit", "-qm", "leak"], cwd=secrets_repo, capture_output=True, text=True)
     assert gone.returncode != 0
     assert "plaintext Secret leak" in gone.stdout + gone.stderr
+
+
+def _alias_bomb(levels: int) -> str:
+    """`levels` lines of nested aliases, each nine of the one before: 9**levels nodes from a few hundred bytes."""
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_by_the_plaintext_guard_with_its_line(repo_copy: Path) -> None:
+    """Fail closed, round two (10): nested aliases neither hang the guard (and so the hook) nor pass it."""
+    from cattle.secrets import check as secretcheck
+
+    bomb = repo_copy / "apps" / "bomb.yaml"
+    bomb.write_text("kind: ConfigMap\n---\n" + _alias_bomb(6))  # 6 million nodes: walkable, but refused
+    problems = [p for p in secretcheck.check_repository(repo_copy) if p.file == "apps/bomb.yaml"]
+    assert [p.rule for p in problems] == ["plaintext"]
+    assert "line 8: YAML aliases expand this document to" in problems[0].message

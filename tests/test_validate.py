@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cattle import env
 from cattle.database.backups import validation_variables
@@ -281,14 +280,14 @@ def test_a_cold_run_parses_the_vendored_crds_once(tmp_path: Path, monkeypatch: p
                         functools.lru_cache(maxsize=4)(deprecations._deprecated_fields.__wrapped__))
     vendored = set(schemas.CrdFiles(validate.vendored_crd_files(REPO)).contents)
     parsed: list[int] = []
-    real = yaml.load_all
+    real = schemas.yamlio.load_all
 
-    def counted(stream: Any, Loader: Any) -> Any:
+    def counted(stream: Any, source: str = "<text>") -> Any:
         if isinstance(stream, bytes) and stream in vendored:
             parsed.append(len(stream))
-        return real(stream, Loader=Loader)
+        return real(stream, source)
 
-    monkeypatch.setattr(schemas.yaml, "load_all", counted)
+    monkeypatch.setattr(schemas.yamlio, "load_all", counted)
     reports = validate.validate(None, REPO)
     assert len(reports) == 3 and all(not r.problems for r in reports)
     assert len(parsed) == len(vendored)  # each file once, for both uses

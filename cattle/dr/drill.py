@@ -23,9 +23,8 @@ from typing import Any
 
 import hvac
 import requests
-import yaml
 
-from cattle import console, env
+from cattle import console, env, yamlio
 from cattle.bootstrap import imagepulls
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.timeline import Timeline
@@ -67,7 +66,7 @@ def _root_client(environment: env.Environment, addr: str) -> hvac.Client | None:
 
 def _miniflux_login(root: Path, name: str) -> tuple[str, str]:
     relpath = Path("secrets") / name / "miniflux-admin.secret.yaml"
-    doc = yaml.safe_load(sopsfile.decrypt(root, relpath, keys.candidate_identities(name)))
+    doc = yamlio.load(sopsfile.decrypt(root, relpath, keys.candidate_identities(name)), str(relpath))
     return str(doc["stringData"]["username"]), str(doc["stringData"]["password"])
 
 

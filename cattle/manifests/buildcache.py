@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from cattle import yamlio
 from cattle.paths import write_atomic
 from cattle.schemas import cache_dir
 from cattle.yamlio import strings_in
@@ -48,7 +49,7 @@ def reachable_files(root: Path, directories: list[Path]) -> list[Path] | None:
             continue
         files.update(p for p in directory.iterdir() if p.is_file())
         try:
-            document = yaml.load(found[0].read_text(), Loader=yaml.CSafeLoader)
+            document = yamlio.load(found[0].read_text(), str(found[0]))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             return None
         for text in strings_in(document):

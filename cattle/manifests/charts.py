@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from cattle import env as environments
-from cattle import tools
+from cattle import tools, yamlio
 from cattle.database.backups import validation_variables
 from cattle.errors import ToolError
 from cattle.manifests import policy
@@ -103,10 +103,10 @@ def chart_keys(directory: Path, prefix: tuple[str, ...] = ()) -> ChartKeys:
     keys = ChartKeys()
     values = directory / "values.yaml"
     if values.is_file():
-        keys.defaults.update({(*prefix, *p): v for p, v in _paths(yaml.safe_load(values.read_text()) or {})})
+        keys.defaults.update({(*prefix, *p): v for p, v in _paths(yamlio.load(values.read_text(), str(values)) or {})})
     schema = directory / "values.schema.json"
     if schema.is_file():
-        keys.schema.update((*prefix, *p) for p in _schema_paths(yaml.safe_load(schema.read_text()) or {}))
+        keys.schema.update((*prefix, *p) for p in _schema_paths(yamlio.load(schema.read_text(), str(schema)) or {}))
     for template in [*(directory / "templates").rglob("*")] if (directory / "templates").is_dir() else []:
         if template.is_file():
             text = template.read_text(errors="replace")
@@ -114,7 +114,8 @@ def chart_keys(directory: Path, prefix: tuple[str, ...] = ()) -> ChartKeys:
             keys.referenced.update((*prefix, *re.findall(r'"([^"]+)"', m.group(1))) for m in _INDEX_REF.finditer(text))
     for sub in sorted((directory / "charts").iterdir()) if (directory / "charts").is_dir() else []:
         if (sub / "Chart.yaml").is_file():
-            name = str((yaml.safe_load((sub / "Chart.yaml").read_text()) or {}).get("name") or sub.name)
+            chart = sub / "Chart.yaml"
+            name = str((yamlio.load(chart.read_text(), str(chart)) or {}).get("name") or sub.name)
             child = chart_keys(sub, (*prefix, name))
             keys.defaults.update(child.defaults)
             keys.referenced.update(child.referenced)
@@ -155,7 +156,7 @@ def template(binary: str, release: str, namespace: str, directory: Path, values:
 
 
 def _check_output(result: ReleaseResult, manifest: str, crds: dict[str, dict[str, Any]], where: str) -> None:
-    objects = [d for d in yaml.load_all(manifest, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
+    objects = [d for d in yamlio.load_all(manifest, f"helm template {where}") if isinstance(d, dict)]
     result.objects = len(objects)
     rendering = Rendering(result.env, [RenderedObject(o, f"helm:{result.release}", where) for o in objects])
     store = SchemaStore(dict(crds))

@@ -10,8 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cattle import yamlio
 from cattle.manifests import exposure, ordering
 from cattle.manifests.render import KUSTOMIZATION_API, RenderedObject, Rendering
 from cattle.manifests.substitute import LEFTOVER, disabled
@@ -258,7 +257,7 @@ def load_unpinned(root: Path) -> dict[str, str]:
     path = root / UNPINNED
     if not path.is_file():
         return {}
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = yamlio.load(path.read_text(), str(path)) or {}
     return {str(k): str(v) for k, v in (doc.get("images") or {}).items()}
 
 

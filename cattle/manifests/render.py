@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from cattle import tools
+from cattle import tools, yamlio
 from cattle.env import Environment
 from cattle.errors import ToolError
 from cattle.manifests import buildcache, flux
@@ -67,7 +67,7 @@ class Rendering:
 def kustomize_build(directory: Path) -> list[dict[str, Any]]:
     """The objects `kubectl kustomize DIR` produces (ToolError on a failed build)."""
     proc = tools.run(["kubectl", "kustomize", str(directory)], timeout=120)
-    return [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
+    return [d for d in yamlio.load_all(proc.stdout, f"kubectl kustomize {directory}") if isinstance(d, dict)]
 
 
 _DIGESTS: dict[tuple[object, ...], str] = {}  # file signatures -> content digest, for this process
@@ -122,7 +122,7 @@ class SourceIndex:
 
     def _add(self, path: Path) -> None:
         try:
-            docs = list(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
+            docs = yamlio.load_all(path.read_text(), str(path))
         except (yaml.YAMLError, UnicodeDecodeError):
             return
         rel = str(path.relative_to(self.root))

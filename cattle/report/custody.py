@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from cattle import tools
+from cattle import tools, yamlio
 from cattle.errors import CattleError
 from cattle.report.model import Key
 from cattle.secrets import keys, sopsconfig
@@ -82,7 +82,7 @@ def _file_is(recipient: str) -> Callable[[str], bool]:
 def _rule_holds(env: str, recipient: str) -> Callable[[str], bool]:
     def holds(text: str) -> bool:
         try:
-            rule = sopsconfig.rules_of(yaml.safe_load(text)).get(env)
+            rule = sopsconfig.rules_of(yamlio.load(text, ".sops.yaml")).get(env)
         except yaml.YAMLError:
             return False
         return rule is not None and recipient in rule.recipients

@@ -8,8 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
+from cattle import yamlio
 from cattle.errors import ConfigError, SecretsError
 from cattle.problems import Problem
 from cattle.secrets import keys, sopsconfig, sopsfile
@@ -125,7 +124,7 @@ def _listed(directory: Path) -> set[str]:
     path = directory / "kustomization.yaml"
     if not path.is_file():
         return set()
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = yamlio.load(path.read_text(), str(path)) or {}
     return {str(r) for r in doc.get("resources") or []}
 
 

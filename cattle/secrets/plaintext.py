@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from cattle import yamlio
+
 _ENCRYPTED_VALUE = "ENC[AES256_GCM,data:"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _DOCUMENT_START = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -23,25 +25,32 @@ _SECRET_KIND = re.compile(r"""(?:^|[\s{,])["']?kind["']?\s*:\s*["']?Secret["']?\
 _RECIPIENT_KINDS = ("age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault")
 
 
-def _split(text: str) -> tuple[list[Any], list[str]]:
-    """The documents of a YAML stream or JSON text, each parsed on its own, and the text of every document that
-    parses as neither (one broken document must not hide the others)."""
+def _split(text: str) -> tuple[list[Any], list[str], list[str]]:
+    """The documents of a YAML stream or JSON text, each parsed on its own, the text of every document that
+    parses as neither (one broken document must not hide the others), and why each document whose aliases expand
+    beyond the bound (cattle.yamlio) was refused, with its line."""
     try:
-        return [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader) if d is not None], []
+        return [d for d in yamlio.load_all(text) if d is not None], [], []
     except yaml.YAMLError:
         pass
     try:
-        return [json.loads(text)], []
+        return [json.loads(text)], [], []
     except ValueError:
         pass
     parsed: list[Any] = []
     broken: list[str] = []
-    for chunk in _DOCUMENT_START.split(text):
+    refused: list[str] = []
+    starts = [0] + [m.end() for m in _DOCUMENT_START.finditer(text)]
+    ends = [m.start() for m in _DOCUMENT_START.finditer(text)] + [len(text)]
+    for start, end in zip(starts, ends, strict=True):
+        chunk = text[start:end]
         try:
-            parsed += [d for d in yaml.load_all(chunk, Loader=yaml.CSafeLoader) if d is not None]
+            parsed += [d for d in yamlio.load_all(chunk) if d is not None]
+        except yamlio.AliasBomb as exc:
+            refused.append(f"line {text.count(chr(10), 0, start) + exc.line}: {exc.detail}")
         except yaml.YAMLError:
             broken.append(chunk)
-    return parsed, broken
+    return parsed, broken, refused
 
 
 def parse_documents(text: str) -> list[Any]:
@@ -97,7 +106,9 @@ def plaintext_secrets(text: str, manifest_file: bool = True) -> list[tuple[str, 
     that does not parse but names `kind: Secret` (what cannot be parsed cannot be shown to be encrypted) in a file
     that is a manifest: `manifest_file`, or a stream where another document parsed as a mapping."""
     found: list[tuple[str, str]] = []
-    parsed, broken = _split(text)
+    parsed, broken, refused = _split(text)
+    found += [("(refused document)", f"{why}; a document cattle does not expand cannot be shown to hold no plaintext "
+               "Secret") for why in refused]
     for doc in parsed:
         for secret in secrets_in(doc):
             problem = envelope_problem(secret)

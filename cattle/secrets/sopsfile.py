@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from cattle import tools
+from cattle import tools, yamlio
 from cattle.errors import SecretsError, ToolError
 from cattle.secrets.keys import Identity
 from cattle.secrets.plaintext import envelope_problem
@@ -43,7 +43,7 @@ def _run(argv: list[str], root: Path, identities: list[Identity], stdin: bytes |
 def metadata(path: Path) -> dict[str, Any] | None:
     """The `sops` block of a file, or None when the file is not SOPS-encrypted."""
     try:
-        docs = list(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
+        docs = yamlio.load_all(path.read_text(), str(path))
     except (yaml.YAMLError, UnicodeDecodeError, OSError):
         return None
     if len(docs) != 1 or not isinstance(docs[0], dict):
@@ -63,7 +63,7 @@ def recipients(path: Path) -> list[str]:
 def encrypt(root: Path, relpath: Path, plaintext: bytes) -> bytes:
     """Encrypt YAML for `relpath`'s creation rule; returns the encrypted document."""
     try:
-        doc = yaml.safe_load(plaintext)
+        doc = yamlio.load(plaintext, str(relpath))
     except yaml.YAMLError as exc:  # never echo the offending line: it may hold the secret
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

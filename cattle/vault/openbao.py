@@ -15,11 +15,10 @@ from typing import Any
 
 import hvac
 import requests
-import yaml
 from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest
 from hvac.exceptions import VaultError as HvacError
 
-from cattle import console
+from cattle import console, yamlio
 from cattle.errors import VaultError, VaultInUse
 from cattle.secrets import keys, sopsconfig, sopsfile
 from cattle.secrets.keys import Identity
@@ -82,7 +81,7 @@ def _secret_values(root: Path, env: str, name: str) -> dict[str, str]:
     identities = keys.candidate_identities(env)
     if not identities:
         keys.require_identity(env)
-    doc = yaml.safe_load(sopsfile.decrypt(root, relpath, identities))
+    doc = yamlio.load(sopsfile.decrypt(root, relpath, identities), str(relpath))
     return {str(k): str(v) for k, v in (doc.get("stringData") or {}).items()}
 
 
