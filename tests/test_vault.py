@@ -448,3 +448,55 @@ def test_signals_during_a_step_that_must_not_be_cut_are_acted_on_after_it() -> N
         finished.append("the step")
     assert finished == ["the step"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("content", [b"not a snapshot at all\n", b"", bytes(range(256)) * 64])
+def test_importing_a_file_that_is_not_a_snapshot_is_a_clear_error(secrets_repo: Path, tmp_path: Path,
+                                                                 content: bytes) -> None:
+    """Fail closed, round two (11): vault.import of a non-snapshot says so (no traceback), and stores nothing."""
+    from cattle import env as environments
+    from cattle.vault import restore as vaultdrill
+
+    testing = environments.load("testing", secrets_repo)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    store_url = f"file://{tmp_path / 'store'}"
+    with pytest.raises(VaultError) as caught:
+        vaultdrill.import_snapshot(testing, path, store_url, workdir=tmp_path / "bao")
+    assert f"{path} is not an OpenBao raft snapshot" in caught.value.message
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+def test_the_vault_tasks_say_what_is_wrong_instead_of_a_traceback(secrets_repo: Path, tmp_path: Path) -> None:
+    """Fail closed, round two (11): vault.snapshots over a manifest with a malformed date, vault.import of a file
+    that is not a snapshot: clear messages from the tasks, never a traceback."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    store = FileStore(f"file://{tmp_path / 'store'}", tmp_path / "store")
+    plaintext = b"raft"
+    blob = snapshots.encrypt(plaintext, [write_new_key(tmp_path / "k.txt").public])
+    good = snapshots.Manifest("20261101T000000.000000Z-abc001", "testing", "2026-11-01T00:00:00Z", "2.6.2", len(blob),
+                              snapshots.sha256(blob), snapshots.sha256(plaintext), [], "cattle-seal-1", "fp", "c")
+    snapshots.save(store, good, blob)
+    odd = json.loads(good.to_json())
+    odd.update(id="20261102T000000.000000Z-abc002", created="2026-13-45 25:99")
+    store.put(odd["id"] + snapshots.SNAPSHOT_SUFFIX, blob)
+    store.put(odd["id"] + snapshots.MANIFEST_SUFFIX, json.dumps(odd).encode())
+    base = [sys.executable, "-m", "invoke"]
+    listed = subprocess.run([*base, "vault.snapshots", "--env", "testing", "--store", store.url], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert good.id in listed.stdout
+    assert (f"cannot use: {odd['id']}.manifest.json: unreadable manifest (has a malformed created time "
+            "'2026-13-45 25:99'") in listed.stdout
+    (tmp_path / "notes.txt").write_text("not a snapshot\n")
+    imported = subprocess.run([*base, "vault.import", "--env", "testing", "--file", str(tmp_path / "notes.txt"),
+                               "--store", store.url], cwd=REPO, capture_output=True, text=True, timeout=120,
+                              check=False, env={**os.environ, "CATTLE_REPO": str(secrets_repo)})
+    assert imported.returncode == 1 and "Traceback" not in imported.stderr, imported.stderr
+    assert f"{tmp_path / 'notes.txt'} is not an OpenBao raft snapshot: it is not gzip-compressed" in imported.stderr

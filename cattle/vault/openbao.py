@@ -270,6 +270,10 @@ def apply_snapshot(addr: str, token: str | None, plaintext: bytes, label: str, a
             raise VaultError(f"OpenBao refused snapshot {label}: {exc}; {left}",
                              "the snapshot was sealed with another seal key than this server's: start the "
                              "server with the seal key of the cluster that took it") from exc
+        except HvacError as exc:  # e.g. 500 "failed to decompress snapshot": not a raft snapshot at all
+            reason = " ".join(str(exc).split())[:300]
+            raise VaultError(f"OpenBao could not read snapshot {label}: {exc.__class__.__name__}: {reason}",
+                             "the data is not a raft snapshot (or is damaged): restore another snapshot") from exc
         deadline = time.monotonic() + timeout
         while not applied():
             if time.monotonic() > deadline:

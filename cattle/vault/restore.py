@@ -114,6 +114,11 @@ def import_snapshot(env: Environment, path: Path, store_url: str | None = None,
     except OSError as exc:
         raise VaultError(f"cannot read {path}: {exc.strerror}", "pass the file `bao operator raft snapshot save` "
                          "wrote") from exc
+    problem = snapshots.raft_problem(plaintext)
+    if problem:
+        raise VaultError(f"{path} is not an OpenBao raft snapshot: {problem}",
+                         "pass the file `bao operator raft snapshot save` wrote on the environment's OpenBao; "
+                         "nothing was imported")
     seal, credentials = vault.seal_material(env.root, env.name), vault.backup_login(env.root, env.name)
     with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
         token = vault.initialise_fresh(server.addr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import json
 import secrets as random
+import tarfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field
 from typing import Any
@@ -90,6 +92,25 @@ def new_id() -> str:
     now = time.time()
     micros = int(now * 1_000_000) % 1_000_000
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{micros:06d}Z-{random.token_hex(3)}"
+
+
+RAFT_MEMBERS = ("meta.json", "state.bin")  # what every raft snapshot (a gzip'd tar) holds
+
+
+def raft_problem(plaintext: bytes) -> str | None:
+    """Why bytes are not an OpenBao raft snapshot (`bao operator raft snapshot save` writes a gzip'd tar holding
+    meta.json and state.bin), or None when they look like one."""
+    if not plaintext:
+        return "the file is empty"
+    if plaintext[:2] != b"\x1f\x8b":
+        return "it is not gzip-compressed"
+    try:
+        with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:gz") as archive:
+            names = archive.getnames()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return f"it is not a readable gzip'd tar ({exc.__class__.__name__}: {exc})"
+    missing = [m for m in RAFT_MEMBERS if m not in names]
+    return f"it lacks {', '.join(missing)}" if missing else None
 
 
 def sha256(data: bytes) -> str:
