@@ -233,6 +233,18 @@ SPELLINGS = {
     "fake-envelope.yaml": "kind: Secret\nmetadata: {name: fake}\nstringData: {k: v}\nsops: {mac: anything}\n",
     "half-encrypted.yaml": f"kind: Secret\nmetadata: {{name: half}}\nstringData: {{k: v}}\n{FAKE_SOPS}\n",
     "no-extension": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bare\nstringData:\n  token: abc\n",
+    # Fail closed, round two (9): manifests a HelmRelease embeds in its values, as objects or as YAML strings
+    "helm-extra-objects.yaml": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: app}\n"
+                               "spec:\n  values:\n    extraObjects:\n      - apiVersion: v1\n        kind: Secret\n"
+                               "        metadata: {name: embedded}\n        stringData: {password: hunter2}\n",
+    "helm-extra-objects-string.yaml": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+                                      "metadata: {name: app}\nspec:\n  values:\n    extraManifests:\n"
+                                      "      - |\n        apiVersion: v1\n        kind: Secret\n"
+                                      "        metadata: {name: in-a-string}\n        stringData: {password: x}\n",
+    # ... and a secretGenerator with literals or env files, wherever it is declared
+    "generator.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nsecretGenerator:\n"
+                      "  - name: db\n    literals: [password=hunter2]\n",
+    "generator-envs.yml": "secretGenerator:\n  - name: db\n    envs: [db.env]\n",
     # one broken document must not hide the plaintext Secret before it
     "then-broken.yaml": "kind: Secret\nmetadata: {name: before}\nstringData: {k: v}\n---\nfoo: [unclosed\n",
     # a Secret that does not parse cannot be shown to be encrypted
@@ -346,3 +358,16 @@ def test_an_alias_bomb_is_refused_by_the_plaintext_guard_with_its_line(repo_copy
     problems = [p for p in secretcheck.check_repository(repo_copy) if p.file == "apps/bomb.yaml"]
     assert [p.rule for p in problems] == ["plaintext"]
     assert "line 8: YAML aliases expand this document to" in problems[0].message
+
+
+
+def test_a_stray_byte_does_not_hide_a_plaintext_secret_file(repo_copy: Path) -> None:
+    """Fail closed, round two (9): a secrets/<env>/*.secret.yaml with one byte that is not UTF-8 is checked, not
+    skipped."""
+    path = repo_copy / "secrets/testing/stray.secret.yaml"
+    path.write_bytes(b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: stray # caf\xe9\nstringData:\n  a: b\n")
+    problems = [p for p in secretcheck.check_repository(repo_copy) if p.file == "secrets/testing/stray.secret.yaml"]
+    messages = [p.message for p in problems]
+    assert {p.rule for p in problems} == {"plaintext"}
+    assert any(m.startswith("not valid UTF-8 (byte 57)") for m in messages), messages
+    assert any(m.startswith("plaintext Secret stray") for m in messages), messages

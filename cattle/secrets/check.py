@@ -13,7 +13,7 @@ from cattle.errors import ConfigError, SecretsError
 from cattle.problems import Problem
 from cattle.secrets import keys, sopsconfig, sopsfile
 from cattle.secrets.files import env_dir, secret_files
-from cattle.secrets.plaintext import MANIFEST_SUFFIXES, plaintext_secrets
+from cattle.secrets.plaintext import MANIFEST_SUFFIXES, SECRET_KIND, plaintext_secrets
 from cattle.secrets.spec import SPEC_FILE, load_spec, spec_files
 
 PRIVATE_KEY = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{50,}|-----BEGIN (?:RSA |OPENSSH |EC |DSA )?PRIVATE KEY-----")
@@ -128,15 +128,24 @@ def _listed(directory: Path) -> set[str]:
     return {str(r) for r in doc.get("resources") or []}
 
 
-def _working_tree_texts(root: Path) -> Iterator[tuple[Path, str]]:
+def _decoded(data: bytes) -> tuple[str, int | None]:
+    """The text of a file, and the offset of its first byte that is not UTF-8 (None: it all is). Undecodable
+    bytes become U+FFFD, so the rest is still checked (one stray byte must not hide a plaintext Secret)."""
+    try:
+        return data.decode(), None
+    except UnicodeDecodeError as exc:
+        return data.decode(errors="replace"), exc.start
+
+
+def _working_tree_texts(root: Path) -> Iterator[tuple[Path, str, int | None]]:
     for relpath in repo_files(root):
         try:
-            yield relpath, (root / relpath).read_text()
-        except (UnicodeDecodeError, OSError):
+            yield relpath, *_decoded((root / relpath).read_bytes())
+        except OSError:
             continue
 
 
-def staged_texts(root: Path) -> Iterator[tuple[Path, str]]:
+def staged_texts(root: Path) -> Iterator[tuple[Path, str, int | None]]:
     """The content the next commit would record for every file it adds or changes (the index, not the working
     tree: a file edited or deleted after `git add` is committed as it was added)."""
     proc = subprocess.run(["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"], cwd=root,
@@ -147,17 +156,20 @@ def staged_texts(root: Path) -> Iterator[tuple[Path, str]]:
     for name in filter(None, proc.stdout.decode().split("\0")):
         blob = subprocess.run(["git", "show", f":{name}"], cwd=root, capture_output=True, check=False)
         if blob.returncode == 0:
-            try:
-                yield Path(name), blob.stdout.decode()
-            except UnicodeDecodeError:
-                continue
+            yield Path(name), *_decoded(blob.stdout)
 
 
 def check_repository(root: Path, staged: bool = False) -> list[Problem]:
     """Plaintext Secrets (decided by parsing, cattle.secrets.plaintext) and private key material in every file git
     would commit (`staged`: in what the index holds for the next commit)."""
     problems: list[Problem] = []
-    for relpath, text in staged_texts(root) if staged else _working_tree_texts(root):
+    for relpath, text, undecodable in staged_texts(root) if staged else _working_tree_texts(root):
+        secret_file = relpath.parts[0] == "secrets" or relpath.suffix in MANIFEST_SUFFIXES
+        if undecodable is not None and secret_file and (relpath.parts[0] == "secrets" or SECRET_KIND.search(text)):
+            problems.append(_problem(str(relpath), f"not valid UTF-8 (byte {undecodable}): a file cattle cannot "
+                                     "decode cannot be shown to hold no plaintext Secret",
+                                     "remove the stray bytes (a SOPS-encrypted file is plain ASCII); if it held a "
+                                     "plaintext Secret, encrypt it and rotate its values", "plaintext"))
         if relpath.parts[0] != "vendor" and PRIVATE_KEY.search(text):  # vendored CRDs quote PEM headers
             problems.append(_problem(str(relpath), "private key material (age or PEM private key)",
                                      "remove it from the repository and its history, then rotate that key",

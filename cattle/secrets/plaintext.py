@@ -21,7 +21,7 @@ from cattle import yamlio
 _ENCRYPTED_VALUE = "ENC[AES256_GCM,data:"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _DOCUMENT_START = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
-_SECRET_KIND = re.compile(r"""(?:^|[\s{,])["']?kind["']?\s*:\s*["']?Secret["']?\s*(?:$|[,}#])""", re.MULTILINE)
+SECRET_KIND = re.compile(r"""(?:^|[\s{,])["']?kind["']?\s*:\s*["']?Secret["']?\s*(?:$|[,}#])""", re.MULTILINE)
 _RECIPIENT_KINDS = ("age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault")
 
 
@@ -59,7 +59,8 @@ def parse_documents(text: str) -> list[Any]:
 
 
 def secrets_in(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Secret in a parsed document: the document itself, list elements, and List `items`."""
+    """Every Secret in a parsed document: the document itself, list elements, List `items`, and the manifests a
+    HelmRelease embeds in its `spec.values` (e.g. a chart's `extraObjects`), as objects or as YAML strings."""
     if isinstance(node, list):
         for element in node:
             yield from secrets_in(element)
@@ -69,6 +70,32 @@ def secrets_in(node: Any) -> Iterator[dict[str, Any]]:
         items = node.get("items")
         if isinstance(items, list):
             yield from secrets_in(items)
+        spec = node.get("spec")
+        if node.get("kind") == "HelmRelease" and isinstance(spec, dict):
+            yield from _embedded(spec.get("values"))
+
+
+def _embedded(node: Any) -> Iterator[dict[str, Any]]:
+    """Secrets anywhere in Helm values: mappings that are Secrets, and strings that hold one as YAML (a string that
+    names kind: Secret but does not parse stands for a Secret that cannot be shown to be encrypted)."""
+    if isinstance(node, dict):
+        if node.get("kind") == "Secret":
+            yield node
+        else:
+            for value in node.values():
+                yield from _embedded(value)
+    elif isinstance(node, list):
+        for element in node:
+            yield from _embedded(element)
+    elif isinstance(node, str) and SECRET_KIND.search(node):
+        try:
+            docs = yamlio.load_all(node, "a string in HelmRelease values")
+        except yaml.YAMLError:
+            yield {"kind": "Secret", "metadata": {"name": "(unparseable, in HelmRelease values)"},
+                   "stringData": {"(text)": node}}
+            return
+        for doc in docs:
+            yield from _embedded(doc)
 
 
 def _values(secret: dict[str, Any]) -> Iterator[Any]:
@@ -101,6 +128,19 @@ def envelope_problem(secret: dict[str, Any]) -> str | None:
     return None
 
 
+def _generated_plaintext(doc: Any) -> Iterator[tuple[str, str]]:
+    """A kustomization's secretGenerator with literals or env files: kustomize makes a plaintext Secret of values
+    written in git."""
+    generators = doc.get("secretGenerator") if isinstance(doc, dict) else None
+    for generator in generators if isinstance(generators, list) else []:
+        if not isinstance(generator, dict):
+            continue
+        given = [key for key in ("literals", "envs", "env") if generator.get(key)]
+        if given:
+            yield (str(generator.get("name") or "(unnamed)"),
+                   f"secretGenerator with {' and '.join(given)}: the Secret's values are plaintext in git")
+
+
 def plaintext_secrets(text: str, manifest_file: bool = True) -> list[tuple[str, str]]:
     """(Secret name, why) for every Secret in the text that is not completely encrypted, and for every document
     that does not parse but names `kind: Secret` (what cannot be parsed cannot be shown to be encrypted) in a file
@@ -116,7 +156,9 @@ def plaintext_secrets(text: str, manifest_file: bool = True) -> list[tuple[str, 
                 meta = secret.get("metadata")
                 name = meta.get("name") if isinstance(meta, dict) else None
                 found.append((str(name or "(unnamed)"), problem))
+    for doc in parsed:
+        found += [(f"(secretGenerator {name})", why) for name, why in _generated_plaintext(doc)]
     if manifest_file or any(isinstance(doc, dict) for doc in parsed):
         found += [("(unparseable document)", "it says kind: Secret but does not parse, so it cannot be shown to be "
-                   "encrypted") for chunk in broken if _SECRET_KIND.search(chunk)]
+                   "encrypted") for chunk in broken if SECRET_KIND.search(chunk)]
     return found
