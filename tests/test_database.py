@@ -118,7 +118,7 @@ def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeyp
         source.sql("CREATE TABLE cattle_canary (id serial PRIMARY KEY, v text NOT NULL)")
         source.sql("INSERT INTO cattle_canary (v) VALUES ('before-backup')")
         tools.run([dbverify.barman_cloud("barman-cloud-backup"), "--endpoint-url", s3_endpoint, "-z",
-                   "-h", "127.0.0.1", "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
+                   "-h", str(source.sockets), "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
                   timeout=300)
         source.sql("INSERT INTO cattle_canary (v) VALUES ('after-backup')")
         source.sql("SELECT pg_switch_wal()")

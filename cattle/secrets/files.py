@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from cattle import console
 from cattle.errors import SecretsError
 from cattle.paths import write_atomic
 from cattle.secrets import keys, sopsconfig, sopsfile
+from cattle.secrets import scratch as scratchdirs
 from cattle.secrets.keys import Identity
 from cattle.secrets.spec import generate_values, load_spec, manifest, spec_path
 
@@ -192,16 +192,18 @@ def decrypt(root: Path, relpath: Path) -> bytes:
 def edit(root: Path, relpath: Path, editor: str | None = None) -> bool:
     """Decrypt into a private temp file, open the editor, re-encrypt when changed. True if changed."""
     plaintext = decrypt(root, relpath)
-    with tempfile.TemporaryDirectory(prefix="cattle-edit-") as tmp:
-        os.chmod(tmp, 0o700)
-        scratch = Path(tmp) / relpath.name
+    tmp = scratchdirs.directory("edit")  # 0700; removed on SIGINT/SIGTERM/SIGHUP too (cattle.secrets.scratch)
+    try:
+        scratch = tmp / relpath.name
+        scratch.touch(mode=0o600)
         scratch.write_bytes(plaintext)
         command = editor or os.environ.get("EDITOR") or "vi"
         result = subprocess.run([*command.split(), str(scratch)], check=False)
         if result.returncode != 0:
             raise SecretsError(f"editor {command!r} exited {result.returncode}; {relpath} left unchanged")
         edited = scratch.read_bytes()
-        scratch.write_bytes(b"\0" * len(edited))
+    finally:
+        scratchdirs.release(tmp)  # overwrites, then removes
     if edited == plaintext:
         return False
     write_atomic(root / relpath, sopsfile.encrypt(root, relpath, edited))

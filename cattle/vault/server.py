@@ -1,5 +1,7 @@
 """A local OpenBao server (the real `bao server`): raft storage in a directory, TLS off, 127.0.0.1, a free port,
-optionally the static seal. Used by restore drills (`vault.verify`), tests and benchmarks."""
+optionally the static seal. Used by restore drills (`vault.verify`), tests and benchmarks. Without a directory
+given, it runs in a scratch directory (cattle.secrets.scratch: 0700, stopped and wiped on SIGINT/SIGTERM/SIGHUP, and
+by the next run after a SIGKILL), since it holds restored secrets and the seal key beside them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import requests
 
 from cattle import tools
 from cattle.errors import VaultError
+from cattle.secrets import scratch
 
 
 def free_port() -> int:
@@ -71,7 +73,7 @@ class BaoServer:
 
     def _start_once(self, timeout: float) -> BaoServer:
         if self.directory is None:
-            self.directory = Path(tempfile.mkdtemp(prefix="cattle-bao-"))
+            self.directory = scratch.directory("bao")
             self._owned_dir = True
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
         config = self.directory / "server.hcl"
@@ -82,6 +84,8 @@ class BaoServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         self.process = subprocess.Popen([str(tools.find("bao")), "server", f"-config={config}"],
                                         stdout=log, stderr=subprocess.STDOUT, env=env)
+        if self._owned_dir:
+            scratch.track(self.directory, self.process.pid, self._terminate)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,17 +113,24 @@ class BaoServer:
             log.seek(offset)
             return log.read().decode(errors="replace")[-800:]
 
-    def stop(self, wipe: bool | None = None) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+    def _terminate(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
+
+    def stop(self, wipe: bool | None = None) -> None:
+        self._terminate()
         self.process = None
         if (self._owned_dir if wipe is None else wipe) and self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            if self._owned_dir:
+                scratch.release(self.directory)
+            else:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> BaoServer:
         return self.start()
