@@ -6,8 +6,9 @@ its source exists and is Ready, its `dependsOn` are Ready, its decryption Secret
 age key that decrypts every SOPS file at its path, its `postBuild.substituteFrom` objects exist (unless optional),
 and what it applies (its children) is Ready; it applies them as field manager `kustomize-controller`. Objects appear
 only once the Kustomization that applies them has been built. HelmReleases wait for their `dependsOn` and can fail
-as helm-controller reports it. Conditions carry `observedGeneration`. The root Kustomization is built from the
-cattle-bootstrap ConfigMap as it was when the root Kustomization was created (`first_build_vars`).
+as helm-controller reports it. Conditions carry `observedGeneration`; `status.observedGeneration` moves only when a
+reconcile succeeds, as the real controllers do. The root Kustomization is built from the cattle-bootstrap ConfigMap as
+it was when the root Kustomization was created (`first_build_vars`).
 """
 
 from __future__ import annotations
@@ -171,10 +172,15 @@ class FakeCluster:
         return dict(response.json()) if response.status_code == 200 else None
 
     def _status(self, path: str, obj: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
+        # As Flux does: every condition carries the generation it was set for; status.observedGeneration moves
+        # only when a reconcile succeeds (-1 until then), so a failing or waiting object keeps the old value.
         generation = (obj.get("metadata") or {}).get("generation")
-        status = {"conditions": conditions, "observedGeneration": generation}
+        conditions = [{**c, "observedGeneration": generation} for c in conditions]
         current = obj.get("status") or {}
-        if current.get("conditions") != conditions or current.get("observedGeneration") != generation:
+        succeeded = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        observed = generation if succeeded else current.get("observedGeneration", -1)
+        status = {"conditions": conditions, "observedGeneration": observed}
+        if current.get("conditions") != conditions or current.get("observedGeneration") != observed:
             self._http("PATCH", f"{path}/status", {"status": status}, "application/merge-patch+json")
 
     # --- the fake controllers ------------------------------------------------------------------

@@ -569,3 +569,35 @@ def test_a_dependency_git_does_not_declare_fails_at_once_with_the_controllers_me
     w, _ = waiter([(0, _waiting("apps", "secrets")), (30, flux(KS, "secrets", "True")), (31, flux(KS, "apps", "True"))],
                   [APPS, (KS, "flux-system", "secrets")])
     w.wait(timeout=600)
+
+
+# --- the status shape of the real controllers (seen on the control plane tier, tests/controlplane) --------------
+
+
+def _as_flux_sets_it(obj: dict[str, Any], status_generation: int = -1) -> dict[str, Any]:
+    """Flux stamps each condition with the generation it looked at and moves status.observedGeneration only when a
+    reconcile succeeds (kustomize-controller finalizeStatus; fluxcd/pkg runtime/conditions Set)."""
+    for item in obj["status"]["conditions"]:
+        item["observedGeneration"] = obj["metadata"]["generation"]
+    obj["status"]["observedGeneration"] = status_generation
+    return obj
+
+
+@pytest.mark.parametrize("reason, state", [("DependencyNotReady", "waiting"), ("BuildFailed", "failed"),
+                                           ("ReconciliationFailed", "reconciling")])
+def test_a_first_reconcile_that_did_not_succeed_is_judged_by_its_conditions_stamp(reason: str, state: str) -> None:
+    obj = _as_flux_sets_it(flux(KS, "apps", "False", reason, "it says why"))
+    assert reconcile.classify(obj)[0] == state
+
+
+def test_a_condition_stamped_for_an_older_generation_is_stale() -> None:
+    old_ready = _as_flux_sets_it(flux(KS, "apps", "True"), status_generation=1)
+    old_ready["metadata"]["generation"] = 2
+    assert reconcile.classify(old_ready) == ("reconciling",
+                                             "the controller has observed generation 1 of 2 (status is stale)")
+    old_stall = _as_flux_sets_it(flux(KS, "apps", "False", "BuildFailed", "bad", stalled=True), status_generation=1)
+    old_stall["metadata"]["generation"] = 2
+    assert reconcile.classify(old_stall)[0] == "reconciling"
+    unstamped = flux(KS, "apps", "False", "BuildFailed", "bad", observed=-1)
+    assert reconcile.classify(unstamped) == ("reconciling",
+                                             "the controller has observed no generation of 1 (status is stale)")

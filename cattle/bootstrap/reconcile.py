@@ -60,20 +60,28 @@ class Tracked:
 def classify(obj: dict[str, Any]) -> tuple[str, str]:
     """(state, message) of a Flux object from its conditions.
 
-    Conditions only count for the generation the controller has observed: a Ready=True left from an earlier
-    spec (status.observedGeneration behind metadata.generation) is not Ready.
+    Conditions only count for the generation the controller has observed. Flux stamps every condition it sets with
+    the generation it looked at (`observedGeneration` on the condition), while `status.observedGeneration` moves only
+    when a reconcile succeeds: an object that failed or waits on dependsOn keeps -1 there, so the condition's own
+    stamp decides (status.observedGeneration where a condition has none). A Ready=True left from an earlier spec is
+    not Ready.
     """
     generation = (obj.get("metadata") or {}).get("generation")
     observed = (obj.get("status") or {}).get("observedGeneration")
-    if generation is not None and observed != generation:
-        seen = "no generation" if observed is None else f"generation {observed}"
-        return "reconciling", f"the controller has observed {seen} of {generation} (status is stale)"
+
+    def current(found: dict[str, Any]) -> bool:
+        return generation is None or found.get("observedGeneration", observed) == generation
+
     stalled = condition(obj, "Stalled")
-    if stalled and stalled.get("status") == "True":
+    if stalled and stalled.get("status") == "True" and current(stalled):
         return "failed", str(stalled.get("message", ""))
     ready = condition(obj, "Ready")
     if ready is None:
         return "reconciling", "no status yet"
+    if not current(ready):
+        seen = ready.get("observedGeneration", observed)
+        shown = "no generation" if seen is None or seen == -1 else f"generation {seen}"
+        return "reconciling", f"the controller has observed {shown} of {generation} (status is stale)"
     message = str(ready.get("message", ""))
     if ready.get("status") == "True":
         return "ready", message

@@ -107,8 +107,8 @@ def charts_of(objects: list[dict[str, Any]]) -> tuple[list[Chart], dict[str, dic
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        self.server.requests.append(self.path)
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; keeps what was asked for
+        self.server.requests.append(getattr(self, "path", "(unparsed request)"))
 
     def _send(self, status: int, body: bytes, content_type: str = "application/octet-stream",
               head: bool = False, headers: dict[str, str] | None = None) -> None:

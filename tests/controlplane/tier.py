@@ -105,5 +105,5 @@ class Tier:
     def diagnosis(self) -> str:
         """What to read when a tier test fails: the Flux objects' conditions and every process's log tail."""
         status = self.plane.kubectl("get", "kustomizations,helmreleases,gitrepositories,helmrepositories,"
-                                    "ocirepositories", "-A", check=False)
+                                    "ocirepositories,deployments,replicasets", "-A", check=False)
         return f"{status.stdout}{status.stderr}\n{self.plane.logs()}\nflux kubelet error: {self.flux.error!r}"
