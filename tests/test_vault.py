@@ -500,3 +500,31 @@ def test_the_vault_tasks_say_what_is_wrong_instead_of_a_traceback(secrets_repo: 
                               check=False, env={**os.environ, "CATTLE_REPO": str(secrets_repo)})
     assert imported.returncode == 1 and "Traceback" not in imported.stderr, imported.stderr
     assert f"{tmp_path / 'notes.txt'} is not an OpenBao raft snapshot: it is not gzip-compressed" in imported.stderr
+
+
+def test_a_backup_overlapping_another_keeps_only_a_snapshot_holding_its_own_canary(
+        servers: Callable[..., BaoServer], seal: vault.SealMaterial, identity: Identity, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed, round two (6): a second backup writes the canary between this one's canary and its snapshot
+    (the interleaving of three concurrent runs, made certain); the snapshot reported good must verify."""
+    source, _ = _source(servers, seal)
+    store = FileStore("file://backups", tmp_path / "backups")
+    real_inventory = vault.inventory
+    overlapped: list[str] = []
+
+    def another_backup_writes_its_canary(c: object) -> dict[str, int]:
+        if not overlapped:
+            overlapped.append(snapshots.new_id())
+            vault.login(source.addr, LOGIN).secrets.kv.v2.create_or_update_secret(
+                path=vault.CANARY_PATH, mount_point=vault.CANARY_MOUNT, secret={"snapshot": overlapped[0]})
+        return real_inventory(c)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(vault, "inventory", another_backup_writes_its_canary)
+    manifest = _backup(source, store, identity, seal)
+    monkeypatch.setattr(vault, "inventory", real_inventory)
+    assert overlapped
+    target = servers(seal)
+    token = vault.initialise_fresh(target.addr)
+    vault.apply_snapshot(target.addr, token, snapshots.load(store, manifest, [identity]), manifest.id,
+                         lambda: vault.applied_login(target.addr, LOGIN))
+    assert vault._canary(target.addr, LOGIN) == manifest.canary == manifest.id

@@ -206,18 +206,33 @@ def _version(addr: str) -> str:
 
 
 def backup(addr: str, env: str, store: Store, recipients: list[str], seal: SealMaterial, credentials: Login,
-           keep: int, cluster: str = "") -> snapshots.Manifest:
-    """Write a canary, snapshot the raft storage, encrypt it for the env's recipients and store it."""
+           keep: int, cluster: str = "", attempts: int = 5) -> snapshots.Manifest:
+    """Write a canary, snapshot the raft storage, encrypt it for the env's recipients and store it.
+
+    Concurrent backups (a second vault.backup, the CronJob) write the same canary: a snapshot is kept only when the
+    canary still holds this run's version after the snapshot was taken (nobody wrote it in between, so the snapshot
+    holds this run's canary); otherwise the canary is written and the snapshot taken again, `attempts` times."""
     c = login(addr, credentials)
     snapshot_id = snapshots.new_id()
-    retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
-        path=CANARY_PATH, mount_point=CANARY_MOUNT, secret={"snapshot": snapshot_id, "env": env}))
-    counts = inventory(c)
-    try:
-        response = c.sys.take_raft_snapshot()
-    except HvacError as exc:
-        raise VaultError(f"OpenBao refused the snapshot: {exc}", "the backup identity needs policy "
-                         f"{BACKUP_POLICY} (./scripts/cattle vault.configure)") from exc
+    for _ in range(attempts):
+        written = retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
+            path=CANARY_PATH, mount_point=CANARY_MOUNT, secret={"snapshot": snapshot_id, "env": env}))
+        version = written["data"]["version"]
+        counts = inventory(c)
+        try:
+            response = c.sys.take_raft_snapshot()
+        except HvacError as exc:
+            raise VaultError(f"OpenBao refused the snapshot: {exc}", "the backup identity needs policy "
+                             f"{BACKUP_POLICY} (./scripts/cattle vault.configure)") from exc
+        now = c.secrets.kv.v2.read_secret_version(path=CANARY_PATH, mount_point=CANARY_MOUNT,
+                                                  raise_on_deleted_version=True)
+        if now["data"]["metadata"]["version"] == version:
+            break
+        console.say(f"another backup wrote the canary while snapshot {snapshot_id} was taken: taking it again")
+    else:
+        raise VaultError(f"OpenBao at {addr}: another backup wrote the canary during each of {attempts} attempts "
+                         f"to take snapshot {snapshot_id}; nothing was stored",
+                         "run the backup again once the other backups (vault.backup, the CronJob) have finished")
     plaintext = bytes(response.content)
     blob = snapshots.encrypt(plaintext, recipients)
     manifest = snapshots.Manifest(
