@@ -107,6 +107,17 @@ def crd_kinds(path: Path) -> list[dict[str, Any]]:
     return copy.deepcopy(_CRD_KINDS[key])
 
 
+def without_nulls(node: Any) -> Any:
+    """The object as the API server stores it: a null in a map is dropped (a built-in type decodes it as the zero
+    value; a custom resource's structural schema prunes nulls of fields that are not nullable). Flux's substitution
+    turns `key: ${VAR:=}` into such a null."""
+    if isinstance(node, dict):
+        return {k: without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [without_nulls(item) for item in node]
+    return node
+
+
 def cache_dir() -> Path:
     """$CATTLE_CACHE_DIR, else ~/.cache/cattle (converted CRD schemas, keyed by content hash)."""
     if os.environ.get("CATTLE_CACHE_DIR"):
@@ -297,6 +308,7 @@ class SchemaStore:
         validator = self.validator(api_version, kind)
         if validator is None:
             return None
+        obj = without_nulls(obj)
         key = hashlib.sha256(f"{self._schema_key(api_version, kind)}\0{limit}\0"
                              f"{json.dumps(obj, sort_keys=True, default=str)}".encode()).hexdigest()
         with _RESULTS_LOCK:

@@ -216,7 +216,13 @@ def render(env: Environment, bootstrap_vars: dict[str, str] | None = None) -> Re
                                 env.name, source, describe(obj), f"variable ${{{var}}} is not defined",
                                 f"add {var} to clusters/{env.name}/cluster-vars.yaml or give it a default "
                                 f"(${{{var}:=value}})", "substitution"))
-                        obj = substitute_object(obj, variables, missing)
+                        try:
+                            obj = substitute_object(obj, variables, missing)
+                        except ValueError as exc:
+                            result.problems.append(Problem(env.name, source, describe(obj), str(exc),
+                                                           "quote the value in cluster-vars, or move the variable "
+                                                           "into a longer string", "substitution"))
+                            continue
                     result.objects.append(RenderedObject(obj, name, source))
                     if _is_flux_kustomization(obj):
                         child = obj["metadata"]["name"]

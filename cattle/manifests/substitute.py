@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import yaml
+
 SUBSTITUTE_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
 _PATTERN = re.compile(r"\$(\$?)\{([^}:=\-]*)(?:(:?[=\-])([^}]*))?\}")
 _NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
@@ -31,16 +33,26 @@ def substitute_text(text: str, variables: Mapping[str, str], missing: Callable[[
     return _PATTERN.sub(replace, text)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Dumps every value where it stands (no anchors and aliases for repeated values)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def substitute_object(obj: Any, variables: Mapping[str, str], missing: Callable[[str], None]) -> Any:
-    """A copy of an object tree with every string substituted."""
-    if isinstance(obj, str):
-        return substitute_text(obj, variables, missing)
-    if isinstance(obj, list):
-        return [substitute_object(item, variables, missing) for item in obj]
-    if isinstance(obj, dict):
-        return {substitute_object(k, variables, missing): substitute_object(v, variables, missing)
-                for k, v in obj.items()}
-    return obj
+    """A copy of an object with its variables substituted as kustomize-controller does it: in the object's YAML
+    text, which is then parsed again (fluxcd/pkg kustomize SubstituteVariables: AsYAML, envsubst, unmarshal). So
+    `value: ${KEEP}` with KEEP=3 becomes the number 3, as the API server will see it, and a value that breaks the
+    YAML breaks here too."""
+    text = yaml.dump(obj, Dumper=_PlainDumper, sort_keys=False, width=2**31 - 1, allow_unicode=True)
+    substituted = substitute_text(text, variables, missing)
+    if substituted == text:
+        return obj
+    try:
+        return yaml.safe_load(substituted)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the object is no longer valid YAML once its variables are substituted: {exc}") from exc
 
 
 def disabled(obj: Mapping[str, Any]) -> bool:
