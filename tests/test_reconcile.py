@@ -601,3 +601,22 @@ def test_a_condition_stamped_for_an_older_generation_is_stale() -> None:
     unstamped = flux(KS, "apps", "False", "BuildFailed", "bad", observed=-1)
     assert reconcile.classify(unstamped) == ("reconciling",
                                              "the controller has observed no generation of 1 (status is stale)")
+
+
+@pytest.mark.parametrize("message, state", [
+    # as kustomize-controller 1.9.4 words them on the control plane tier (tests/controlplane/test_failures.py)
+    ('ConfigMap/feeds/Not_A_Valid_Name dry-run failed (Invalid): ConfigMap "Not_A_Valid_Name" is invalid: '
+     'metadata.name: Invalid value', "failed"),
+    ("CronJob/openbao/openbao-backup dry-run failed: failed to create typed patch object (openbao/openbao-backup; "
+     "batch/v1, Kind=CronJob): .spec.jobTemplate.spec.template.spec.containers[name=\"upload\"].env[name=\"KEEP\"]"
+     ".value: expected string, got &value.valueUnstructured{Value:3}", "failed"),
+    # what a later retry can fix is waited for
+    ('ClusterIssuer/selfsigned dry-run failed: no matches for kind "ClusterIssuer" in version "cert-manager.io/v1"',
+     "reconciling"),
+    ("Deployment/feeds/miniflux dry-run failed: Internal error occurred: context deadline exceeded", "reconciling"),
+])
+def test_a_manifest_the_api_server_refuses_is_a_failure_not_a_retry(message: str, state: str) -> None:
+    obj = _as_flux_sets_it(flux(KS, "apps", "False", "ReconciliationFailed", message))
+    found, shown = reconcile.classify(obj)
+    assert found == state
+    assert (shown == f"the API server refuses a manifest: {message}") == (state == "failed")

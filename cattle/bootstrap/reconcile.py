@@ -18,6 +18,10 @@ KINDS = {"Kustomization": "kustomize.toolkit.fluxcd.io/v1", "HelmRelease": "helm
 # Ready=False reasons Flux does not retry its way out of (helm-controller's RetriesExceeded comes with Stalled too).
 TERMINAL_REASONS = {"BuildFailed", "ValidationFailed", "DecryptionFailed", "InvalidChartReference",
                     "RetriesExceeded"}
+# kustomize-controller reports a manifest the API server refuses as ReconciliationFailed and retries it every
+# retryInterval, but the same revision is refused again: these words in its message mean git must change.
+REFUSED_BY_API_SERVER = ("dry-run failed (Invalid)", "dry-run failed (BadRequest)",
+                         "failed to create typed patch object")
 # `flux reconcile`'s annotation: a controller reconciles an object at once when its value changes.
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
@@ -89,6 +93,8 @@ def classify(obj: dict[str, Any]) -> tuple[str, str]:
         return "waiting", message
     if ready.get("reason") in TERMINAL_REASONS:
         return "failed", f"{ready.get('reason')}: {message}"
+    if ready.get("reason") == "ReconciliationFailed" and any(words in message for words in REFUSED_BY_API_SERVER):
+        return "failed", f"the API server refuses a manifest: {message}"
     return "reconciling", message
 
 
