@@ -8,6 +8,7 @@ conftest.py): a Service or webhook aimed at a cluster IP fails at once instead o
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -29,11 +30,17 @@ KWOK_STAGES = REPO / "vendor" / "kwok"
 NODE_NAME = "kwok-node-0"
 FLUX_NAMESPACE = "flux-system"
 FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+PR_SET_PDEATHSIG = 1
 START_DEADLINE = 300.0  # generous: a busy 2-core machine starts slowly; never a measure of speed
 
 
 class TierError(RuntimeError):
     """A control plane process failed to start or died; the message carries its log tail."""
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the thread that started it ends, so a killed test run leaves no server behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -47,7 +54,8 @@ class Process:
     def start(self) -> None:
         handle = self.log.open("ab")
         self.popen = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env={**os.environ, **self.env}, start_new_session=True)
+                                      env={**os.environ, **self.env}, start_new_session=True,
+                                      preexec_fn=_die_with_parent)
         handle.close()
 
     def alive(self) -> bool:

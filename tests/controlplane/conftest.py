@@ -8,6 +8,7 @@ it starts can reach any address but 127.0.0.1.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from tests.controlplane.cluster import ControlPlane
 _ISOLATION_ERROR: list[str] = []
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # fixtures tear down: every server the test started is stopped
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
     if netns.isolated():
         return
     try:

@@ -43,6 +43,7 @@ class FluxKubelet:
                 if {d["metadata"]["name"] for d in items} >= set(FLUX_CONTROLLERS):
                     self.plane.start_flux(items)
                     self.started.set()
+                    self.stop.wait()  # the controllers die with the thread that started them (PR_SET_PDEATHSIG)
                     return
         except BaseException as exc:  # reported by the test, with the controllers' logs
             self.error = exc
@@ -52,6 +53,8 @@ class FluxKubelet:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for process in self.plane.flux.values():
+            process.stop()
         self.stop.set()
         self.thread.join(30)
 
