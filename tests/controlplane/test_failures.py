@@ -11,6 +11,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from cattle import tools
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import ReconcileFailed
 from cattle.secrets import keys
@@ -47,9 +48,10 @@ def _reencrypt_for_someone_else(path: Path, env_name: str) -> None:
     identity = keys.require_identity(env_name)
     stranger = pyrage.x25519.Identity.generate()
     sops_env = {**os.environ, "SOPS_AGE_KEY": identity.secret}
-    plain = subprocess.run(["sops", "--decrypt", str(path)], capture_output=True, check=True, env=sops_env).stdout
+    sops = str(tools.find("sops"))
+    plain = subprocess.run([sops, "--decrypt", str(path)], capture_output=True, check=True, env=sops_env).stdout
     path.write_bytes(plain)
-    subprocess.run(["sops", "--encrypt", "--in-place", "--age", str(stranger.to_public()),
+    subprocess.run([sops, "--encrypt", "--in-place", "--age", str(stranger.to_public()),
                     "--encrypted-regex", "^(data|stringData)$", str(path)], check=True, env=sops_env,
                    cwd=path.parent)
 
