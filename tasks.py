@@ -400,10 +400,16 @@ def secrets_edit(c: Context, file: str) -> None:
 def secrets_rotate(c: Context, env: str | None = None) -> None:
     """Re-key every file of the env to a new age key; the old key is kept until all decrypt with the new."""
     from cattle.secrets import files as secrets
+    from cattle.secrets import keys
 
     with failures():
         identity = secrets.rotate(_root(), _env_name(c, env))
+    old = keys.rotated_key_files(_env_name(c, env))
     print(f"rotated: new public key {identity.public}; update the custody copy and CI secret now")
+    if old:
+        print(f"the old key is kept as {old[-1]}: Vault snapshots and init records taken before now stay encrypted "
+              "for it (they are not re-encrypted), and cattle keeps decrypting them with it; keep it (and its "
+              "custody copy) until they have aged out of the store")
 
 
 @task(name="updatekeys", help={"env": "environment (default: testing)"})

@@ -63,7 +63,7 @@ def _write_snapshot(store: FlakyStore, snapshot_id: str, env_name: str = ENV, cr
 KINDS = ("valid", "corrupt_blob", "truncated_manifest", "garbage_manifest", "foreign", "missing_manifest",
          "unreadable_manifest", "stray", "wrong_id", "future_id", "future_created", "malformed_created",
          "undecryptable")
-READABLE = {"valid", "corrupt_blob", "undecryptable"}  # a manifest of this env that reads whole, dated in the past
+READABLE = {"valid", "corrupt_blob"}  # a manifest of this env that reads whole, dated in the past, for a key at hand
 FUTURE = {"future_id", "future_created"}  # reads whole, but dated in the future: stops a restore of the newest
 
 
@@ -120,10 +120,14 @@ def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_val
     with tempfile.TemporaryDirectory() as tmp:
         store = FlakyStore("file://store", Path(tmp))
         made = _fill(store, entries)
-        decision = vaultdrill.plan_vault(environment, allow_empty, store=store)
+        decision = vaultdrill.plan_vault(environment, allow_empty, store=store, identities=[IDENTITY])
         readable = sorted(i for i, kind in made.items() if kind in READABLE)
         doubts = [i for i, kind in made.items() if kind not in READABLE]  # another env's snapshot too
-        if any(kind in FUTURE for kind in made.values()):
+        locked = [i for i, kind in made.items() if kind == "undecryptable"]  # for a key this machine lacks
+        if any(i > (readable[-1] if readable else "") for i in locked):  # never an older one in its place
+            assert decision.action == "refuse" and "cannot be decrypted with the keys on this machine" in \
+                decision.reason
+        elif any(kind in FUTURE for kind in made.values()):
             assert decision.action == "refuse" and "dated in the future" in decision.reason
             assert all(i in decision.reason for i, kind in made.items() if kind in FUTURE)
         elif readable:
@@ -153,8 +157,8 @@ def test_a_named_snapshot_restores_whatever_else_the_store_holds(
         store = FlakyStore("file://store", Path(tmp))
         made = _fill(store, [*entries, ("valid", pick)])
         wanted = _snapshot_id(pick)
-        decision = vaultdrill.plan_vault(production, snapshot=wanted, store=store)
-        if made[wanted] in READABLE | FUTURE:  # the operator named it: a future date does not stop it
+        decision = vaultdrill.plan_vault(production, snapshot=wanted, store=store, identities=[IDENTITY])
+        if made[wanted] in READABLE | FUTURE:  # the operator named it: a future date does not stop it, a key does
             assert (decision.action, decision.snapshot) == ("restore", wanted)
         else:
             assert decision.action == "refuse" and wanted in decision.reason
@@ -224,7 +228,7 @@ def test_one_truncated_manifest_hides_nothing(production: env.Environment, tmp_p
                                               capsys: pytest.CaptureFixture[str]) -> None:
     store = FlakyStore("file://store", tmp_path)
     _fill(store, [("valid", 1), ("truncated_manifest", 2)])
-    decision = vaultdrill.plan_vault(production, store=store)
+    decision = vaultdrill.plan_vault(production, store=store, identities=[IDENTITY])
     assert (decision.action, decision.snapshot) == ("restore", _snapshot_id(1))
     assert f"{_snapshot_id(2)}.manifest.json: unreadable manifest" in decision.reason
     snapshots.find(store, ENV)
@@ -236,7 +240,7 @@ def test_a_truncated_manifest_alone_blocks_initialising_even_an_unprotected_env(
     staging = env.Environment(**{**production.__dict__, "name": ENV, "protected": False})
     store = FlakyStore("file://store", tmp_path)
     _fill(store, [("truncated_manifest", 3)])
-    decision = vaultdrill.plan_vault(staging, store=store)
+    decision = vaultdrill.plan_vault(staging, store=store, identities=[IDENTITY])
     assert decision.action == "refuse"
     assert f"{_snapshot_id(3)}.manifest.json: unreadable manifest (is not valid JSON" in decision.reason
     assert "--allow-empty-vault" in (decision.hint or "")
@@ -247,7 +251,7 @@ def test_a_truncated_manifest_alone_blocks_initialising_even_an_unprotected_env(
 def test_snapshot_data_without_a_manifest_is_a_doubt(production: env.Environment, tmp_path: Path) -> None:
     store = FlakyStore("file://store", tmp_path)
     _fill(store, [("missing_manifest", 4)])
-    decision = vaultdrill.plan_vault(production, allow_empty=False, store=store)
+    decision = vaultdrill.plan_vault(production, allow_empty=False, store=store, identities=[IDENTITY])
     assert decision.action == "refuse" and "vault.import" in decision.reason
 
 
@@ -355,12 +359,12 @@ def test_a_copy_dated_in_the_future_never_wins_newest(production: env.Environmen
     store = FlakyStore("file://store", tmp_path)
     _fill(store, [("valid", 1), ("valid", 2), ("future_id", 1), ("malformed_created", 3)])
     copy = "2099" + _snapshot_id(1)[4:]
-    decision = vaultdrill.plan_vault(production, store=store)
+    decision = vaultdrill.plan_vault(production, store=store, identities=[IDENTITY])
     assert decision.action == "refuse"
     assert f"{copy}: dated in the future (id {copy}" in decision.reason and "--snapshot ID" in (decision.hint or "")
     with pytest.raises(VaultError, match="dated in the future"):
         snapshots.find(store, ENV)
-    named = vaultdrill.plan_vault(production, snapshot=_snapshot_id(2), store=store)
+    named = vaultdrill.plan_vault(production, snapshot=_snapshot_id(2), store=store, identities=[IDENTITY])
     assert (named.action, named.snapshot) == ("restore", _snapshot_id(2))
     catalog = snapshots.scan(store, ENV)
     assert [m.id for m in catalog.valid] == [_snapshot_id(1), _snapshot_id(2)]
@@ -472,7 +476,7 @@ def test_another_environments_snapshot_in_the_store_is_a_named_doubt(production:
     unprotected = env.Environment(**{**production.__dict__, "protected": False})
     store = FlakyStore("file://store", tmp_path)
     _write_cluster_snapshot(store, _snapshot_id(7), "staging", "cattle-staging")
-    decision = vaultdrill.plan_vault(unprotected, store=store)
+    decision = vaultdrill.plan_vault(unprotected, store=store, identities=[IDENTITY])
     assert decision.action == "refuse"
     assert (f"{_snapshot_id(7)}.manifest.json: a snapshot of environment 'staging' (cluster cattle-staging): this "
             "store is shared with another environment") in decision.reason

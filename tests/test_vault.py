@@ -528,3 +528,45 @@ def test_a_backup_overlapping_another_keeps_only_a_snapshot_holding_its_own_cana
     vault.apply_snapshot(target.addr, token, snapshots.load(store, manifest, [identity]), manifest.id,
                          lambda: vault.applied_login(target.addr, LOGIN))
     assert vault._canary(target.addr, LOGIN) == manifest.canary == manifest.id
+
+
+def test_snapshots_taken_before_a_key_rotation_still_restore_and_the_plan_never_picks_one_it_cannot_decrypt(
+        secrets_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed, round two (5): after secrets.rotate the older snapshots are encrypted for the rotated-away key;
+    cattle keeps that key as a decryption key (rotate says so). Without it, the plan refuses instead of picking a
+    snapshot it cannot open."""
+    import os
+    import subprocess
+    import sys
+
+    from cattle import env as environments
+    from cattle.secrets import keys
+    from cattle.vault import restore as vaultdrill
+    from tests.conftest import REPO
+
+    testing = environments.load("testing", secrets_repo)
+    seal, credentials = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    store_url = f"file://{tmp_path / 'store'}"
+    monkeypatch.setenv(vaultdrill.STORE_VARIABLE, store_url)
+    with BaoServer(seal.key_hex, seal.key_id, directory=tmp_path / "source") as source:
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        vault.configure(vault.client(source.addr, token), credentials)
+        before = vaultdrill.backup(testing, source.addr)
+    rotated = subprocess.run([sys.executable, "-m", "invoke", "secrets.rotate", "--env", "testing"], cwd=REPO,
+                             capture_output=True, text=True, timeout=300, check=False, env=dict(os.environ))
+    assert rotated.returncode == 0, rotated.stderr
+    [old] = keys.rotated_key_files("testing")
+    assert f"the old key is kept as {old}: Vault snapshots and init records taken before now stay encrypted" \
+        in rotated.stdout
+    assert not {i.public for i in keys.candidate_identities("testing")} & set(before.recipients)
+    decision = vaultdrill.plan_vault(testing)
+    assert (decision.action, decision.snapshot) == ("restore", before.id)
+    report = vaultdrill.verify(testing)  # restores with the rotated-away key
+    assert report.snapshot == before.id
+    old.unlink()  # the old key thrown away too early
+    refused = vaultdrill.plan_vault(testing)
+    assert refused.action == "refuse"
+    assert f"{before.id}: encrypted for {before.recipients[0]}, and no key on this machine" in refused.reason
+    named = vaultdrill.plan_vault(testing, snapshot=before.id)
+    assert named.action == "refuse" and "no key on this machine is one of them" in named.reason

@@ -60,7 +60,7 @@ class Canary:
 def _root_client(environment: env.Environment, addr: str) -> hvac.Client | None:
     """A root client from the env's init record (cattle.vault.setup); None when the store has no record."""
     record = vaultinit.find(vaultdrill.store_for(environment), environment.name,
-                            keys.candidate_identities(environment.name))
+                            keys.decryption_identities(environment.name))
     return vault.client(addr, record.root_token) if record else None
 
 

@@ -234,7 +234,9 @@ def rotate(root: Path, env: str) -> Identity:
 
     The new key is written beside the old one first (<env>.txt.new). Until every file decrypts with the new
     key alone, the old key stays where it was, so an interrupted rotation leaves all files decryptable and a
-    second run resumes with the same new key. At the end the old key is kept as <env>.txt.rotated-<time>.
+    second run resumes with the same new key. At the end the old key is kept as <env>.txt.rotated-<time>: the
+    Vault snapshots and init records in the backup store stay encrypted for it (they are not re-encrypted), and
+    cattle keeps it as a decryption key for them (keys.decryption_identities) until they age out.
     """
     current = keys.key_file(env)
     pending = keys.pending_key_file(env)

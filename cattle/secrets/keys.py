@@ -88,6 +88,24 @@ def candidate_identities(env: str) -> list[Identity]:
     return list(unique.values())
 
 
+def rotated_key_files(env: str) -> list[Path]:
+    """Keys a rotation replaced (<env>.txt.rotated-<time>), oldest first: kept for what is still encrypted for them."""
+    return sorted(key_dir().glob(f"{env}.txt.rotated-*")) if key_dir().is_dir() else []
+
+
+def decryption_identities(env: str) -> list[Identity]:
+    """Every key that may open the env's Vault snapshots and init records: the current and pending ones, then the
+    rotated-away ones (backups taken before a rotation stay encrypted for the key of their time; secrets.rotate
+    re-encrypts only the SOPS files in git)."""
+    found = candidate_identities(env)
+    for path in rotated_key_files(env):
+        found += _read_file(path)
+    unique: dict[str, Identity] = {}
+    for identity in found:
+        unique.setdefault(identity.public, identity)
+    return list(unique.values())
+
+
 def find_identity(env: str, recipients: list[str] | None = None) -> Identity | None:
     """The environment's key: one whose public key is among the recipients, when given."""
     for identity in candidate_identities(env):

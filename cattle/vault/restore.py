@@ -84,7 +84,7 @@ def backup(env: Environment, addr: str | None = None, store_url: str | None = No
 def restore(env: Environment, addr: str | None = None, store_url: str | None = None, snapshot: str = "latest",
             force: bool = False, token: str | None = None) -> vault.RestoreReport:
     root = env.root
-    return vault.restore(address(addr), env.name, store_for(env, store_url), keys.candidate_identities(env.name),
+    return vault.restore(address(addr), env.name, store_for(env, store_url), keys.decryption_identities(env.name),
                          vault.seal_material(root, env.name), vault.backup_login(root, env.name), snapshot,
                          token or os.environ.get("VAULT_TOKEN"), force,
                          recipients=sopsconfig.required_recipients(root, env.name))
@@ -94,7 +94,7 @@ def verify(env: Environment, store_url: str | None = None, snapshot: str = "late
            workdir: Path | None = None) -> vault.RestoreReport:
     """Restore into a throwaway OpenBao on 127.0.0.1 started with the env's seal key; stop and wipe it after."""
     seal = vault.seal_material(env.root, env.name)
-    store, identities = store_for(env, store_url), keys.candidate_identities(env.name)
+    store, identities = store_for(env, store_url), keys.decryption_identities(env.name)
     with BaoServer(seal.key_hex, seal.key_id, directory=workdir) as server:
         report = vault.restore(server.addr, env.name, store, identities, seal, vault.backup_login(env.root, env.name),
                                snapshot, keep_pending=False)  # a throwaway server: nothing to resume
@@ -191,6 +191,15 @@ def decide(env: Environment, catalog: snapshots.Catalog | None, store_url: str, 
                                  hint=f"list them with: ./scripts/cattle vault.snapshots --env {env.name}")
         return VaultDecision("restore", store_url, f"restore the named snapshot {named.id}", named.id)
     assert catalog is not None
+    newer = [m for m, _ in catalog.undecryptable if catalog.newest is None or m.id > catalog.newest.id]
+    if newer:
+        return VaultDecision("refuse", store_url, f"the newest Vault snapshot of {env.name} in {store_url} cannot be "
+                             "decrypted with the keys on this machine: "
+                             f"{'; '.join(f'{m.id}: {why}' for m, why in catalog.undecryptable if m in newer)}; "
+                             "refusing to restore an older one in its place",
+                             hint=f"get the key it is encrypted for from custody (docs/secrets.md; a key a rotation "
+                             f"replaced is kept as {env.name}.txt.rotated-<time> beside the current one), or restore "
+                             "an older snapshot by name with --snapshot ID")
     if catalog.future:
         return VaultDecision("refuse", store_url, f"{store_url} holds snapshots of {env.name} dated in the future: "
                              f"{'; '.join(f'{m.id}: {why}' for m, why in catalog.future)}; refusing to pick the "
@@ -215,9 +224,11 @@ def decide(env: Environment, catalog: snapshots.Catalog | None, store_url: str, 
 
 
 def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "latest",
-               store: Store | None = None) -> VaultDecision:
-    """Read the env's Vault store once and decide (see `decide`)."""
+               store: Store | None = None, identities: list[keys.Identity] | None = None) -> VaultDecision:
+    """Read the env's Vault store once and decide (see `decide`); a snapshot encrypted for none of `identities`
+    (default: every key this machine holds for the env, rotated-away ones included) is never picked."""
     store = store or store_for(env)
+    held = [i.public for i in (keys.decryption_identities(env.name) if identities is None else identities)]
     if snapshot != "latest":
         try:
             named = snapshots.find(store, env.name, snapshot)
@@ -225,9 +236,13 @@ def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "lat
             return decide(env, None, store.url, snapshot=snapshot, named_error=exc.message)
         except StoreError as exc:
             return decide(env, None, store.url, store_error=exc.message)
+        if not set(named.recipients) & set(held):
+            return decide(env, None, store.url, snapshot=snapshot,
+                          named_error=f"snapshot {named.id} is encrypted for {', '.join(named.recipients)}, and no "
+                          "key on this machine is one of them: get that key from custody (docs/secrets.md)")
         return decide(env, None, store.url, snapshot=snapshot, named=named)
     try:
-        catalog = snapshots.scan(store, env.name)
+        catalog = snapshots.scan(store, env.name, keys=held)
     except StoreError as exc:
         return decide(env, None, store.url, store_error=exc.message)
     return decide(env, catalog, store.url, allow_empty=allow_empty)
@@ -243,7 +258,7 @@ def bring_up(env: Environment, addr: str, decision: VaultDecision, kubernetes_ca
     if decision.action == "refuse":
         raise VaultError(decision.reason, decision.hint)
     store = store_for(env)
-    identities = keys.candidate_identities(env.name)
+    identities = keys.decryption_identities(env.name)
     latest = decision.snapshot
     live = vault.health(addr) != 501  # initialised before this run: a re-run on a serving env must not break it
     if latest is not None:

@@ -159,6 +159,7 @@ class Catalog:
     unreadable: tuple[tuple[str, str], ...] = ()
     unaccounted: tuple[str, ...] = ()
     future: tuple[tuple[Manifest, str], ...] = ()
+    undecryptable: tuple[tuple[Manifest, str], ...] = ()
 
     @property
     def newest(self) -> Manifest | None:
@@ -169,6 +170,7 @@ class Catalog:
         """Every object that might be a backup cattle cannot use, each with the reason."""
         return ([f"{name}: unreadable manifest ({why})" for name, why in self.unreadable]
                 + [f"{m.id}{MANIFEST_SUFFIX}: {why}" for m, why in self.future]
+                + [f"{m.id}{MANIFEST_SUFFIX}: {why}" for m, why in self.undecryptable]
                 + [f"{m.id}{MANIFEST_SUFFIX}: a snapshot of environment {m.env!r}"
                    f"{f' (cluster {m.cluster})' if m.cluster else ''}: this store is shared with another environment"
                    for m in self.foreign]
@@ -224,9 +226,10 @@ def _parses(parse: Any, value: str) -> bool:
     return True
 
 
-def scan(store: Store, env: str, now: float | None = None) -> Catalog:
-    """Every object of the store sorted into valid, foreign, unreadable, future and unaccounted (`now`: this
-    machine's clock unless given).
+def scan(store: Store, env: str, now: float | None = None, keys: list[str] | None = None) -> Catalog:
+    """Every object of the store sorted into valid, foreign, unreadable, future, undecryptable and unaccounted
+    (`now`: this machine's clock unless given; `keys`: the public keys at hand, when given a snapshot encrypted for
+    none of them is undecryptable, not valid).
 
     Listing the store must work: a StoreError (no credentials, DNS, 403, timeout) propagates, because an
     unreachable store is never an empty one.
@@ -236,6 +239,7 @@ def scan(store: Store, env: str, now: float | None = None) -> Catalog:
     foreign: list[Manifest] = []
     unreadable: list[tuple[str, str]] = []
     future: list[tuple[Manifest, str]] = []
+    undecryptable: list[tuple[Manifest, str]] = []
     clock = time.time() if now is None else now
     described: set[str] = set()
     for name in names:
@@ -252,13 +256,16 @@ def scan(store: Store, env: str, now: float | None = None) -> Catalog:
             foreign.append(manifest)
         elif ahead:
             future.append((manifest, ahead))
+        elif keys is not None and not set(manifest.recipients) & set(keys):
+            undecryptable.append((manifest, f"encrypted for {', '.join(manifest.recipients) or 'nobody'}, and no key "
+                                            "on this machine is one of them"))
         else:
             valid.append(manifest)
         described.add(manifest.id + SNAPSHOT_SUFFIX)
     ours = (MANIFEST_SUFFIX, RECORD_SUFFIX, PENDING_SUFFIX)
     unaccounted = [n for n in names if not n.endswith(ours) and n not in described]
     return Catalog(store.url, env, tuple(sorted(valid, key=lambda m: m.id)), tuple(foreign), tuple(unreadable),
-                   tuple(unaccounted), tuple(future))
+                   tuple(unaccounted), tuple(future), tuple(sorted(undecryptable, key=lambda u: u[0].id)))
 
 
 def manifests(store: Store) -> list[Manifest]:
