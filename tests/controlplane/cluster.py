@@ -194,7 +194,10 @@ class ControlPlane:
         kwok = self._process("kwok", [
             str(self.binaries["kwok"]), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", f"--config={stages}",
-            "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{free_port()}"])
+            "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{free_port()}",
+            # renew each node's Lease as a kubelet does (40 s, the kubelet's default): without it the node lifecycle
+            # controller finds no heartbeat after its grace period and marks every pod on the node Ready=False
+            "--node-lease-duration-seconds=40"])
         self.kubectl("apply", "-f", "-", input=json.dumps(node_manifest(NODE_NAME)))
         wait_for(f"node {NODE_NAME} Ready", lambda: self._node_ready(NODE_NAME), [api, kwok])
         return self
