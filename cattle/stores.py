@@ -23,6 +23,7 @@ class Store(Protocol):
 
     def put(self, name: str, data: bytes) -> None: ...
     def get(self, name: str) -> bytes: ...
+    def head(self, name: str, length: int) -> bytes: ...
     def names(self) -> list[str]: ...
     def keys(self, under: str = "") -> list[str]: ...
     def times(self, under: str = "") -> dict[str, float]: ...
@@ -46,6 +47,15 @@ class FileStore:
     def get(self, name: str) -> bytes:
         try:
             return (self.directory / name).read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError(f"{name} is not in {self.url}",
+                             "list what is there with ./scripts/cattle vault.snapshots") from exc
+
+    def head(self, name: str, length: int) -> bytes:
+        """The first `length` bytes of an object (all of it when shorter)."""
+        try:
+            with (self.directory / name).open("rb") as handle:
+                return handle.read(length)
         except FileNotFoundError as exc:
             raise StoreError(f"{name} is not in {self.url}",
                              "list what is there with ./scripts/cattle vault.snapshots") from exc
@@ -106,6 +116,12 @@ class S3Store:
 
     def get(self, name: str) -> bytes:
         response = self._call(f"download {name}", self.client.get_object, Bucket=self.bucket, Key=self._key(name))
+        return bytes(response["Body"].read())
+
+    def head(self, name: str, length: int) -> bytes:
+        """The first `length` bytes of an object (a ranged GET)."""
+        response = self._call(f"download {name}", self.client.get_object, Bucket=self.bucket, Key=self._key(name),
+                              Range=f"bytes=0-{length - 1}")
         return bytes(response["Body"].read())
 
     def names(self) -> list[str]:

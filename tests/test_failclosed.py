@@ -62,7 +62,7 @@ def _write_snapshot(store: FlakyStore, snapshot_id: str, env_name: str = ENV, cr
 
 KINDS = ("valid", "corrupt_blob", "truncated_manifest", "garbage_manifest", "foreign", "missing_manifest",
          "unreadable_manifest", "stray", "wrong_id", "future_id", "future_created", "malformed_created",
-         "undecryptable")
+         "undecryptable", "lying_recipients")
 READABLE = {"valid", "corrupt_blob"}  # a manifest of this env that reads whole, dated in the past, for a key at hand
 FUTURE = {"future_id", "future_created"}  # reads whole, but dated in the future: stops a restore of the newest
 
@@ -85,6 +85,12 @@ def _fill(store: FlakyStore, entries: list[tuple[str, int]]) -> dict[str, str]:
             kind, "2026-11-01T00:00:00Z")
         recipient = str(STRANGER.to_public()) if kind == "undecryptable" else IDENTITY.public
         _write_snapshot(store, snapshot_id, "staging" if kind == "foreign" else ENV, created, recipient)
+        if kind == "lying_recipients":  # the manifest names our key, the data is encrypted for another
+            blob = snapshots.encrypt(f"raft snapshot {snapshot_id}".encode(), [str(STRANGER.to_public())])
+            store.put(snapshot_id + snapshots.SNAPSHOT_SUFFIX, blob)
+            raw = json.loads(store.get(manifest_name))
+            raw.update(size=len(blob), sha256=snapshots.sha256(blob))
+            store.put(manifest_name, json.dumps(raw).encode())
         path = store.directory / manifest_name
         if kind == "corrupt_blob":
             blob = store.directory / (snapshot_id + snapshots.SNAPSHOT_SUFFIX)
@@ -114,6 +120,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> env.Environment:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=entries_strategy, allow_empty=st.booleans(), protected=st.booleans())
+@example(entries=[("valid", 1), ("lying_recipients", 2)], allow_empty=False, protected=True)
+@example(entries=[("valid", 1), ("undecryptable", 2)], allow_empty=False, protected=True)
+@example(entries=[("valid", 1), ("future_id", 0), ("foreign", 3)], allow_empty=True, protected=False)
 def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_valid(
         production: env.Environment, entries: list[tuple[str, int]], allow_empty: bool, protected: bool) -> None:
     environment = env.Environment(**{**production.__dict__, "protected": protected})
@@ -121,10 +130,17 @@ def test_vault_never_starts_empty_over_a_backup_and_restores_only_the_newest_val
         store = FlakyStore("file://store", Path(tmp))
         made = _fill(store, entries)
         decision = vaultdrill.plan_vault(environment, allow_empty, store=store, identities=[IDENTITY])
-        readable = sorted(i for i, kind in made.items() if kind in READABLE)
-        doubts = [i for i, kind in made.items() if kind not in READABLE]  # another env's snapshot too
+        # a lying manifest reads whole and names our key: only its data shows it is not ours, and only the newest
+        # snapshot's data is looked at before planning
+        claimed = sorted(i for i, kind in made.items() if kind in READABLE or kind == "lying_recipients")
+        lying_newest = bool(claimed) and made[claimed[-1]] == "lying_recipients"
+        readable = sorted(i for i, kind in made.items() if kind in READABLE or
+                          (kind == "lying_recipients" and i != claimed[-1]))
+        doubts = [i for i, kind in made.items() if kind not in READABLE and kind != "lying_recipients"]
         locked = [i for i, kind in made.items() if kind == "undecryptable"]  # for a key this machine lacks
-        if any(i > (readable[-1] if readable else "") for i in locked):  # never an older one in its place
+        if lying_newest:
+            assert decision.action == "refuse" and "encrypted for no key on this machine" in decision.reason
+        elif any(i > (readable[-1] if readable else "") for i in locked):  # never an older one in its place
             assert decision.action == "refuse" and "cannot be decrypted with the keys on this machine" in \
                 decision.reason
         elif any(kind in FUTURE for kind in made.values()):

@@ -45,6 +45,14 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., BaoServer]]:
         server.stop(wipe=True)
 
 
+def _stranger() -> Identity:
+    """A key this machine holds for nothing."""
+    from pyrage import x25519
+
+    key = x25519.Identity.generate()
+    return Identity(str(key), str(key.to_public()), "stranger")
+
+
 def _source(start: Callable[..., BaoServer], seal: vault.SealMaterial) -> tuple[BaoServer, str]:
     server = start(seal)
     root_token = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
@@ -86,6 +94,8 @@ def test_s3_store_with_retention(servers: Callable[..., BaoServer], seal: vault.
     made = [_backup(source, store, identity, seal, keep=2) for _ in range(3)]
     kept = snapshots.manifests(store)
     assert [m.id for m in kept] == [m.id for m in made[1:]]
+    assert snapshots.opens(store, made[-1], [identity]) is None  # the age header, by a ranged GET
+    assert "encrypted for no key on this machine" in (snapshots.opens(store, made[-1], [_stranger()]) or "")
     assert len(store.names()) == 4
     target = servers(seal)
     report = vault.restore(target.addr, "testing", store, [identity], seal, LOGIN)

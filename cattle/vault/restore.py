@@ -228,7 +228,8 @@ def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "lat
     """Read the env's Vault store once and decide (see `decide`); a snapshot encrypted for none of `identities`
     (default: every key this machine holds for the env, rotated-away ones included) is never picked."""
     store = store or store_for(env)
-    held = [i.public for i in (keys.decryption_identities(env.name) if identities is None else identities)]
+    at_hand = keys.decryption_identities(env.name) if identities is None else identities
+    held = [i.public for i in at_hand]
     if snapshot != "latest":
         try:
             named = snapshots.find(store, env.name, snapshot)
@@ -240,11 +241,21 @@ def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "lat
             return decide(env, None, store.url, snapshot=snapshot,
                           named_error=f"snapshot {named.id} is encrypted for {', '.join(named.recipients)}, and no "
                           "key on this machine is one of them: get that key from custody (docs/secrets.md)")
+        why = snapshots.opens(store, named, at_hand)
+        if why is not None:
+            return decide(env, None, store.url, snapshot=snapshot, named_error=f"snapshot {named.id}: {why}")
         return decide(env, None, store.url, snapshot=snapshot, named=named)
     try:
         catalog = snapshots.scan(store, env.name, keys=held)
     except StoreError as exc:
         return decide(env, None, store.url, store_error=exc.message)
+    newest = catalog.newest
+    if newest is not None:
+        why = snapshots.opens(store, newest, at_hand)
+        if why is not None:  # never planned: the restore would fail after the cluster was made
+            catalog = replace(catalog, valid=catalog.valid[:-1],
+                              undecryptable=tuple(sorted([*catalog.undecryptable, (newest, why)],
+                                                         key=lambda u: u[0].id)))
     return decide(env, catalog, store.url, allow_empty=allow_empty)
 
 

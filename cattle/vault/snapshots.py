@@ -311,6 +311,25 @@ def find(store: Store, env: str, snapshot: str = "latest", catalog: Catalog | No
     return found.newest
 
 
+HEADER_BYTES = 64 * 1024  # far more than an age header with a few recipients
+
+
+def opens(store: Store, manifest: Manifest, identities: list[Identity]) -> str | None:
+    """Why a snapshot's data does not open with the keys at hand, or None when it does: its age header is read (a
+    ranged read, not the whole snapshot) and a file key unwrapped, so a manifest naming the right recipients over
+    data encrypted for others is caught before a restore is planned."""
+    try:
+        head = store.head(manifest.id + SNAPSHOT_SUFFIX, HEADER_BYTES)
+    except StoreError as exc:
+        return f"its data cannot be read: {exc.message}"
+    try:
+        pyrage.decrypt(head, [x25519.Identity.from_str(i.secret) for i in identities])
+    except pyrage.DecryptError as exc:
+        if "No matching keys" in str(exc):
+            return "its data is encrypted for no key on this machine (whatever its manifest says)"
+    return None  # the header opened; the rest is checked against the manifest's checksums when it is restored
+
+
 def load(store: Store, manifest: Manifest, identities: list[Identity]) -> bytes:
     """The plaintext raft snapshot, verified against both checksums of its manifest."""
     try:
