@@ -38,6 +38,10 @@ def test_a_deployment_becomes_available_through_the_real_controllers(control_pla
     assert version["gitVersion"] == "v1.36.3" and version["minor"] == "36"
     plane.kubectl("create", "deployment", "web", "--image=registry.invalid/web@sha256:" + "0" * 64, "--replicas=3")
     plane.kubectl("rollout", "status", "deployment/web", "--timeout=300s")
+    # the fake node keeps a Lease as a kubelet does: without it the node lifecycle controller marks its pods
+    # Ready=False once its grace period has passed, and nothing turns them Ready again
+    plane.kubectl("wait", "--for=jsonpath={.spec.leaseDurationSeconds}=40", "lease/kwok-node-0",
+                  "-n", "kube-node-lease", "--timeout=300s")
     pods = _json(plane, "get", "pods", "-l", "app=web")["items"]
     assert len(pods) == 3  # type: ignore[arg-type]
     assert {p["spec"]["nodeName"] for p in pods} == {"kwok-node-0"}  # type: ignore[index, union-attr]
