@@ -5,7 +5,9 @@ the stand-in charts installed by the real helm-controller, and the real status c
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.timeline import Timeline
-from tests.controlplane.tier import Tier
+from tests.controlplane.tier import GIT, Tier
 
 CONTEXT = "cattle-tier"
 pytestmark = pytest.mark.timeout(1800)  # a whole rebuild (or two) on a busy 2-core machine
@@ -41,12 +43,17 @@ def _ready(obj: dict[str, object]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def test_a_rebuild_from_nothing_reaches_every_flux_object_ready(tier: Tier, secrets_repo: Path) -> None:
+def _rebuild(tier: Tier, **extra: object) -> Timeline:
     try:
-        timeline = bootstrap.run("testing", _options(), timeline=Timeline("testing"))
+        timeline = bootstrap.run("testing", _options(**extra), timeline=Timeline("testing"))
     except Exception as exc:
         raise AssertionError(f"{exc}\n{tier.diagnosis()}") from exc
     assert timeline is not None and timeline.result == "ok"
+    return timeline
+
+
+def test_a_rebuild_from_nothing_reaches_every_flux_object_ready(tier: Tier, secrets_repo: Path) -> None:
+    timeline = _rebuild(tier)  # the checkout served to the cluster by GitServer (--serve)
     phases = [e.phase for e in timeline.events if not e.phase.startswith("reconcile ")]
     assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "database", "sync",
                       "reconcile", "restore", "verify"]
@@ -63,3 +70,63 @@ def test_a_rebuild_from_nothing_reaches_every_flux_object_ready(tier: Tier, secr
     # dependsOn: platform-controllers turned Ready only after secrets, apps and platform-configs after it
     ready = {e.phase.removeprefix("reconcile "): e.end for e in timeline.events if e.phase.startswith("reconcile ")}
     assert ready["secrets"] <= ready["platform-controllers"] <= min(ready["apps"], ready["platform-configs"])
+
+
+# What a re-run must leave alone: every object's identity and spec (generation), and the contents of every
+# ConfigMap and Secret (resourceVersion: a server-side apply that changes nothing does not write).
+STATE_KINDS = ("namespaces", "customresourcedefinitions", "deployments", "configmaps", "secrets",
+               "kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolkit.fluxcd.io",
+               "gitrepositories.source.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io")
+
+
+def _state(tier: Tier, skip: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[object, ...]]:
+    found: dict[tuple[str, str, str], tuple[object, ...]] = {}
+    for kind in STATE_KINDS:
+        for item in _get(tier, kind, "-A")["items"]:  # type: ignore[union-attr]
+            meta = item["metadata"]  # type: ignore[index]
+            key = (kind, meta.get("namespace", ""), meta["name"])
+            if key in skip:
+                continue
+            version = meta["resourceVersion"] if kind in ("configmaps", "secrets") else meta.get("generation")
+            found[key] = (meta["uid"], version)
+    return found
+
+
+def _managers(obj: dict[str, object]) -> dict[str, str]:
+    """manager -> the fields it owns (as the API server records them), flattened to one string."""
+    fields = obj["metadata"]["managedFields"]  # type: ignore[index]
+    return {m["manager"]: json.dumps(m.get("fieldsV1", {}), sort_keys=True) for m in fields}  # type: ignore[index, union-attr]
+
+
+def test_a_rerun_changes_nothing_and_takes_back_what_another_manager_changed(tier: Tier, secrets_repo: Path) -> None:
+    """Pushed git this time (a GitServer of the test's own at one address for both runs): the second run finds
+    everything in place. Between the runs someone `kubectl apply`s another age key into secret zero and labels
+    it: cattle's forced server-side apply takes the key back, as the real API server decides, and leaves the label."""
+    from cattle.bootstrap.gitserve import GitServer
+    from cattle.secrets import keys
+
+    subprocess.run([*GIT, "add", "-A"], cwd=secrets_repo, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "the environment"], cwd=secrets_repo, check=True)
+    with GitServer(secrets_repo, "main") as server:
+        url = server.url("127.0.0.1")
+        _rebuild(tier, serve=False, git_url=url)
+        identity = keys.require_identity("testing")
+        stranger = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sops-age", "namespace": "flux-system"},
+                    "stringData": {"testing.agekey": "AGE-SECRET-KEY-1NOTTHEKEYCATTLEHANDSFLUXNOTTHEKEYCATTLEHANDS0"}}
+        tier.plane.kubectl("apply", "-f", "-", input=json.dumps(stranger))
+        tier.plane.kubectl("label", "secret", "sops-age", "-n", "flux-system", "team=sre")
+        secret_zero = {("secrets", "flux-system", "sops-age")}
+        before = _state(tier, secret_zero)
+        second = _rebuild(tier, serve=False, git_url=url)
+        after = _state(tier, secret_zero)
+    changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+    assert changed == [], f"a re-run changed {changed}"
+    assert second.result == "ok"
+    secret = _get(tier, "secret", "-n", "flux-system", "sops-age", "--show-managed-fields")
+    decoded = base64.b64decode(secret["data"]["testing.agekey"]).decode()  # type: ignore[index]
+    assert decoded.strip() == identity.secret  # the key cattle holds, again
+    assert secret["metadata"]["labels"] == {"team": "sre"}  # type: ignore[index]
+    managers = _managers(secret)
+    assert "testing.agekey" in managers["cattle"]  # cattle owns the key field again ...
+    assert "testing.agekey" not in managers.get("kubectl-client-side-apply", "")  # ... and kubectl no longer
+    assert "team" in managers["kubectl-label"] and "team" not in managers["cattle"]
