@@ -125,7 +125,7 @@ def test_a_rerun_changes_nothing_and_takes_back_what_another_manager_changed(tie
     secret = _get(tier, "secret", "-n", "flux-system", "sops-age", "--show-managed-fields")
     decoded = base64.b64decode(secret["data"]["testing.agekey"]).decode()  # type: ignore[index]
     assert decoded.strip() == identity.secret  # the key cattle holds, again
-    assert secret["metadata"]["labels"] == {"team": "sre"}  # type: ignore[index]
+    assert secret["metadata"]["labels"]["team"] == "sre"  # type: ignore[index]
     managers = _managers(secret)
     assert "testing.agekey" in managers["cattle"]  # cattle owns the key field again ...
     assert "testing.agekey" not in managers.get("kubectl-client-side-apply", "")  # ... and kubectl no longer
