@@ -4,6 +4,7 @@ A real OpenBao server on 127.0.0.1 plays the in-cluster one (CATTLE_VAULT_ADDR).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -26,6 +27,10 @@ from cattle.vault import setup as vaultinit
 from cattle.vault.server import BaoServer
 from tests.conftest import StandIns
 from tests.kubemock import FakeCluster, Scenario, children_of
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def _children(root: Path) -> list[tuple[str, dict[str, object]]]:
@@ -109,7 +114,7 @@ def test_bootstrap_reconciles_in_dependency_order_and_reports(cluster: FakeClust
     assert sops_index < sync_index
     stored = next(o for (res, ns, name), o in cluster.km.objects.items() if name == "sops-age")
     identity = keys.require_identity("testing")
-    assert list(stored["stringData"].values()) == [identity.secret + "\n"]
+    assert list(stored["data"].values()) == [_b64(identity.secret + "\n")]
     # the report: table printed, run file written, and no key material anywhere in either
     out = capsys.readouterr()
     assert "RTO (testing):" in out.out and "critical path: secrets → platform-controllers → " in out.out
@@ -518,17 +523,19 @@ def test_what_flux_is_handed_is_what_the_fake_flux_needs(cluster: FakeCluster, s
     # refuses cattle's apply over another manager's fields unless it forces
     cluster.add_namespace("flux-system")
     secrets = "/api/v1/namespaces/flux-system/secrets"
-    for kind, name, fields in (("Secret", "flux-system", {"stringData": {"username": "git", "password": "ghp_old"}}),
-                               ("Secret", "sops-age", {"stringData": {"testing.agekey": "AGE-SECRET-KEY-1OLD"}}),
+    # (the API server stores a Secret's stringData as data, owned by whoever wrote it: seen on the control plane tier)
+    old_credentials = {"username": _b64("git"), "password": _b64("ghp_old")}
+    for kind, name, fields in (("Secret", "flux-system", {"data": old_credentials}),
+                               ("Secret", "sops-age", {"data": {"testing.agekey": _b64("AGE-SECRET-KEY-1OLD")}}),
                                ("ConfigMap", "cattle-bootstrap", {"data": {"DB_BOOTSTRAP": "recovery",
                                                                            "DB_GENERATION": "g7"}})):
         obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "flux-system"}, **fields}
         assert cluster.apply_as("kubectl", f"/api/v1/namespaces/flux-system/{kind.lower()}s/{name}", obj) == 201
     timeline = bootstrap.run("testing", _options())
     assert timeline is not None and timeline.result == "ok"
-    assert cluster._get(f"{secrets}/flux-system")["stringData"]["password"] == token  # type: ignore[index]
-    assert cluster._get(f"{secrets}/sops-age")["stringData"] == {  # type: ignore[index]
-        "testing.agekey": keys.require_identity("testing").secret + "\n"}
+    assert cluster._get(f"{secrets}/flux-system")["data"]["password"] == _b64(token)  # type: ignore[index]
+    assert cluster._get(f"{secrets}/sops-age")["data"] == {  # type: ignore[index]
+        "testing.agekey": _b64(keys.require_identity("testing").secret + "\n")}
     repository = _applied(cluster, "/apis/source.toolkit.fluxcd.io/v1/gitrepositories")
     assert repository["spec"] == {"interval": "1m", "url": "https://git.example.com/cattle.git",  # type: ignore[index]
                                   "ref": {"branch": "release-7"}, "secretRef": {"name": "flux-system"}}

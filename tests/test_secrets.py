@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -297,8 +298,8 @@ def test_flux_secret_carries_the_key_under_an_agekey_name(secrets_repo: Path) ->
     secret = keys.flux_secret(identity, "testing")
     assert secret["metadata"] == {"name": "sops-age", "namespace": "flux-system",
                                   "labels": {"app.kubernetes.io/managed-by": "cattle"}}
-    [(name, value)] = secret["stringData"].items()
-    assert name.endswith(".agekey") and value.strip() == identity.secret
+    [(name, value)] = secret["data"].items()  # data, not stringData: cattle owns the field it applies
+    assert name.endswith(".agekey") and base64.b64decode(value).decode().strip() == identity.secret
     assert identity.secret not in repr(identity)
 
 

@@ -3,6 +3,7 @@ credentials Secret for it (never printed)."""
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,4 +86,4 @@ def credentials_secret() -> dict[str, Any] | None:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": flux.GIT_SECRET, "namespace": flux.NAMESPACE,
                          "labels": {"app.kubernetes.io/managed-by": "cattle"}},
-            "stringData": data}
+            "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}}

@@ -6,6 +6,7 @@ file ~/.config/cattle/age/<env>.txt (0600). A key file is never overwritten.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from dataclasses import dataclass, field
@@ -156,12 +157,16 @@ def create_key(env: str) -> Identity:
 
 
 def flux_secret(identity: Identity, env: str) -> dict[str, Any]:
-    """The flux-system/sops-age Secret kustomize-controller decrypts with (key name ends in .agekey)."""
+    """The flux-system/sops-age Secret kustomize-controller decrypts with (key name ends in .agekey).
+
+    As `data`, not `stringData`: the API server stores stringData as data, and a server-side apply of stringData
+    never takes the data field from the manager that wrote it (seen on the control plane tier), so cattle's forced
+    apply would not own its own secret zero."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": FLUX_SECRET, "namespace": "flux-system",
                      "labels": {"app.kubernetes.io/managed-by": "cattle"}},
         "type": "Opaque",
-        "stringData": {f"{env}.agekey": identity.secret + "\n"},
+        "data": {f"{env}.agekey": base64.b64encode((identity.secret + "\n").encode()).decode()},
     }
