@@ -7,6 +7,7 @@
     .venv/bin/python scripts/mutation.py --fast-only --sample 120 cattle/bootstrap/rebuild.py  # 120 at random
     .venv/bin/python scripts/mutation.py --fast-only --again cattle/dr/drill.py  # its survivors, with today's tests
     .venv/bin/python scripts/mutation.py --again --sample 30 cattle/bootstrap/rebuild.py  # and 30 not sampled before
+    .venv/bin/python scripts/mutation.py --tier --sample 10 cattle/bootstrap/reconcile.py  # against the real tier
 
 Each module is mutated in a private copy of the repository (the working tree is never touched), and every
 mutant runs the module's fast tests first and, only when they pass, its slower end-to-end tests against the mock
@@ -36,6 +37,11 @@ FAST_PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=3
 KEEP_EVERY = 60  # seconds between copies of the running session into .cattle/mutation/
 BOOTSTRAP_E2E = ("tests/test_bootstrap.py -n 2 -k 'dependency_order or retries or decryption_key or terminal or "
                  "timeout_names or handed or crd_is_established or rerun_is_idempotent'")
+# --tier: the slower tests are the control plane tier's instead of the fake cluster's (a real kube-apiserver and the
+# real Flux controllers, tests/controlplane; about three minutes a mutant the fast tests miss)
+TIER_E2E = "tests/controlplane/test_failures.py tests/controlplane/test_rebuild.py -k 'from_nothing or failures'"
+TIER_MODULES = ("cattle/bootstrap/reconcile.py", "cattle/bootstrap/fluxinstall.py", "cattle/manifests/flux.py",
+                "cattle/bootstrap/rebuild.py")
 # module -> (fast tests, slower tests run only for mutants the fast ones miss)
 MODULES: dict[str, tuple[str, str]] = {
     "cattle/bootstrap/reconcile.py": ("tests/test_reconcile.py", BOOTSTRAP_E2E),
@@ -84,12 +90,12 @@ def test_command(fast: str, slow: str) -> str:
 
 
 def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = None,
-        again: bool = False) -> dict[str, object]:
+        again: bool = False, tier: bool = False) -> dict[str, object]:
     """Mutate one module and run its tests on every mutant. `again`: start from the session this script kept for
     the module, and run only its survivors and the mutants it never reached, with the tests as they are now."""
     fast, slow = MODULES[module]
-    slow = "" if fast_only else slow
-    kept = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + ".sqlite")
+    slow = "" if fast_only else (TIER_E2E if tier else slow)
+    kept = ROOT / ".cattle" / "mutation" / (module.replace("/", "_") + (".tier" if tier else "") + ".sqlite")
     with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
         copy = Path(tmp) / "repo"
         private_copy(copy)
@@ -250,21 +256,21 @@ def main(argv: list[str]) -> int:
     # which keeps what was measured
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    fast_only, again = "--fast-only" in argv, "--again" in argv
-    argv = [a for a in argv if a not in ("--fast-only", "--again")]
+    fast_only, again, tier = "--fast-only" in argv, "--again" in argv, "--tier" in argv
+    argv = [a for a in argv if a not in ("--fast-only", "--again", "--tier")]
     sample = None
     if "--sample" in argv:
         at = argv.index("--sample")
         sample = int(argv[at + 1])
         argv = argv[:at] + argv[at + 2:]
-    modules = argv or list(MODULES)
+    modules = argv or list(TIER_MODULES if tier else MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
     tool = ensure_cosmic_ray()
     for module in modules:
-        result = run(module, tool, fast_only, sample, again)
+        result = run(module, tool, fast_only, sample, again, tier)
         sampled = f", {result['not sampled']} not sampled" if result["not sampled"] else ""
         print(f"{module}: {result['killed']} killed, {result['survived']} survived, {result['equivalent']} "
               f"equivalent (in annotations), {result['incompetent']} incompetent/timed out{sampled}; score "
