@@ -75,6 +75,7 @@ def main() -> int:
         print("flux_bench needs root: it makes its own network namespace", file=sys.stderr)
         return 2
     netns.enter_private_namespace()
+    netns.keep_servers_ports_apart()
     binaries = build.binaries()
     results = {}
     for nudge in (True, False):

@@ -12,8 +12,10 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cattle.vault.server import free_port
 from tests.controlplane import pki as tierpki
+from tests.controlplane.netns import EPHEMERAL_PORTS
 
 REPO = Path(__file__).resolve().parents[2]
 KWOK_STAGES = REPO / "vendor" / "kwok"
@@ -32,6 +34,26 @@ FLUX_NAMESPACE = "flux-system"
 FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 PR_SET_PDEATHSIG = 1
 START_DEADLINE = 300.0  # generous: a busy 2-core machine starts slowly; never a measure of speed
+
+
+_NEXT_PORT = [20000]
+_PORT_LOCK = threading.Lock()
+
+
+def free_port() -> int:
+    """A port for a server of the tier: counted up below the namespace's ephemeral range (netns.EPHEMERAL_PORTS),
+    so neither another server of the tier nor a client's outgoing connection takes it before the server binds."""
+    with _PORT_LOCK:
+        while _NEXT_PORT[0] < EPHEMERAL_PORTS[0]:
+            port = _NEXT_PORT[0]
+            _NEXT_PORT[0] += 1
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise TierError("the tier ran out of ports below its ephemeral range")
 
 
 class TierError(RuntimeError):

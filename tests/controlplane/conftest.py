@@ -27,11 +27,11 @@ def _interrupted(signum: int, frame: object) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
-    if netns.isolated():
-        return
     try:
-        netns.enter_private_namespace()
-    except (OSError, FileNotFoundError) as exc:
+        if not netns.isolated():
+            netns.enter_private_namespace()
+        netns.keep_servers_ports_apart()
+    except OSError as exc:
         _ISOLATION_ERROR.append(str(exc))
 
 

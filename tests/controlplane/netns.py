@@ -11,6 +11,7 @@ from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+EPHEMERAL_PORTS = (40000, 60999)
 
 
 def interfaces() -> list[str]:
@@ -34,6 +35,12 @@ def enter_private_namespace() -> None:
         raise OSError(errno, f"unshare(CLONE_NEWNET) failed: {os.strerror(errno)} (the control plane tier needs "
                       "root to make its own network namespace)")
     loopback_up()
+
+
+def keep_servers_ports_apart() -> None:
+    """Outgoing connections take their local ports from this range (a per-namespace setting): the tier's servers
+    listen below it (cluster.free_port), so a port handed to a server is never taken meanwhile by a client."""
+    Path("/proc/sys/net/ipv4/ip_local_port_range").write_text(f"{EPHEMERAL_PORTS[0]} {EPHEMERAL_PORTS[1]}\n")
 
 
 def loopback_up() -> None:
