@@ -70,3 +70,47 @@ def test_the_build_cache_is_keyed_by_the_pins(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(build, "go_version", lambda: "go1.26.8")
     with pytest.raises(FileNotFoundError, match=r"not built yet: .*kube-apiserver"):
         build.binaries()
+
+
+GO_STAND_IN = """#!/usr/bin/env python3
+import os, sys
+args = sys.argv[1:]
+if args[:2] == ["env", "GOVERSION"]:
+    print("go1.26.8"); sys.exit(0)
+assert args[0] == "build", args
+out = args[args.index("-o") + 1]
+package = args[-1]
+with open(os.environ["GO_LOG"], "a") as log:
+    log.write(package + "\\n")
+if package in os.environ.get("GO_FAILS", "").split(","):
+    open(out, "w").write("half a binary")  # a build that dies leaves its partial output behind
+    print("compile: signal: killed", file=sys.stderr); sys.exit(2)
+open(out, "w").write("binary of " + package)
+"""
+
+
+def test_an_interrupted_build_resumes_with_the_program_it_had_not_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stand_ins: object, capsys: pytest.CaptureFixture[str]) -> None:
+    stand_ins.put("go", GO_STAND_IN)  # type: ignore[attr-defined]
+    log = tmp_path / "go.log"
+    monkeypatch.setenv("GO_LOG", str(log))
+    monkeypatch.setenv(build.CACHE_VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setenv("GO_FAILS", "k8s.io/kubernetes/cmd/kube-apiserver")
+    with pytest.raises(SystemExit, match=r"(?s)building kube-apiserver failed \(exit 2\).*signal: killed.*run "
+                                         r"./scripts/setup --test again to resume"):
+        build.build_all(["etcd", "kube-apiserver", "kwok"])
+    assert log.read_text().split() == [".", "k8s.io/kubernetes/cmd/kube-apiserver"]
+    go = build.go_version()
+    etcd, apiserver = (build.binary(p, go) for p in build.PROGRAMS if p.name in ("etcd", "kube-apiserver"))
+    assert etcd.read_text() == "binary of ." and not apiserver.exists()
+    assert not list(apiserver.parent.glob(".*partial"))  # no half binary is ever taken for a whole one
+    monkeypatch.delenv("GO_FAILS")
+    log.write_text("")
+    built = build.build_all(["etcd", "kube-apiserver", "kwok"])
+    assert log.read_text().split() == ["k8s.io/kubernetes/cmd/kube-apiserver", "sigs.k8s.io/kwok/cmd/kwok"]
+    assert set(built) == {"etcd", "kube-apiserver", "kwok"} and built["etcd"] == etcd
+    progress = capsys.readouterr().err
+    assert "building 2 of 3 programs" in progress and "kube-apiserver v1.36.3: built in" in progress
+    log.write_text("")
+    build.build_all(["etcd", "kube-apiserver", "kwok"])  # warm: nothing is built again
+    assert log.read_text() == ""
