@@ -108,9 +108,10 @@ def crd_kinds(path: Path) -> list[dict[str, Any]]:
 
 
 def without_nulls(node: Any) -> Any:
-    """The object as the API server stores it: a null in a map is dropped (a built-in type decodes it as the zero
-    value; a custom resource's structural schema prunes nulls of fields that are not nullable). Flux's substitution
-    turns `key: ${VAR:=}` into such a null."""
+    """A built-in object as the API server decodes it: a null in a map is the field's zero value, as if absent.
+    (A custom resource's null is refused unless the field is nullable: the real API server answered `must be of type
+    string: "null"` for an ObjectStore on the control plane tier.) Flux's substitution turns `key: ${VAR:=}` into
+    such a null."""
     if isinstance(node, dict):
         return {k: without_nulls(v) for k, v in node.items() if v is not None}
     if isinstance(node, list):
@@ -308,7 +309,8 @@ class SchemaStore:
         validator = self.validator(api_version, kind)
         if validator is None:
             return None
-        obj = without_nulls(obj)
+        if self._schema_key(api_version, kind).startswith("builtin:"):
+            obj = without_nulls(obj)  # a custom resource's null is refused, as the API server does
         key = hashlib.sha256(f"{self._schema_key(api_version, kind)}\0{limit}\0"
                              f"{json.dumps(obj, sort_keys=True, default=str)}".encode()).hexdigest()
         with _RESULTS_LOCK:

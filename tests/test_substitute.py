@@ -44,6 +44,19 @@ def test_validate_refuses_a_number_where_the_api_server_wants_a_string(repo_copy
     assert any("is not of type 'string'" in p for p in problems), problems
 
 
-def test_a_null_is_checked_as_the_api_server_stores_it_dropped() -> None:
+def test_a_null_is_checked_as_the_api_server_takes_it(repo_copy: Path) -> None:
+    """A built-in object's null is the zero value; a custom resource's null string is refused (the real API server
+    refused ObjectStore's `endpointURL: null` on the control plane tier, which staging's and production's empty
+    BACKUP_S3_ENDPOINT made)."""
     assert schemas.without_nulls({"a": None, "b": [{"c": None, "d": 1}], "e": {"f": None}}) == {
         "b": [{"d": 1}], "e": {}}
+    _edit(repo_copy / "apps/base/miniflux/backup.yaml", "  retentionPolicy: ${DB_RETENTION:=7d}\n",
+          "  retentionPolicy: ${NO_SUCH_RETENTION:=}\n")
+    problems = _problems(repo_copy)
+    assert any("ObjectStore feeds/feeds-backups" in p and "retentionPolicy: None is not of type 'string'" in p
+               for p in problems), problems
+    cronjob = repo_copy / "platform/configs/base/openbao-backup/cronjob.yaml"
+    _edit(cronjob, "                - name: SEAL_KEY_FILE\n",
+          "                - name: UNSET\n                  value: ${NO_SUCH_VALUE:=}\n"
+          "                - name: SEAL_KEY_FILE\n")
+    assert not [p for p in _problems(repo_copy) if "CronJob" in p]
