@@ -165,3 +165,12 @@ def test_history_is_kept_and_the_report_page_published() -> None:
     assert {"actions/upload-pages-artifact", "actions/deploy-pages", "actions/download-artifact"} <= set(uses)
     readme = (REPO / "README.md").read_text()
     assert "](https://example.github.io/cattle/)" in readme and "badge.svg" in readme  # the badge adopt rewrites
+
+
+def test_pull_requests_run_both_tiers_of_the_test_command_the_control_plane_tier_as_root() -> None:
+    steps = yaml.safe_load((REPO / ".github/workflows/validate.yaml").read_text())["jobs"]["validate"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    main = runs.index("./scripts/cattle test --tier main")
+    [tier] = [i for i, run in enumerate(runs) if run.endswith("./scripts/cattle test --tier controlplane")]
+    assert main < tier and runs[tier].startswith("sudo --preserve-env=PATH,HOME,")  # its own network namespace
+    assert not any(run.strip() == "./scripts/cattle test" for run in runs)  # never both tiers as the runner user
