@@ -29,6 +29,7 @@ from tests.controlplane.netns import EPHEMERAL_PORTS
 
 REPO = Path(__file__).resolve().parents[2]
 KWOK_STAGES = REPO / "vendor" / "kwok"
+TIER_STAGES = Path(__file__).resolve().parent / "stages"  # the tier's own: what a restarted kubelet does
 NODE_NAME = "kwok-node-0"
 FLUX_NAMESPACE = "flux-system"
 FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
@@ -170,12 +171,18 @@ class ControlPlane:
         self.kubeconfig.chmod(0o600)
         self.tls = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         self.flux_ports: dict[str, dict[str, int]] = {}
+        self.boot: list[tuple[Process, str, Callable[[], bool]]] = []  # in start order, with readiness probes
 
     def _process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(name, argv, self.workdir / "logs" / f"{name}.log", env or {})
         process.start()
         self.processes.append(process)
         return process
+
+    def _ready(self, process: Process, what: str, probe: Callable[[], bool], others: list[Process]) -> None:
+        """Wait until `probe` says the just-started `process` is ready; remembered for a cold start."""
+        self.boot.append((process, what, probe))
+        wait_for(what, probe, [*others, process])
 
     def start(self) -> ControlPlane:
         etcd_client, etcd_peer = free_port(), free_port()
@@ -186,7 +193,7 @@ class ControlPlane:
             f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
             f"--initial-cluster=tier=http://127.0.0.1:{etcd_peer}", "--unsafe-no-fsync", "--log-level=warn"])
-        wait_for("etcd", lambda: http_ok(f"http://127.0.0.1:{etcd_client}/health"), [etcd])
+        self._ready(etcd, "etcd", lambda: http_ok(f"http://127.0.0.1:{etcd_client}/health"), [])
         pki = self.pki
         api = self._process("kube-apiserver", [
             str(self.binaries["kube-apiserver"]), f"--etcd-servers=http://127.0.0.1:{etcd_client}",
@@ -197,7 +204,8 @@ class ControlPlane:
             f"--service-account-key-file={pki.service_account_pub}",
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--v=1"])
-        wait_for("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", self.tls, pki.token), [etcd, api])
+        self._ready(api, "kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", self.tls, pki.token),
+                    [etcd])
         kcm_port, scheduler_port = free_port(), free_port()
         kcm = self._process("kube-controller-manager", [
             str(self.binaries["kube-controller-manager"]), f"--kubeconfig={self.kubeconfig}",
@@ -208,11 +216,11 @@ class ControlPlane:
             str(self.binaries["kube-scheduler"]), f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
             "--bind-address=127.0.0.1", f"--secure-port={scheduler_port}", "--v=1"])
         insecure = ssl._create_unverified_context()  # their self-signed serving certs; /healthz needs no auth
-        wait_for("kube-controller-manager /healthz",
-                 lambda: http_ok(f"https://127.0.0.1:{kcm_port}/healthz", insecure), [api, kcm])
-        wait_for("kube-scheduler /healthz",
-                 lambda: http_ok(f"https://127.0.0.1:{scheduler_port}/healthz", insecure), [api, scheduler])
-        stages = ",".join(str(p) for p in sorted(KWOK_STAGES.glob("*.yaml")))
+        self._ready(kcm, "kube-controller-manager /healthz",
+                    lambda: http_ok(f"https://127.0.0.1:{kcm_port}/healthz", insecure), [api])
+        self._ready(scheduler, "kube-scheduler /healthz",
+                    lambda: http_ok(f"https://127.0.0.1:{scheduler_port}/healthz", insecure), [api])
+        stages = ",".join(str(p) for p in [*sorted(KWOK_STAGES.glob("*.yaml")), *sorted(TIER_STAGES.glob("*.yaml"))])
         kwok = self._process("kwok", [
             str(self.binaries["kwok"]), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", f"--config={stages}",
@@ -221,8 +229,24 @@ class ControlPlane:
             # controller finds no heartbeat after its grace period and marks every pod on the node Ready=False
             "--node-lease-duration-seconds=40"])
         self.kubectl("apply", "-f", "-", input=json.dumps(node_manifest(NODE_NAME)))
-        wait_for(f"node {NODE_NAME} Ready", lambda: self._node_ready(NODE_NAME), [api, kwok])
+        self._ready(kwok, f"node {NODE_NAME} Ready", lambda: self._node_ready(NODE_NAME), [api])
         return self
+
+    def power_off(self) -> None:
+        """Every process stops at once (SIGKILL, as when the power goes); the data directories stay."""
+        for process in reversed(self.processes):
+            if process.popen is not None and process.popen.poll() is None:
+                os.killpg(process.popen.pid, signal.SIGKILL)
+                process.popen.wait()
+
+    def power_on(self, before_nodes: Callable[[], None] | None = None) -> None:
+        """Start every process again from its data, in the order it first started (the control plane, then the
+        node agent, then Flux), each awaited as at first; `before_nodes` runs once the control plane is up."""
+        for process, what, probe in self.boot:
+            if process.name == "kwok" and before_nodes is not None:
+                before_nodes()
+            process.start()
+            wait_for(what, probe, [process])
 
     def _node_ready(self, name: str) -> bool:
         result = self.kubectl("get", "node", name, "-o", "json", check=False)
@@ -258,8 +282,8 @@ class ControlPlane:
             self.flux[name] = self._process(name, argv, env)
         for name in controllers:
             health = self.flux_ports[name]["health"]
-            wait_for(f"{name} /readyz", lambda port=health: http_ok(f"http://127.0.0.1:{port}/readyz"),  # type: ignore[misc]
-                     [self.flux[name]])
+            self._ready(self.flux[name], f"{name} /readyz",
+                        lambda port=health: http_ok(f"http://127.0.0.1:{port}/readyz"), [])  # type: ignore[misc]
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail(40)}" for p in self.processes)
