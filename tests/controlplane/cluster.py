@@ -137,7 +137,7 @@ def flux_args(deployment: dict[str, Any], ports: dict[str, int], storage: Path) 
         if flag == "--enable-leader-election":
             arg = "--enable-leader-election=false"
         elif flag in ("--storage-path", "--storage-adv-addr", "--events-addr", "--metrics-addr", "--health-addr",
-                      "--storage-addr", "--receiverAddr", "--events-addr"):
+                      "--storage-addr", "--receiverAddr"):
             continue
         args.append(arg)
     args += [f"--metrics-addr=127.0.0.1:{ports['metrics']}", f"--health-addr=127.0.0.1:{ports['health']}"]
