@@ -156,7 +156,7 @@ def test_the_real_backups_of_staging_and_production_are_rehearsed_weekly_or_visi
 
 def test_history_is_kept_and_the_report_page_published() -> None:
     job = _disaster_recovery()["jobs"]["report"]
-    assert set(job["needs"]) == {"drill", "rehearse-real-backups"} and job["if"].startswith("always()")
+    assert set(job["needs"]) == {"e2e", "drill", "rehearse-real-backups"} and job["if"].startswith("always()")
     assert job["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
     text = "\n".join(str(step.get("run", "")) for step in job["steps"])
     assert "./scripts/cattle dr.record records" in text and "git push" in text and "cattle-runs" in text
@@ -175,3 +175,44 @@ def test_pull_requests_run_both_tiers_of_the_test_command_the_control_plane_tier
     # root for its own network namespace, with the runner's PATH (its Go) and HOME (the cache the first step built)
     assert main < tier and runs[tier].startswith('sudo env "PATH=$PATH" "HOME=$HOME" CI=true ')
     assert not any(run.strip() == "./scripts/cattle test" for run in runs)  # never both tiers as the runner user
+
+
+def _keep_records_step() -> str:
+    steps = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())["jobs"]["report"]["steps"]
+    return str(next(s for s in steps if s.get("name") == "Keep them on the history branch cattle-runs")["run"])
+
+
+@pytest.mark.parametrize("layout, drill, kept, code", [
+    # upload-artifact roots the drill's artifact at the repository: records/<artifact>/.cattle/runs/<run>.json
+    ("records/drill-1/.cattle/runs/testing-1.json", "success", True, 0),
+    # download-artifact unpacks a lone artifact straight into records/
+    ("records/testing-1.json", "failure", True, 0),
+    ("", "success", False, 1),  # a drill ran and left no record: the job fails
+    ("", "skipped", False, 0),  # nothing ran: a warning
+])
+def test_the_report_keeps_every_record_wherever_the_artifact_put_it(
+        tmp_path: Path, layout: str, drill: str, kept: bool, code: int) -> None:
+    (tmp_path / "records").mkdir()
+    if layout:
+        (tmp_path / layout).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / layout).write_text("{}")
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    for script, name in ((tmp_path / "scripts" / "cattle", "cattle"), (bin_dir / "git", "git")):
+        script.parent.mkdir(exist_ok=True)
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n')
+        script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GITHUB_TOKEN": "t", "REPOSITORY": "o/r", "DRILL_RESULT": drill}
+    result = subprocess.run(["bash", "-eo", "pipefail", "-c", _keep_records_step()], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == code, result.stdout + result.stderr
+    made = calls.read_text().splitlines() if calls.exists() else []
+    assert ("cattle dr.record records" in made) == kept
+    assert any(line.startswith("git push") for line in made) == kept
+    if code:
+        assert "::error title=no run records::the drill ran (success)" in result.stdout
+
+
+def test_the_report_waits_for_the_end_to_end_test() -> None:
+    jobs = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())["jobs"]
+    assert set(jobs["report"]["needs"]) >= {"e2e", "drill", "rehearse-real-backups"}
