@@ -552,6 +552,20 @@ def test_a_nudged_object_still_waiting_is_nudged_again_after_a_while() -> None:
     assert times[0] == 0 and len(times) >= 2
     assert all(later - earlier >= reconcile.Waiter.NUDGE_AGAIN for earlier, later in itertools.pairwise(times))
     assert all(at < 25 for at in times)  # no nudge once Flux works on it
+    # on the fake clock the waiter looks every 2 s: again exactly NUDGE_AGAIN (10 s) after each nudge, not later
+    assert times == [0, 10, 20]
+
+
+def test_one_recently_nudged_object_does_not_hold_back_another() -> None:
+    """(killed a mutant of the tier's sample: `continue` -> `break` after the re-nudge gate)"""
+    script = [(0, flux(KS, "secrets", "True")), (0, flux(KS, "platform", "Unknown", "Progressing")),
+              (0, _waiting("apps", "secrets")), (0, _waiting("configs", "platform")),
+              (4, flux(KS, "platform", "True")), (30, flux(KS, "apps", "True")), (30, flux(KS, "configs", "True"))]
+    configs = (KS, "flux-system", "configs")
+    w, _ = waiter(script, [APPS, configs, SECRETS, PLATFORM])
+    w.wait(timeout=600, poll=2.0)
+    nudged = [(at, name) for at, _, name, _ in w.kube.annotated]  # type: ignore[attr-defined]
+    assert (0, "apps") in nudged and (4, "configs") in nudged, nudged
 
 
 def test_a_dependency_git_does_not_declare_fails_at_once_with_the_controllers_message() -> None:
