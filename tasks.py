@@ -24,14 +24,44 @@ from cattle.errors import CattleError
 DEFAULT_ENV = "testing"
 
 
-def task(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+# tasks that run unchanged under invoke's --dry (-R): `test` runs its commands through c.run, which --dry echoes
+_DRY_BY_INVOKE = frozenset({"test"})
+DRY_REFUSAL = ("error: --dry (-R) asks for a rehearsal, and {task} has none: nothing was run. Rehearse a rebuild "
+               "with bootstrap --dry-run; read-only tasks (status, validate, diff, env.*, vault.snapshots, db.backups, "
+               "charts.check) run as usual under --dry.")
+
+
+def _dry_guard(body: Callable[..., Any], read_only: bool) -> Callable[..., Any]:
+    """invoke's core flag --dry (-R) honoured or refused, never ignored: a task with --dry-run runs as a dry run, a
+    read-only task runs, every other task stops before doing anything (exit 2)."""
+    import functools
+    import inspect
+
+    has_dry_run = "dry_run" in inspect.signature(body).parameters
+
+    @functools.wraps(body)
+    def run(c: Context, *args: Any, **kwargs: Any) -> Any:
+        if c.config.run.dry and not read_only and body.__name__ not in _DRY_BY_INVOKE:
+            if not has_dry_run:
+                raise Exit(DRY_REFUSAL.format(task=getattr(run, "full_name", body.__name__)), code=2)
+            kwargs["dry_run"] = True
+        return body(c, *args, **kwargs)
+
+    return run
+
+
+def task(*args: Any, read_only: bool = False, **kwargs: Any) -> Callable[..., Any]:
     """invoke's @task without automatic short flags: every flag has one long name meaning one thing across tasks
-    (auto short flags gave -s three meanings)."""
+    (auto short flags gave -s three meanings). `read_only`: the task changes nothing, so it runs under --dry."""
     kwargs.setdefault("auto_shortflags", False)
     if len(args) == 1 and callable(args[0]) and not kwargs.get("name") and len(kwargs) == 1:
         decorator: Callable[..., Any] = invoke_task(**kwargs)
-        return decorator(args[0])  # type: ignore[no-any-return]
-    return invoke_task(*args, **kwargs)
+        return decorator(_dry_guard(args[0], read_only))  # type: ignore[no-any-return]
+
+    def wrap(body: Callable[..., Any]) -> Any:
+        return invoke_task(*args, **kwargs)(_dry_guard(body, read_only))
+
+    return wrap
 
 _SECRET_FILE = "a file under secrets/<env>/ (from where you stand, or from the repository root)"
 
@@ -120,7 +150,7 @@ def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, cont
     print(result.checklist())
 
 
-@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
+@task(read_only=True, help={"env": "environment (default: testing)", "provider": "override the cluster provider",
             "context": "kubeconfig context (default: cluster.context of the environment)"})
 def status(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None) -> None:
     """Show the readiness of every Flux Kustomization and HelmRelease of an environment."""
@@ -169,7 +199,7 @@ def serve(c: Context, env: str | None = None, host: str = "0.0.0.0", port: int =
                 pass
 
 
-@task(help={"env": "validate only this environment (default: all)",
+@task(read_only=True, help={"env": "validate only this environment (default: all)",
             "format": "text (default) or json"})
 def validate(c: Context, env: str | None = None, format: str = "text") -> None:
     """Render every environment offline as Flux would and check schemas and policy."""
@@ -193,7 +223,7 @@ def charts_pull(c: Context) -> None:
             print(line)
 
 
-@task(name="check", help={"env": "only this environment (default: all)",
+@task(read_only=True, name="check", help={"env": "only this environment (default: all)",
                           "format": "text (default) or markdown (for the job summary)",
                           "require": "fail when a release could not be rendered (CI: helm and every chart are there)"})
 def charts_check(c: Context, env: str | None = None, format: str = "text", require: bool = False) -> None:
@@ -210,7 +240,7 @@ def charts_check(c: Context, env: str | None = None, format: str = "text", requi
         raise Exit(code=1)
 
 
-@task(help={"base": "git ref to compare with (e.g. origin/main)", "env": "only this environment",
+@task(read_only=True, help={"base": "git ref to compare with (e.g. origin/main)", "env": "only this environment",
             "format": "text (default) or markdown (for a PR comment or job summary)"})
 def diff(c: Context, base: str, env: str | None = None, format: str = "text") -> None:
     """Render every env at REF and in the working tree; show added/removed/changed objects (secrets masked)."""
@@ -285,7 +315,7 @@ def test(c: Context, lint_only: bool = False, k: str | None = None, tier: str = 
 # --- env.* -----------------------------------------------------------------------------------
 
 
-@task(name="list")
+@task(read_only=True, name="list")
 def env_list(c: Context) -> None:
     """List the environments declared under clusters/."""
     from cattle import env as environments
@@ -295,7 +325,7 @@ def env_list(c: Context) -> None:
             print(f"{item.name:12} provider={item.provider:10} domain={item.domain}")
 
 
-@task(name="show", help={"env": "environment name (default: testing)"})
+@task(read_only=True, name="show", help={"env": "environment name (default: testing)"})
 def env_show(c: Context, env: str | None = None) -> None:
     """Show one environment's settings and Flux variables."""
     from cattle import env as environments
@@ -509,7 +539,7 @@ def vault_verify(c: Context, env: str | None = None, store: str | None = None, s
           f"restored in {report.seconds:.1f}s; {vault.describe_counts(report.counts)}; {report.root_access}")
 
 
-@task(name="snapshots", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"]})
+@task(read_only=True, name="snapshots", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"]})
 def vault_snapshots(c: Context, env: str | None = None, store: str | None = None) -> None:
     """List the env's snapshots in its backup store with age and size."""
     from cattle import env as environments
@@ -559,7 +589,7 @@ def _db_store(c: Context, env: str | None, store: str | None) -> str:
     return url
 
 
-@task(name="backups", help=_DB_HELP)
+@task(read_only=True, name="backups", help=_DB_HELP)
 def db_backups(c: Context, env: str | None = None, store: str | None = None) -> None:
     """List every base backup of every database generation with its age and size."""
     from cattle.console import table
@@ -684,6 +714,8 @@ charts_ns = Collection("charts", charts_pull, charts_check)
 ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, report, test, env_ns, secrets_ns, vault_ns,
                 db_ns, dr_ns, charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
+for _name in ns.task_names:  # the name --dry's refusal gives
+    ns[_name].body.full_name = _name
 
 
 if __name__ == "__main__":  # ./scripts/cattle runs this file: invoke's Program with cattle's messages

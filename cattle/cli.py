@@ -40,8 +40,20 @@ def repo_relative(argument: str, root: Path) -> Path:
         return Path(argument)
 
 
+DRY_HELP = ("Rehearse: bootstrap runs as --dry-run, read-only tasks run, every other task refuses "
+            "(nothing is run).")
+
+
 class CattleProgram(Program):
     """invoke's Program, with suggestions instead of bare parser errors."""
+
+    def core_args(self) -> list[Any]:
+        """invoke's core flags; --dry (-R) says what it does for cattle's tasks (tasks.py honours or refuses it)."""
+        arguments = list(super().core_args())
+        for argument in arguments:
+            if "dry" in argument.names:
+                argument.help = DRY_HELP
+        return arguments
 
     def parse_tasks(self) -> None:
         try:

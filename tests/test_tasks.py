@@ -157,3 +157,71 @@ def test_one_name_per_concept_and_no_letter_with_two_meanings() -> None:
     assert {f: m for f, m in meanings.items() if len(m) > 1} == {}
     assert [f for f in meanings if len(f) == 1] == ["k"]  # test -k EXPR, pytest's own name; no auto short flags
     assert "addr" not in meanings and "no_serve" not in meanings  # --vault-addr and --[no-]serve everywhere
+
+
+# the arguments a task cannot run without, for the --dry run of every task below
+_REQUIRED = {"adopt": ["--git-url", "https://git.example.org/ops/infra.git", "--domain", "infra.example.org",
+                       "--bucket", "dr", "--contact", "ops@example.org"],
+             "diff": ["--base", "HEAD"], "secrets.new": ["--name", "x", "--namespace", "y", "--literal", "a=b"],
+             "secrets.generate": ["--rotate", "grafana-admin"],
+             "secrets.encrypt": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
+             "secrets.decrypt": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
+             "secrets.edit": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
+             "vault.import": ["--file", "snapshot.raw"], "dr.record": ["--directory", "records"],
+             "test": ["--lint-only"]}
+
+
+def _tree(base: Path) -> dict[str, tuple[int, bytes]]:
+    import hashlib
+
+    return {str(p.relative_to(base)): (p.stat().st_mode, hashlib.sha256(p.read_bytes()).digest())
+            for p in sorted(base.rglob("*")) if p.is_file()}
+
+
+def test_every_task_under_dry_changes_nothing(secrets_repo: Path, stand_ins: object, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """invoke's -R/--dry: a task with --dry-run rehearses, a read-only task runs, every other task refuses; nothing
+    in the repository, the key store, the backup stores or on a cluster changes (issue 31, item 1)."""
+    import os
+
+    from tests.conftest import StandIns
+
+    assert isinstance(stand_ins, StandIns)
+    clusters = tmp_path / "cluster-calls.log"  # a cluster created or deleted shows up here
+    for tool in ("kind", "k3d", "tofu"):
+        stand_ins.put(tool, f"#!/bin/sh\ncase \"$*\" in *create*|*delete*|*apply*|*destroy*) echo \"{tool} $*\" "
+                            f">> {clusters};; esac\n")
+    for store in ("vault-store", "db-store"):
+        (tmp_path / store).mkdir()
+        (tmp_path / store / "kept").write_text("a backup\n")
+    monkeypatch.setenv("CATTLE_VAULT_STORE", f"file://{tmp_path / 'vault-store'}")
+    monkeypatch.setenv("CATTLE_DB_STORE", f"file://{tmp_path / 'db-store'}")
+    monkeypatch.setenv("EDITOR", "sed -i s/a/b/")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "snapshot.raw").write_bytes(b"raw")
+    monkeypatch.setenv("CATTLE_CWD", str(tmp_path))
+    sys.path.insert(0, str(REPO))
+    import tasks
+
+    before = _tree(tmp_path)
+    refused = []
+    for name in sorted(tasks.ns.task_names):
+        for flag in ("--dry", "-R"):
+            proc = _cattle(flag, name, *_REQUIRED.get(name, []), env=dict(os.environ))
+            assert "Traceback" not in proc.stderr, (name, proc.stderr)
+            assert _tree(tmp_path) == before, f"{flag} {name} changed something:\n{proc.stdout}\n{proc.stderr}"
+            if "asks for a rehearsal" in proc.stderr:
+                assert proc.returncode == 2 and f"and {name} has none: nothing was run" in proc.stderr
+                refused.append(name)
+    assert not clusters.exists()
+    for name in ("destroy", "secrets.generate", "secrets.rotate", "vault.restore", "vault.backup", "db.verify",
+                 "dr.drill", "dr.rehearse", "adopt", "report", "secrets.init"):
+        assert name in refused
+    dry = _cattle("--dry", "bootstrap", "--env", "testing")
+    assert "asks for a rehearsal" not in dry.stderr and "dry run" in (dry.stdout + dry.stderr).lower()
+
+
+def test_help_does_not_offer_a_flag_that_does_nothing() -> None:
+    help_text = _cattle("--help").stdout
+    assert "Echo commands instead of running" not in help_text
+    assert "-R, --dry" in help_text and "bootstrap runs as --dry-run" in " ".join(help_text.split())
