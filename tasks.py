@@ -333,7 +333,8 @@ def env_show(c: Context, env: str | None = None) -> None:
     with failures():
         item = environments.load(_env_name(c, env))
         print(f"name: {item.name}\nprovider: {item.provider}\ncluster: {item.cluster_name}\n"
-              f"domain: {item.domain}\ngit: {item.git_url or '(git remote origin)'} @ {item.git_branch}\n"
+              f"domain: {item.domain}\nprotected: {'yes' if item.protected else 'no'}\n"
+              f"git: {item.git_url or '(git remote origin)'} @ {item.git_branch}\n"
               f"reconcile timeout: {item.reconcile_timeout:.0f}s\nRTO budget: {item.rto_budget:.0f}s")
         for key, value in sorted(item.vars.items()):
             print(f"  {key}={value}")

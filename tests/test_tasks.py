@@ -225,3 +225,8 @@ def test_help_does_not_offer_a_flag_that_does_nothing() -> None:
     help_text = _cattle("--help").stdout
     assert "Echo commands instead of running" not in help_text
     assert "-R, --dry" in help_text and "bootstrap runs as --dry-run" in " ".join(help_text.split())
+
+
+def test_env_show_prints_whether_the_environment_is_protected() -> None:
+    assert "\nprotected: yes\n" in _cattle("env.show", "--env", "production").stdout
+    assert "\nprotected: no\n" in _cattle("env.show", "--env", "testing").stdout
