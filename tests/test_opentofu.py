@@ -119,7 +119,7 @@ def test_ensure_creates_once_and_a_rerun_is_a_no_op(tofu: Path, tmp_path: Path,
     backend = (tmp_path / "state/opentofu-staging.s3.tfbackend").read_text()
     assert 'bucket = "cattle-backups"' in backend and 'endpoints = { s3 = "http://127.0.0.1:9" }' in backend
     inputs = json.loads((tmp_path / "state/opentofu-staging.tfvars.json").read_text())
-    assert inputs == {"name": "cattle-staging", "region": "fsn1", "kubernetes_version": "1.36", "node_size": "cx32",
+    assert inputs == {"name": "cattle-staging", "region": "fsn1", "kubernetes_version": "1.36", "node_size": "cpx32",
                       "node_count": 3}
     tofu.write_text("")
     assert provider.ensure() is False

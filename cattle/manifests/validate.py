@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cattle import env as environments
+from cattle import yamlio
 from cattle.console import table
 from cattle.database.backups import validation_variables
 from cattle.manifests import clusterfit, deprecations, policy, versiontable
@@ -120,10 +121,39 @@ def validate(names: list[str] | None = None, root: Path | None = None) -> list[E
             kept.save(keys[report.env], report)
             found[report.env] = report
     shared = shared_store_problems(base)  # across environments: never part of one environment's kept report
+    sizes = {e.name: server_type_problems(e) for e in selected}  # infra/ is not part of the kept report's key
     reports = [report for report in found.values() if report is not None]
     for report in reports:
-        report.problems = [p for p in report.problems if p.rule != "shared-store"] + shared.get(report.env, [])
+        report.problems = ([p for p in report.problems if p.rule not in ("shared-store", "server-type")]
+                           + shared.get(report.env, []) + sizes.get(report.env, []))
     return reports
+
+
+SERVER_TYPES = Path("infra") / "server-types.yaml"
+_PROVIDER_SOURCE = re.compile(r'source\s*=\s*"([\w.-]+/[\w.-]+)"')
+
+
+def server_type_problems(environment: environments.Environment) -> list[Problem]:
+    """An opentofu environment's cluster.nodeSize must be a server type its cloud offers today (infra/server-types.yaml,
+    the cloud found from the provider pin in infra/<env>/main.tf)."""
+    if environment.provider != "opentofu" or environment.cloud is None:
+        return []
+    main = environment.root / "infra" / environment.name / "main.tf"
+    catalogue_path = environment.root / SERVER_TYPES
+    if not main.is_file() or not catalogue_path.is_file():
+        return []
+    catalogue = yamlio.load(catalogue_path.read_text(), str(catalogue_path)) or {}
+    clouds = [source for source in _PROVIDER_SOURCE.findall(main.read_text()) if source in catalogue]
+    if not clouds:
+        return []
+    offer = catalogue[clouds[0]]
+    size = environment.cloud.node_size
+    if size in offer.get("types", []):
+        return []
+    return [Problem(environment.name, f"clusters/{environment.name}/environment.yaml", "cluster.nodeSize",
+                    f"server type {size!r} is not offered by {clouds[0]} (as checked {offer.get('checked')}: "
+                    f"{', '.join(offer.get('types', []))})",
+                    f"pick a current type; the list and its source are in {SERVER_TYPES}", "server-type")]
 
 
 def shared_store_problems(root: Path) -> dict[str, list[Problem]]:

@@ -20,7 +20,7 @@ variable "kubernetes_version" {
 }
 
 variable "node_size" {
-  description = "Server type, e.g. cx32."
+  description = "Server type, e.g. cpx32 (infra/server-types.yaml lists what Hetzner offers)."
   type        = string
 }
 
