@@ -22,6 +22,7 @@ from cattle.cli import repo_relative, user_path
 from cattle.errors import CattleError
 
 DEFAULT_ENV = "testing"
+UNVERIFIED = 3  # secrets.check's exit code when it found nothing wrong but could not verify every MAC
 
 
 # tasks that run unchanged under invoke's --dry (-R): `test` runs its commands through c.run, which --dry echoes
@@ -454,7 +455,9 @@ def secrets_updatekeys(c: Context, env: str | None = None) -> None:
 
 
 @task(name="check", help={"env": "check only this environment (default: all)",
-                          "no_decrypt": "skip MAC verification (no keys needed; the pre-commit hook uses this)",
+                          "no_decrypt": "skip MAC verification (no keys needed; the pre-commit hook and CI use "
+                                        "this); without it, a file this machine has no key for ends the check "
+                                        "in NOT VERIFIED, exit 3",
                           "staged": "look for plaintext in what the next commit records (the index), not the "
                                     "working tree (the pre-commit hook uses this)"})
 def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False, staged: bool = False) -> None:
@@ -471,7 +474,11 @@ def secrets_check(c: Context, env: str | None = None, no_decrypt: bool = False, 
         print(f"[{p.env}] {p.file}\n  error ({p.rule}): {p.message}\n  fix: {p.hint}")
     if problems:
         raise Exit(f"secrets.check: {len(problems)} problem(s)", code=1)
-    print("secrets.check: ok")
+    if notes and not no_decrypt:  # a check that could not check is not ok
+        raise Exit(f"secrets.check: NOT VERIFIED: {len(notes)} file(s) could not be decrypted here, so their MACs "
+                   "are unchecked (nothing else is wrong); get the key (docs/secrets.md), or pass --no-decrypt to "
+                   f"check without keys", code=UNVERIFIED)
+    print("secrets.check: ok" + (" (MACs not verified: --no-decrypt)" if no_decrypt else ""))
 
 
 # --- vault.* ---------------------------------------------------------------------------------

@@ -372,3 +372,51 @@ def test_a_stray_byte_does_not_hide_a_plaintext_secret_file(repo_copy: Path) -> 
     assert {p.rule for p in problems} == {"plaintext"}
     assert any(m.startswith("not valid UTF-8 (byte 57)") for m in messages), messages
     assert any(m.startswith("plaintext Secret stray") for m in messages), messages
+
+
+def _public_key_of(key_file: Path) -> str:
+    return next(line.split(": ", 1)[1] for line in key_file.read_text().splitlines() if "public key:" in line)
+
+
+@pytest.mark.parametrize("holding", ["public key", "empty"])
+def test_a_key_file_that_holds_no_secret_key_is_named_as_such(secrets_repo: Path, key_home: Path,
+                                                               holding: str) -> None:
+    """Issue 31, item 5: a key file holding only the pasted public key, or nothing, is named as such (not "no age
+    key … looked in …"), by the message dr.rehearse and bootstrap show."""
+    from cattle import env as environments
+    from cattle.dr import rehearse
+
+    path = keys.key_file("testing")
+    path.write_text(f"{_public_key_of(path)}\n" if holding == "public key" else "")
+    with pytest.raises(SecretsError) as caught:
+        keys.require_identity("testing")
+    said = {"public key": "holds only a public key (age1…), not the secret key (a line starting AGE-SECRET-KEY-1…",
+            "empty": "is empty"}[holding]
+    assert caught.value.message.startswith(
+        f"no age key for environment 'testing': the key file {path} exists but {said}")
+    assert "looked in" not in caught.value.message
+    result = rehearse.rehearse(environments.load("testing", secrets_repo))
+    assert f"the key file {path} exists but {said}" in result.render()
+
+
+def test_secrets_check_that_could_not_verify_is_not_ok(secrets_repo: Path, key_home: Path) -> None:
+    """Issue 31, item 5: without the testing key the MACs are not verified: NOT VERIFIED and exit 3, never "ok";
+    --no-decrypt asks for the check without keys and is ok."""
+    import os
+    import sys
+
+    from tests.conftest import REPO
+
+    keys.key_file("testing").unlink()
+
+    def check(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(REPO / "tasks.py"), "secrets.check", "--env", "testing", *flags],
+                              capture_output=True, text=True, check=False, timeout=120, env=dict(os.environ))
+
+    unverified = check()
+    assert unverified.returncode == 3, unverified.stdout + unverified.stderr
+    assert "secrets.check: ok" not in unverified.stdout
+    assert "MAC not verified (no testing key on this machine)" in unverified.stderr
+    assert "secrets.check: NOT VERIFIED: " in unverified.stderr and "--no-decrypt" in unverified.stderr
+    without_keys = check("--no-decrypt")
+    assert without_keys.returncode == 0 and "secrets.check: ok" in without_keys.stdout

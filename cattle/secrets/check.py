@@ -100,7 +100,7 @@ def check_environment(root: Path, env: str, decrypt: bool = True) -> tuple[list[
                                          "key lives'); do not re-encrypt for the key you have", "key", env))
                 continue
             if not usable:
-                notes.append(f"{relpath}: MAC not verified (no {env} key on this machine)")
+                notes.append(f"{relpath}: MAC not verified ({keys.missing_key(env)})")
                 continue
             to_verify.setdefault(tuple(i.public for i in usable), (usable, []))[1].append(relpath)
     for usable, relpaths in to_verify.values():  # MACs verified with sops processes running side by side

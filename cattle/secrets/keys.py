@@ -115,12 +115,45 @@ def find_identity(env: str, recipients: list[str] | None = None) -> Identity | N
     return None
 
 
+def _what_it_holds(text: str) -> str:
+    """Why a key file or variable that exists yields no key: what it holds instead."""
+    if not text.strip():
+        return "is empty"
+    if any(word.startswith("age1") for word in text.split()):
+        return (f"holds only a public key (age1…), not the secret key (a line starting {SECRET_PREFIX}…; "
+                "the public key is the part you may share)")
+    return f"holds no age secret key (no line starting {SECRET_PREFIX}…)"
+
+
+def keyless_sources(env: str) -> list[str]:
+    """The places that should hold the environment's key and exist, but hold no secret key: an empty key file, a
+    pasted public key."""
+    found: list[str] = []
+    for variable in (env_var(env), "SOPS_AGE_KEY"):
+        value = os.environ.get(variable)
+        if value is not None and value and not parse_identities(value, f"${variable}"):
+            found.append(f"${variable} is set but {_what_it_holds(value)}")
+    for path in (key_file(env), pending_key_file(env)):
+        if path.is_file() and not _read_file(path):
+            found.append(f"the key file {path} exists but {_what_it_holds(path.read_text(errors='replace'))}")
+    return found
+
+
+def missing_key(env: str) -> str:
+    """Why this machine has no key for the environment, in one phrase."""
+    keyless = keyless_sources(env)
+    return "; ".join(keyless) if keyless else f"no {env} key on this machine"
+
+
 def require_identity(env: str, recipients: list[str] | None = None) -> Identity:
     """The environment's key, or a SecretsError explaining key custody."""
     identity = find_identity(env, recipients)
     if identity is None:
         wanted = f" matching {', '.join(recipients)}" if recipients else ""
+        keyless = keyless_sources(env)
         raise SecretsError(
+            (f"no age key for environment {env!r}{wanted}: " + "; ".join(keyless)) if keyless and not
+            candidate_identities(env) else
             f"no age key for environment {env!r}{wanted} (looked in ${env_var(env)}, $SOPS_AGE_KEY "
             f"and {key_file(env)})",
             f"get the {env} key from its custodian (docs/secrets.md, 'Where each key lives': who holds it and "
