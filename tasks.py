@@ -353,6 +353,16 @@ def _root() -> Path:
     return repo_root()
 
 
+def _secret_file(file: str) -> Path:
+    """A secret file argument as a path relative to the repository; a file that is nowhere is "no such file"
+    (not "not under secrets/<env>/" for a typo made inside secrets/testing)."""
+    root = _root()
+    if not user_path(file, root).is_file():
+        here = Path(os.environ.get("CATTLE_CWD") or Path.cwd())
+        raise Exit(f"error: no such file: {file} (looked in {here} and in the repository root {root})", code=1)
+    return repo_relative(file, root)
+
+
 def _print_outcomes(outcomes: list[Any]) -> None:
     for outcome in outcomes:
         print(f"{outcome.status:10} {outcome.path}")
@@ -406,7 +416,7 @@ def secrets_encrypt(c: Context, file: str) -> None:
     from cattle.secrets import files as secrets
 
     with failures():
-        secrets.encrypt_in_place(_root(), repo_relative(file, _root()))
+        secrets.encrypt_in_place(_root(), _secret_file(file))
         print(f"encrypted {file}")
 
 
@@ -416,7 +426,7 @@ def secrets_decrypt(c: Context, file: str) -> None:
     from cattle.secrets import files as secrets
 
     with failures():
-        sys.stdout.write(secrets.decrypt(_root(), repo_relative(file, _root())).decode())
+        sys.stdout.write(secrets.decrypt(_root(), _secret_file(file)).decode())
 
 
 @task(name="edit", help={"file": _SECRET_FILE})
@@ -425,7 +435,7 @@ def secrets_edit(c: Context, file: str) -> None:
     from cattle.secrets import files as secrets
 
     with failures():
-        print("changed" if secrets.edit(_root(), repo_relative(file, _root())) else "unchanged")
+        print("changed" if secrets.edit(_root(), _secret_file(file)) else "unchanged")
 
 
 @task(name="rotate", help={"env": "environment (default: testing)"})
@@ -560,7 +570,8 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
         catalog = snapshots.scan(vaultdrill.store_for(item, store), item.name)
     rows = [[m.id, m.created, f"{m.age_seconds / 3600:.1f}h", str(m.size), m.openbao_version,
              "canary" if m.canary else "counts"] for m in catalog.valid]
-    print(table(["id", "created", "age", "bytes", "openbao", "verified by"], rows) if rows else "no snapshots")
+    print(table(["id", "created", "age", "bytes", "openbao", "verified by"], rows) if rows else
+          f"no snapshots of {item.name} in {vaultdrill.store_for(item, store).url}")
     for doubt in catalog.doubts:
         print(f"cannot use: {doubt}")
 
@@ -604,10 +615,12 @@ def db_backups(c: Context, env: str | None = None, store: str | None = None) -> 
     from cattle.database import backups as database
     from cattle.stores import open_store
 
+    url = _db_store(c, env, store)
     with failures():
-        found = database.listing(open_store(_db_store(c, env, store)))
-    rows = [[f"g{b.generation}", b.backup_id, b.status, b.end_time, str(b.size)] for b in found]
-    print(table(["generation", "backup", "status", "ended", "bytes"], rows) if rows else "no base backups")
+        found = database.listing(open_store(url))
+    rows = [[f"g{b.generation}", b.backup_id, b.status, b.end_time, b.age(), str(b.size)] for b in found]
+    print(table(["generation", "backup", "status", "ended", "age", "bytes"], rows) if rows else
+          f"no base backups of {_env_name(c, env)} in {url}")
 
 
 @task(name="verify", help={**_DB_HELP, "query": "canary SQL to run on the restored database",

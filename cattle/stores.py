@@ -27,6 +27,7 @@ class Store(Protocol):
     def names(self) -> list[str]: ...
     def keys(self, under: str = "") -> list[str]: ...
     def times(self, under: str = "") -> dict[str, float]: ...
+    def sizes(self, under: str = "") -> dict[str, int]: ...
     def delete(self, name: str) -> None: ...
 
 
@@ -78,6 +79,10 @@ class FileStore:
     def times(self, under: str = "") -> dict[str, float]:
         """Every object below `under` with its last-modified time (seconds since the epoch)."""
         return {name: (self.directory / name).stat().st_mtime for name in self.keys(under)}
+
+    def sizes(self, under: str = "") -> dict[str, int]:
+        """Every object below `under` with its size in bytes."""
+        return {name: (self.directory / name).stat().st_size for name in self.keys(under)}
 
     def delete(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
@@ -133,7 +138,14 @@ class S3Store:
 
     def times(self, under: str = "") -> dict[str, float]:
         """Every object below `under` with its last-modified time (seconds since the epoch)."""
-        found: dict[str, float] = {}
+        return {name: obj["LastModified"].timestamp() for name, obj in self._objects(under).items()}
+
+    def sizes(self, under: str = "") -> dict[str, int]:
+        """Every object below `under` with its size in bytes."""
+        return {name: int(obj["Size"]) for name, obj in self._objects(under).items()}
+
+    def _objects(self, under: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
         token: str | None = None
         prefix = f"{self.prefix}/" if self.prefix else ""
         while True:
@@ -141,8 +153,7 @@ class S3Store:
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("list", self.client.list_objects_v2, **kwargs)
-            found.update({obj["Key"][len(prefix):]: obj["LastModified"].timestamp()
-                          for obj in page.get("Contents", [])})
+            found.update({obj["Key"][len(prefix):]: obj for obj in page.get("Contents", [])})
             if not page.get("IsTruncated"):
                 return found
             token = page.get("NextContinuationToken")

@@ -76,3 +76,34 @@ def test_kind_must_be_the_pinned_release(installed: str, ok: bool, tmp_path: Pat
     if not ok:
         assert check.detail == ("kind v0.27.0 is installed; clusters/kind.yaml pins v0.33.0, whose node images the "
                                 "environment uses")
+
+
+def _kubeconfig(tmp_path: Path, server: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(f"apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}', "
+                    "insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: abc}\ncontexts:\n"
+                    "- name: real-ctx\n  context: {cluster: c, user: u}\ncurrent-context: real-ctx\n")
+    return path
+
+
+def test_an_unreachable_server_is_named_with_its_address_not_the_clients_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 6: no raw MaxRetryError: the address, the context and the reason."""
+    from cattle.vault.server import free_port
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path, f"https://127.0.0.1:{port}")))
+    check = preflight.check_server_version(dataclasses.replace(_staging(), kube_context="real-ctx"))
+    assert not check.ok and "MaxRetryError" not in check.detail and "HTTPSConnectionPool" not in check.detail
+    assert check.detail == (f"cannot read the server's version: the Kubernetes API at https://127.0.0.1:{port} "
+                            "(context real-ctx) cannot be reached: Connection refused")
+    assert check.hint is not None and "pass --context" in check.hint
+
+
+def test_a_context_typo_says_pass_context_with_the_contexts_that_exist(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 6: not "set cluster.context in the environment file" for a --context typo."""
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path, "https://127.0.0.1:1")))
+    check = preflight.check_context("rael-ctx", "staging")
+    assert not check.ok and check.hint is not None
+    assert check.hint.startswith("did you mean real-ctx? pass --context with one of: real-ctx")

@@ -230,3 +230,29 @@ def test_help_does_not_offer_a_flag_that_does_nothing() -> None:
 def test_env_show_prints_whether_the_environment_is_protected() -> None:
     assert "\nprotected: yes\n" in _cattle("env.show", "--env", "production").stdout
     assert "\nprotected: no\n" in _cattle("env.show", "--env", "testing").stdout
+
+
+def test_messages_name_what_they_looked_at(repo_copy: Path, tmp_path: Path) -> None:
+    """Issue 31, item 6: a secret file that is nowhere is "no such file"; empty stores are named; db.backups has
+    the age and bytes columns its help promises (barman-cloud writes size=None: the bytes the store holds)."""
+    import os
+
+    environ = {**os.environ, "CATTLE_CWD": str(repo_copy / "secrets" / "testing")}
+    nosuch = _cattle("secrets.decrypt", "--file", "nosuch.secret.yaml", env=environ)
+    assert nosuch.returncode == 1 and "not under secrets/<env>/" not in nosuch.stderr
+    assert nosuch.stderr.startswith(f"error: no such file: nosuch.secret.yaml (looked in {repo_copy}/secrets/testing")
+    vault_store, db_store = tmp_path / "vault", tmp_path / "db"
+    vault_store.mkdir()
+    db_store.mkdir()
+    empty = {**os.environ, "CATTLE_VAULT_STORE": f"file://{vault_store}", "CATTLE_DB_STORE": f"file://{db_store}"}
+    assert _cattle("vault.snapshots", env=empty).stdout.strip() == f"no snapshots of testing in file://{vault_store}"
+    assert _cattle("db.backups", env=empty).stdout.strip() == f"no base backups of testing in file://{db_store}"
+    base = db_store / "feeds-db-g1" / "base" / "20261101T031500"
+    base.mkdir(parents=True)
+    (base / "backup.info").write_text("status=DONE\nend_time=2026-11-01 03:15:00+00:00\nsize=None\n")
+    (base / "data.tar.gz").write_bytes(b"x" * 1000)
+    listed = _cattle("db.backups", env=empty).stdout.splitlines()
+    assert listed[0].split() == ["generation", "backup", "status", "ended", "age", "bytes"]
+    row = listed[-1].split()
+    assert row[:3] == ["g1", "20261101T031500", "DONE"] and row[-2].endswith("h") and float(row[-2][:-1]) > 0
+    assert int(row[-1]) == 1000 + len((base / "backup.info").read_bytes())

@@ -580,3 +580,23 @@ def test_snapshots_taken_before_a_key_rotation_still_restore_and_the_plan_never_
     assert f"{before.id}: encrypted for {before.recipients[0]}, and no key on this machine" in refused.reason
     named = vaultdrill.plan_vault(testing, snapshot=before.id)
     assert named.action == "refuse" and "no key on this machine is one of them" in named.reason
+
+
+def test_configure_outside_a_cluster_points_at_kubernetes_ca(secrets_repo: Path) -> None:
+    """Issue 31, item 6: vault.configure with a root token on an OpenBao outside any cluster (no pod CA file) says
+    to pass --kubernetes-ca FILE, not to use the root token it was given."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    seal = vault.seal_material(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as server:
+        token = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(server.addr)
+        proc = subprocess.run([sys.executable, str(REPO / "tasks.py"), "vault.configure", "--vault-addr",
+                               server.addr, "--token", token], cwd=REPO, capture_output=True, text=True, timeout=120,
+                              check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "use a root token" not in proc.stderr, proc.stderr
+    assert "pass --kubernetes-ca FILE" in proc.stderr and "kube-root-ca.crt" in proc.stderr, proc.stderr

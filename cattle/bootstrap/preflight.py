@@ -40,8 +40,10 @@ def check_tool(name: str) -> Check:
     return Check(name, True, f"{tools.installed_version(name, path)} ({path})")
 
 
-def check_context(context: str | None) -> Check:
-    """Whether a kubeconfig context exists."""
+def check_context(context: str | None, env_name: str = "ENV") -> Check:
+    """Whether a kubeconfig context exists; a typo is answered with the contexts that do (--context picks one)."""
+    import difflib
+
     from kubernetes import config  # local import: only the kubeconfig provider needs it
 
     try:
@@ -53,8 +55,11 @@ def check_context(context: str | None) -> Check:
     if context is None and names:
         return Check("kubeconfig", True, "current context")
     if context not in names:
+        nearest = difflib.get_close_matches(context or "", names, n=1, cutoff=0.5)
         return Check("kubeconfig", False, f"context {context!r} not in kubeconfig (have: {', '.join(names)})",
-                     "set cluster.context in the environment file to an existing context")
+                     (f"did you mean {nearest[0]}? " if nearest else "") + "pass --context with one of: "
+                     f"{', '.join(names) or '(none: add the cluster to your kubeconfig first)'} (or set "
+                     f"cluster.context in clusters/{env_name}/environment.yaml)")
     return Check("kubeconfig", True, f"context {context}")
 
 
@@ -86,9 +91,45 @@ def check_server_version(env: Environment) -> Check:
         finally:
             kube.close()
     except (CattleError, ValueError) as exc:
+        cause = exc.__cause__  # the client's own error: its reason is not cut short
+        reason = _unreachable(f"{exc} {getattr(cause, 'reason', cause) or ''}")
+        if reason is not None:
+            where = f"context {env.kube_context}" if env.kube_context else "the current context"
+            return Check("kubernetes version", False, f"cannot read the server's version: the Kubernetes API at "
+                         f"{_server_of(path, env.kube_context)} ({where}) cannot be reached: {reason}",
+                         "check the cluster is running and this machine reaches it (VPN, firewall, DNS): "
+                         f"kubectl{f' --context {env.kube_context}' if env.kube_context else ''} get --raw /version "
+                         "shows the same; another cluster: pass --context")
         return Check("kubernetes version", False, f"cannot read the server's version: {exc}",
                      "check the cluster is reachable with the kubeconfig context")
     return judge_server_version(env, live)
+
+
+def _unreachable(error: str) -> str | None:
+    """The reason a connection failed, out of the HTTP client's MaxRetryError text (None: not a connection
+    failure)."""
+    import re
+
+    if not any(mark in error for mark in ("MaxRetryError", "NewConnectionError", "ConnectTimeout",
+                                          "cannot reach the Kubernetes API")):
+        return None
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", error)
+    if errno:
+        return errno.group(1).strip().rstrip(".")
+    return "the connection timed out" if "timed out" in error.lower() else "no answer"
+
+
+def _server_of(kubeconfig: str | None, context: str | None) -> str:
+    """The API server address a kubeconfig context names (read only; nothing is contacted)."""
+    from kubernetes import config
+
+    try:
+        client = config.new_client_from_config(config_file=kubeconfig or None, context=context)
+    except Exception:  # the client raises ConfigException, or OSError for a missing file
+        return "(the kubeconfig's server)"
+    host = str(client.configuration.host)
+    client.close()
+    return host
 
 
 def judge_server_version(env: Environment, live: str) -> Check:
@@ -134,7 +175,7 @@ def run_checks(env: Environment, provider: str | None = None) -> list[Check]:
     checks = [check_tool(name) for name in (*BASE_TOOLS, *PROVIDER_TOOLS[chosen])]
     checks.append(check_key(env))
     if chosen == "kubeconfig":
-        checks.append(check_context(env.kube_context))
+        checks.append(check_context(env.kube_context, env.name))
         if checks[-1].ok:
             checks.append(check_server_version(env))
     if chosen == "kind" and all(c.ok for c in checks if c.name == "kind"):

@@ -35,6 +35,17 @@ class BaseBackup:
     def server(self) -> str:
         return f"{CLUSTER}-g{self.generation}"
 
+    def age(self, now: float | None = None) -> str:
+        """Hours since the backup ended ("?" when backup.info has no end time)."""
+        import time
+        from datetime import datetime
+
+        try:
+            ended = datetime.fromisoformat(self.end_time.strip()).timestamp()
+        except ValueError:
+            return "?"
+        return f"{((time.time() if now is None else now) - ended) / 3600:.1f}h"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -94,8 +105,10 @@ def base_backups(store: Store, generation: int, names: list[str]) -> list[BaseBa
             continue
         info = parse_backup_info(store.get(info_name).decode(errors="replace"))
         size = info.get("size") or "0"
+        if not size.isdigit() or size == "0":  # barman-cloud writes size=None: what the store holds, compressed
+            size = str(sum(store.sizes(f"{CLUSTER}-g{generation}/base/{backup_id}/").values()))
         found.append(BaseBackup(generation, backup_id, info.get("status", "UNKNOWN"), info.get("end_time", ""),
-                                int(size) if size.isdigit() else 0))
+                                int(size)))
     return found
 
 

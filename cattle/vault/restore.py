@@ -69,6 +69,12 @@ def configure(env: Environment, addr: str | None, token: str | None, kubernetes_
         if "permission denied" in reason:
             raise VaultError(f"the token given to {server} may not configure it (permission denied)",
                              "use a root token: it needs sudo on sys/auth, sys/mounts and sys/policy") from exc
+        if "serviceaccount/ca.crt" in reason and kubernetes_ca is None:  # an OpenBao outside the cluster
+            raise VaultError(f"OpenBao at {server} runs outside a Kubernetes pod, so it has no cluster CA of its "
+                             f"own to read ({reason})",
+                             "pass --kubernetes-ca FILE with the cluster's CA, e.g. from `kubectl get configmap "
+                             "kube-root-ca.crt -n kube-public -o jsonpath='{.data.ca\\.crt}' > ca.pem`; the backup "
+                             "login and policy are already set (a re-run is safe)") from exc
         raise VaultError(f"OpenBao at {server} refused the configuration: {exc.__class__.__name__}: {reason}",
                          "use a root token (--token or VAULT_TOKEN)") from exc
     return server
