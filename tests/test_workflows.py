@@ -216,3 +216,17 @@ def test_the_report_keeps_every_record_wherever_the_artifact_put_it(
 def test_the_report_waits_for_the_end_to_end_test() -> None:
     jobs = yaml.safe_load((REPO / ".github/workflows/disaster-recovery.yaml").read_text())["jobs"]
     assert set(jobs["report"]["needs"]) >= {"e2e", "drill", "rehearse-real-backups"}
+
+
+# releases of actions whose action.yml says `using: node20` (read in upstream snapshots, 2026-12-04): GitHub-hosted
+# runners stopped providing Node 20 on 2026-09-16
+NODE_20_RELEASES = {"11bd71901bbe5b1630ceea73d27597364c9af683": "actions/checkout v4.2.2",
+                    "a26af69be951a213d495a4c3e4e4022e16d87065": "actions/setup-python v5.6.0",
+                    "ea165f8d65b6e75b540449e92b4886f43607fa02": "actions/upload-artifact v4.6.2",
+                    "330a01c490aca151604b8cf639adc76d48f6c5d4": "actions/upload-artifact v5.0.0"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_action_runs_on_node_20(path: Path) -> None:
+    pins = re.findall(r"uses: [\w./-]+@([0-9a-f]{40})", path.read_text())
+    assert pins and not [NODE_20_RELEASES[p] for p in pins if p in NODE_20_RELEASES]
