@@ -10,6 +10,7 @@ from cattle import env
 from cattle.bootstrap.timeline import Timeline
 from cattle.dr import drill
 from cattle.errors import CattleError
+from tests.waiting import FakeClock
 
 
 def test_protected_environment_is_refused() -> None:
@@ -193,16 +194,16 @@ def test_a_good_drill_records_ok_with_generation_2s_rto(repo_copy: Path, monkeyp
 
 
 def test_retry_polls_until_true_and_names_what_never_became_true(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr(drill.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(drill.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    clock = FakeClock()  # bounded: a retry that never gives up fails in seconds
+    monkeypatch.setattr(drill.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(drill.time, "sleep", clock.sleep)
     answers = iter([False, False, True])
     drill._retry("thing", lambda: next(answers), timeout=100, interval=10)
-    assert now[0] == 20.0
-    now[0] = 0.0
+    assert clock.now == 20.0
+    clock.now = 0.0
     with pytest.raises(drill.DrillFailed, match=r"^never: not true within 30s$"):
         drill._retry("never", lambda: False, timeout=30, interval=10)
-    assert now[0] == 40.0  # polled at 0, 10, 20, 30 (still within), given up after 40
+    assert clock.now == 40.0  # polled at 0, 10, 20, 30 (still within), given up after 40
 
 
 def test_through_ingress_speaks_curl_with_sni_host_auth_and_body(monkeypatch: pytest.MonkeyPatch) -> None:

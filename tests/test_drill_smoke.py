@@ -24,27 +24,26 @@ from cattle import env
 from cattle.bootstrap.timeline import Timeline
 from cattle.dr import drill
 from cattle.secrets import keys, sopsfile
+from tests.waiting import FakeClock
 
 GATEWAY = "http://127.0.0.1:4443"  # what the port-forward of the Envoy service answers with
 OPENBAO = "http://127.0.0.1:8201"
 
 
-class Clock:
-    """time for the drill module: monotonic and sleep advance together, nothing really waits."""
+class Clock(FakeClock):
+    """time for the drill module: monotonic and sleep advance together, nothing really waits (bounded, as every
+    tests.waiting.FakeClock: a wait that never ends fails in seconds)."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        super().__init__()
         self.slept: list[float] = []
         import time
 
         self.strftime, self.gmtime, self.time = time.strftime, time.gmtime, time.time
 
-    def monotonic(self) -> float:
-        return self.now
-
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.now += seconds
+        super().sleep(seconds)
 
 
 class Observability(BaseHTTPRequestHandler):

@@ -14,22 +14,16 @@ import pytest
 
 from cattle.bootstrap import fluxinstall, reconcile
 from cattle.errors import ReconcileFailed, WaitTimeout
+from tests import waiting
 
 KS, HR = "Kustomization", "HelmRelease"
 
 
-class FakeClock(reconcile.Clock):
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
+class FakeClock(waiting.FakeClock, reconcile.Clock):
+    """Fake time for the waits, bounded (tests.waiting.FakeClock): a wait that never ends fails in seconds."""
 
     def time(self) -> float:
         return 1_700_000_000 + self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def flux(kind: str, name: str, ready: str | None = None, reason: str = "", message: str = "",
