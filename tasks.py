@@ -64,6 +64,7 @@ def task(*args: Any, read_only: bool = False, **kwargs: Any) -> Callable[..., An
 
     return wrap
 
+_PROVIDERS = "kind, k3d, opentofu or kubeconfig"  # cattle.bootstrap.preflight.PROVIDER_TOOLS (tests/test_tasks.py)
 _SECRET_FILE = "a file under secrets/<env>/ (from where you stand, or from the repository root)"
 
 
@@ -91,7 +92,7 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 @task(help={"env": "environment to rebuild (default: testing), or all: every environment at once",
-            "provider": "override the cluster provider: kind, k3d or kubeconfig",
+            "provider": f"override the cluster provider: {_PROVIDERS}",
             "dry_run": "print the full plan (every step and object) and change nothing",
             "serve": "serve this checkout (working tree) to the cluster instead of a pushed remote (default for "
                      "kind/k3d when the env has no git.url)",
@@ -151,8 +152,9 @@ def adopt(c: Context, git_url: str, domain: str, bucket: str, contact: str, cont
     print(result.checklist())
 
 
-@task(read_only=True, help={"env": "environment (default: testing)", "provider": "override the cluster provider",
-            "context": "kubeconfig context (default: cluster.context of the environment)"})
+@task(read_only=True, help={"env": "environment (default: testing)",
+                            "provider": f"override the cluster provider: {_PROVIDERS}",
+                            "context": "kubeconfig context (default: cluster.context of the environment)"})
 def status(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None) -> None:
     """Show the readiness of every Flux Kustomization and HelmRelease of an environment."""
     from cattle.bootstrap import rebuild as flow
@@ -161,7 +163,7 @@ def status(c: Context, env: str | None = None, provider: str | None = None, cont
         print(flow.status(_env_name(c, env), provider, context))
 
 
-@task(help={"env": "environment (default: testing)", "provider": "override the cluster provider",
+@task(help={"env": "environment (default: testing)", "provider": f"override the cluster provider: {_PROVIDERS}",
             "yes": "do not ask for confirmation", "i_mean_production": "required to destroy a protected env"})
 def destroy(c: Context, env: str | None = None, provider: str | None = None, yes: bool = False,
             i_mean_production: bool = False) -> None:
@@ -311,6 +313,14 @@ def test(c: Context, lint_only: bool = False, k: str | None = None, tier: str = 
             raise Exit(f"pytest collected no tests in {what}: that is a failure, not a pass", code=1)
         if result.exited != 0:
             raise Exit(f"pytest failed in {what} (exit {result.exited})", code=result.exited)
+
+
+@task(read_only=True, name="help", positional=["task"], help={"task": "a task to show (default: list them all)"})
+def help_(c: Context, task: str | None = None) -> None:
+    """List the tasks, or show one task's flags: help TASK (the same as --list / --help TASK)."""
+    from cattle.cli import main
+
+    main(ns, [sys.argv[0], "--help", task] if task else [sys.argv[0], "--list"])
 
 
 # --- env.* -----------------------------------------------------------------------------------
@@ -576,6 +586,35 @@ def vault_snapshots(c: Context, env: str | None = None, store: str | None = None
         print(f"cannot use: {doubt}")
 
 
+@task(name="local", help={"env": "environment whose seal key the server starts with (default: testing)"})
+def vault_local(c: Context, env: str | None = None) -> None:
+    """Start a local OpenBao (127.0.0.1, the env's seal key, uninitialised) for trying the Vault runbook; Ctrl-C
+    stops it and wipes its data."""
+    import time
+
+    from cattle.vault import openbao as vault
+    from cattle.vault.server import BaoServer
+
+    name = _env_name(c, env)
+    with failures():
+        seal = vault.seal_material(_root(), name)
+        with BaoServer(seal.key_hex, seal.key_id) as server:
+            print(f"OpenBao for {name} at {server.addr}: uninitialised, started with {name}'s seal key; its data "
+                  "is wiped when it stops (Ctrl-C)\n"
+                  f"  export VAULT_ADDR={server.addr}\n"
+                  f"  ./scripts/cattle vault.restore --env {name} --vault-addr {server.addr}   # restore onto it "
+                  "(docs/vault.md)", flush=True)
+            try:
+                while server.process is not None and server.process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                print(f"interrupted: stopped the OpenBao at {server.addr} and wiped its data", flush=True)
+                return
+            code = server.process.poll() if server.process is not None else None
+            raise Exit(f"error: the OpenBao at {server.addr} exited (code {code}); its log ends:\n"
+                       f"{server.log_tail()}", code=1)
+
+
 @task(name="import", help={"env": "environment (default: testing)", "file": "a raw snapshot from "
                            "`bao operator raft snapshot save`", "store": _VAULT_HELP["store"]})
 def vault_import(c: Context, file: str, env: str | None = None, store: str | None = None) -> None:
@@ -644,7 +683,8 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
         print(f"  {note}")
 
 
-@task(name="backup", help={"env": "environment (default: testing)", "provider": "override the cluster provider"})
+@task(name="backup", help={"env": "environment (default: testing)",
+                           "provider": f"override the cluster provider: {_PROVIDERS}"})
 def db_backup(c: Context, env: str | None = None, provider: str | None = None) -> None:
     """Take an on-demand base backup of the env's database (a CNPG Backup) and wait for it."""
     from cattle.bootstrap import rebuild as flow
@@ -666,7 +706,7 @@ db_ns = Collection("db", db_backup, db_backups, db_verify)
 
 
 @task(name="drill", help={"env": "environment (default: testing; protected ones are refused)",
-                          "provider": "override the cluster provider",
+                          "provider": f"override the cluster provider: {_PROVIDERS}",
                           "serve": "serve this checkout to the cluster (default; --no-serve lets Flux fetch the "
                                    "pushed remote)",
                           "summary": "also write a markdown summary (timeline + mermaid Gantt) to this file"})
@@ -726,14 +766,14 @@ def dr_record(c: Context, directory: str) -> None:
 dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner, dr_record)
 
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots,
-                    vault_import)
+                      vault_import, vault_local)
 
 secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, secrets_encrypt, secrets_decrypt,
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
 charts_ns = Collection("charts", charts_pull, charts_check)
-ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, report, test, env_ns, secrets_ns, vault_ns,
-                db_ns, dr_ns, charts_ns)
+ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, report, test, help_, env_ns, secrets_ns,
+                vault_ns, db_ns, dr_ns, charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
 for _name in ns.task_names:  # the name --dry's refusal gives
     ns[_name].body.full_name = _name

@@ -55,6 +55,14 @@ class CattleProgram(Program):
                 argument.help = DRY_HELP
         return arguments
 
+    def _make_pairs(self, coll: Any, ancestors: list[str] | None = None) -> list[tuple[str, str | None]]:
+        """--list: each task's first paragraph, whole (invoke's own listing has the docstring's first line, which cut
+        sentences off mid-way)."""
+        pairs: list[tuple[str, str | None]] = super()._make_pairs(coll, ancestors)
+        tasks = [found for _, found in sorted(coll.tasks.items())]
+        return [(name, summary(tasks[i]) if i < len(tasks) else help_text) for i, (name, help_text) in
+                enumerate(pairs)]
+
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
@@ -113,11 +121,53 @@ class CattleProgram(Program):
         return flags
 
 
+def summary(task: Any) -> str | None:
+    """A task's first docstring paragraph as one line."""
+    doc = (task.__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split()) or None
+
+
+COMMAND_NAMES = ("cattle", BINARY, "scripts/cattle")
+
+
+def completion_script(shell: str, tasks_file: Path) -> str:
+    """invoke's completion script, registered for `./scripts/cattle` and `cattle` (not tasks.py); bash and zsh also
+    get a `cattle` function running this checkout's tasks when no `cattle` is on PATH."""
+    import contextlib
+    import io
+
+    from invoke.completion.complete import print_completion_script
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_completion_script(shell, list(COMMAND_NAMES))
+    if shell not in ("bash", "zsh"):
+        return out.getvalue()
+    shim = (f"command -v cattle >/dev/null 2>&1 || cattle() {{ CATTLE_CWD=\"$PWD\" PATH=\"{Path(sys.executable).parent}"
+            f":$PATH\" \"{sys.executable}\" \"{tasks_file}\" \"$@\"; }}\n")
+    return f"# completion of cattle's tasks (for {', '.join(COMMAND_NAMES)})\n{shim}{out.getvalue()}"
+
+
+def _argv(argv: list[str] | None) -> list[str]:
+    """`help` and `help TASK` as users of kubectl and flux type them: --list and --help TASK."""
+    args = list(sys.argv if argv is None else argv)
+    if len(args) > 1 and args[1] == "help":
+        return [args[0], "--help", *args[2:3]] if len(args) > 2 else [args[0], "--list"]
+    return args
+
+
 def main(namespace: Any, argv: list[str] | None = None) -> None:
     """Run the program over the task collection; a closed stdout ends quietly."""
-    program = CattleProgram(namespace=namespace, name="cattle", binary=BINARY, version="0.1.0")
+    program = CattleProgram(namespace=namespace, name="cattle", binary=BINARY, version="0.1.0",
+                            binary_names=list(COMMAND_NAMES))
+    args = _argv(argv)
+    if "--print-completion-script" in args[1:]:
+        shells = args[args.index("--print-completion-script") + 1:][:1] or ["bash"]
+        tasks_file = Path(args[0]).resolve() if args[0].endswith("tasks.py") else Path(os.getcwd()) / "tasks.py"
+        sys.stdout.write(completion_script(shells[0], tasks_file))
+        return
     try:
-        program.run(argv)
+        program.run(args)
         sys.stdout.flush()
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)

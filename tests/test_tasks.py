@@ -256,3 +256,76 @@ def test_messages_name_what_they_looked_at(repo_copy: Path, tmp_path: Path) -> N
     row = listed[-1].split()
     assert row[:3] == ["g1", "20261101T031500", "DONE"] and row[-2].endswith("h") and float(row[-2][:-1]) > 0
     assert int(row[-1]) == 1000 + len((base / "backup.info").read_bytes())
+
+
+def test_list_shows_each_tasks_summary_whole() -> None:
+    """Issue 31, item 7: --list cut `report` (and `test`) mid-sentence."""
+    listed = " ".join(_cattle("--list").stdout.split())
+    assert "(drills and RTO trend, backup freshness, restore rehearsals, key custody) and a status badge." in listed
+    sys.path.insert(0, str(REPO))
+    import tasks
+    from cattle.cli import summary
+
+    for name in tasks.ns.task_names:
+        text = summary(tasks.ns[name])
+        assert text and f"{name} {text}" in listed, name
+
+
+def test_every_provider_is_offered_where_a_task_takes_one() -> None:
+    """Issue 31, item 7: bootstrap --help left out opentofu."""
+    sys.path.insert(0, str(REPO))
+    import tasks
+    from cattle.bootstrap.preflight import PROVIDER_TOOLS
+
+    takes = [n for n in tasks.ns.task_names if any("provider" in a.names for a in tasks.ns[n].get_arguments())]
+    assert "bootstrap" in takes
+    for name in takes:
+        shown = " ".join(_cattle("--help", name).stdout.split())
+        assert all(provider in shown for provider in PROVIDER_TOOLS), (name, shown)
+
+
+def test_help_is_a_command() -> None:
+    """Issue 31, item 7: `./scripts/cattle help` lists the tasks; `help TASK` is the task's --help."""
+    listed = _cattle("help")
+    assert listed.returncode == 0 and "bootstrap" in listed.stdout and "vault.local" in listed.stdout
+    one = _cattle("help", "db.backups")
+    assert one.returncode == 0 and one.stdout.startswith("Usage: ./scripts/cattle [--core-opts] db.backups")
+
+
+def test_the_completion_script_completes_cattle_not_tasks_py() -> None:
+    """Issue 31, item 7: the bash completion registers for ./scripts/cattle and cattle, and answers (real bash)."""
+    script = _cattle("--print-completion-script", "bash").stdout
+    program = ('source /dev/stdin; complete -p; for cmd in ./scripts/cattle cattle; do '
+               'COMP_WORDS=("$cmd" vault.sn); _complete_cattle "$cmd" vault.sn; echo "got: ${COMPREPLY[*]}"; done')
+    proc = subprocess.run(["bash", "-c", program], input=script, capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert "_complete_cattle ./scripts/cattle" in proc.stdout and " cattle" in proc.stdout
+    assert "tasks.py" not in [line.split()[-1] for line in proc.stdout.splitlines() if line.startswith("complete")]
+    assert proc.stdout.count("got: vault.snapshots") == 2, proc.stdout + proc.stderr
+
+
+def test_vault_local_starts_an_openbao_for_the_runbook_and_ctrl_c_stops_it(secrets_repo: Path) -> None:
+    """Issue 31, item 7: one command starts a local OpenBao with the env's seal key (real bao server)."""
+    import os
+    import re
+    import signal
+
+    import requests
+
+    proc = subprocess.Popen([sys.executable, str(REPO / "tasks.py"), "vault.local", "--env", "testing"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("OpenBao for testing at http://127.0.0.1:"), first + (proc.stderr.read()
+                                                                                      if proc.stderr else "")
+        addr = re.search(r"at (http://127\.0\.0\.1:\d+)", first)
+        assert addr is not None
+        assert requests.get(f"{addr.group(1)}/v1/sys/health", timeout=30).status_code == 501  # uninitialised
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert f"interrupted: stopped the OpenBao at {addr.group(1)} and wiped its data" in out
