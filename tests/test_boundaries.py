@@ -75,7 +75,8 @@ def _configuration(c: hvac.Client) -> dict[str, object]:
             "mounts": sorted(c.sys.list_mounted_secrets_engines()["data"])}
 
 
-@pytest.mark.parametrize("holds", ["a policy", "an auth method", "a policy and an auth method"])
+@pytest.mark.parametrize("holds", ["a policy", "an auth method", "a policy and an auth method",
+                                   "a transit engine with a key"])
 def test_a_live_openbao_without_kv_secrets_but_with_policies_or_auth_is_not_overwritten_without_force(
         live_target: tuple[BaoServer, str], seal: vault.SealMaterial,
         snapshot_of_testing: tuple[FileStore, Identity, str, dict[str, object]], holds: str) -> None:
@@ -86,6 +87,9 @@ def test_a_live_openbao_without_kv_secrets_but_with_policies_or_auth_is_not_over
         c.sys.create_or_update_acl_policy("team-read", 'path "apps/data/*" { capabilities = ["read"] }')
     if "auth method" in holds:
         c.sys.enable_auth_method("approle")
+    if "transit" in holds:  # keys that encrypt data elsewhere: no KV secret, no policy, no auth method of its own
+        c.sys.enable_secrets_engine("transit")
+        c.secrets.transit.create_key("payments")
     before = _configuration(c)
     assert vault.inventory(c)["kv_secrets"] == 0  # the edge: nothing a KV count would see
     with pytest.raises(VaultInUse, match=rf"OpenBao at {target.addr} already holds data .* refusing to overwrite it"):
