@@ -322,3 +322,10 @@ def test_status_and_the_shell_reach_the_context_asked_for(tmp_path: Path, monkey
         assert kube.api.configuration.host == server
     finally:
         kube.close()
+
+
+def test_a_dry_run_writes_no_run_record(secrets_repo: Path, no_kind: None) -> None:
+    """(killed a mutant of the tier's sample: the record written for any run but one with exactly one event)"""
+    with pytest.raises(PreflightError):
+        bootstrap.run("testing", bootstrap.Options(dry_run=True))
+    assert not list((secrets_repo / ".cattle/runs").glob("*.json"))
