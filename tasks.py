@@ -32,35 +32,58 @@ DRY_REFUSAL = ("error: --dry (-R) asks for a rehearsal, and {task} has none: not
                "charts.check) run as usual under --dry.")
 
 
-def _dry_guard(body: Callable[..., Any], read_only: bool) -> Callable[..., Any]:
-    """invoke's core flag --dry (-R) honoured or refused, never ignored: a task with --dry-run runs as a dry run, a
-    read-only task runs, every other task stops before doing anything (exit 2)."""
+# what Ctrl-C leaves behind, and whether a re-run is safe (exit 130, the shell's code for SIGINT)
+INTERRUPTED = 130
+LEFT_BY_DEFAULT = ("it stopped part-way: what it had finished stays as it is; run the same command again, which "
+                   "starts from what it finds")
+LEFT_BY_READ_ONLY = "nothing was changed; a re-run is safe"
+LEFT_BY_VAULT_DRILL = ("nothing was left: the throwaway OpenBao cattle started was stopped and its data removed, and "
+                       "nothing in the store changed; a re-run is safe")
+LEFT_BY_DB_DRILL = ("nothing was left: the throwaway PostgreSQL cattle started was stopped and its data removed; the "
+                    "store is unchanged and the run record says interrupted; a re-run is safe")
+_LEFT_BY_NAME = {"test": "the tests stopped; nothing was changed; a re-run is safe"}
+
+
+def _guard(body: Callable[..., Any], read_only: bool, interrupted: str | None) -> Callable[..., Any]:
+    """Every task: invoke's core flag --dry (-R) honoured or refused, never ignored (a task with --dry-run runs as a
+    dry run, a read-only task runs, every other task stops before doing anything, exit 2); Ctrl-C says
+    "interrupted", what was left and whether a re-run is safe, exit 130 (never a traceback)."""
     import functools
     import inspect
 
     has_dry_run = "dry_run" in inspect.signature(body).parameters
+    left = interrupted or _LEFT_BY_NAME.get(body.__name__) or (LEFT_BY_READ_ONLY if read_only else LEFT_BY_DEFAULT)
 
     @functools.wraps(body)
     def run(c: Context, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(run, "full_name", body.__name__)
         if c.config.run.dry and not read_only and body.__name__ not in _DRY_BY_INVOKE:
             if not has_dry_run:
-                raise Exit(DRY_REFUSAL.format(task=getattr(run, "full_name", body.__name__)), code=2)
+                raise Exit(DRY_REFUSAL.format(task=name), code=2)
             kwargs["dry_run"] = True
-        return body(c, *args, **kwargs)
+        try:
+            return body(c, *args, **kwargs)
+        except KeyboardInterrupt:
+            raise Exit(f"interrupted: {name}: {left}", code=INTERRUPTED) from None
+        except ValueError as exc:  # invoke's c.run passing Ctrl-C on to a command whose stdin it had closed
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise Exit(f"interrupted: {name}: {left}", code=INTERRUPTED) from None
+            raise
 
     return run
 
 
-def task(*args: Any, read_only: bool = False, **kwargs: Any) -> Callable[..., Any]:
+def task(*args: Any, read_only: bool = False, interrupted: str | None = None, **kwargs: Any) -> Callable[..., Any]:
     """invoke's @task without automatic short flags: every flag has one long name meaning one thing across tasks
-    (auto short flags gave -s three meanings). `read_only`: the task changes nothing, so it runs under --dry."""
+    (auto short flags gave -s three meanings). `read_only`: the task changes nothing, so it runs under --dry;
+    `interrupted`: what Ctrl-C leaves and whether a re-run is safe, when not LEFT_BY_DEFAULT."""
     kwargs.setdefault("auto_shortflags", False)
     if len(args) == 1 and callable(args[0]) and not kwargs.get("name") and len(kwargs) == 1:
         decorator: Callable[..., Any] = invoke_task(**kwargs)
-        return decorator(_dry_guard(args[0], read_only))  # type: ignore[no-any-return]
+        return decorator(_guard(args[0], read_only, interrupted))  # type: ignore[no-any-return]
 
     def wrap(body: Callable[..., Any]) -> Any:
-        return invoke_task(*args, **kwargs)(_dry_guard(body, read_only))
+        return invoke_task(*args, **kwargs)(_guard(body, read_only, interrupted))
 
     return wrap
 
@@ -553,8 +576,9 @@ def vault_restore(c: Context, env: str | None = None, vault_addr: str | None = N
     print(f"snapshot {report.snapshot} ({report.created}): {state}; {vault.describe_counts(report.counts)}")
 
 
-@task(name="verify", help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"],
-                           "snapshot": "snapshot id, or latest (default)"})
+@task(interrupted=LEFT_BY_VAULT_DRILL, name="verify",
+      help={"env": "environment (default: testing)", "store": _VAULT_HELP["store"],
+            "snapshot": "snapshot id, or latest (default)"})
 def vault_verify(c: Context, env: str | None = None, store: str | None = None, snapshot: str = "latest") -> None:
     """Restore drill with no cluster: restore into a throwaway local OpenBao, check it unseals and holds the canary."""
     from cattle import env as environments
@@ -662,8 +686,9 @@ def db_backups(c: Context, env: str | None = None, store: str | None = None) -> 
           f"no base backups of {_env_name(c, env)} in {url}")
 
 
-@task(name="verify", help={**_DB_HELP, "query": "canary SQL to run on the restored database",
-                           "generation": "restore this generation (default: the newest complete backup)"})
+@task(interrupted=LEFT_BY_DB_DRILL, name="verify",
+      help={**_DB_HELP, "query": "canary SQL to run on the restored database",
+            "generation": "restore this generation (default: the newest complete backup)"})
 def db_verify(c: Context, env: str | None = None, store: str | None = None, query: str | None = None,
               generation: int | None = None) -> None:
     """Restore drill with no cluster: newest base backup + WAL into a throwaway local PostgreSQL, canary query."""
@@ -737,7 +762,7 @@ def dr_runner(c: Context, env: str | None = None, summary: str | None = None) ->
         raise Exit(code=1)
 
 
-@task(name="rehearse", help={"env": "environment (default: testing)"})
+@task(interrupted=LEFT_BY_VAULT_DRILL, name="rehearse", help={"env": "environment (default: testing)"})
 def dr_rehearse(c: Context, env: str | None = None) -> None:
     """No-cluster readiness check: tools, keys, manifests, a recent Vault snapshot that restores. READY/NOT READY."""
     from cattle import env as environments

@@ -59,6 +59,9 @@ def step(message: str) -> Iterator[None]:
     started = time.monotonic()
     try:
         yield
+    except KeyboardInterrupt:
+        say(f"{message}: interrupted after {time.monotonic() - started:.1f}s")
+        raise
     except BaseException:
         say(f"{message}: FAILED after {time.monotonic() - started:.1f}s")
         raise

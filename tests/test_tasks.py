@@ -329,3 +329,34 @@ def test_vault_local_starts_an_openbao_for_the_runbook_and_ctrl_c_stops_it(secre
             proc.kill()
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert f"interrupted: stopped the OpenBao at {addr.group(1)} and wiped its data" in out
+
+
+def test_ctrl_c_in_test_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 4: Ctrl-C in `test` ended in invoke's traceback (ValueError: I/O operation on closed file,
+    raised while c.run passed the interrupt on): one line saying interrupted, exit 130."""
+    from invoke.context import Context
+    from invoke.exceptions import Exit
+
+    sys.path.insert(0, str(REPO))
+    import tasks
+
+    def interrupted_run(self: Context, command: str, **kwargs: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("I/O operation on closed file") from None
+
+    monkeypatch.setattr(Context, "run", interrupted_run)
+    with pytest.raises(Exit) as caught:
+        tasks.ns["test"](Context())
+    assert caught.value.code == 130
+    assert caught.value.message == "interrupted: test: the tests stopped; nothing was changed; a re-run is safe"
+
+
+def test_a_step_cut_by_ctrl_c_says_interrupted_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    from cattle import console
+
+    with pytest.raises(KeyboardInterrupt), console.step("restoring snapshot s1"):
+        raise KeyboardInterrupt
+    err = capsys.readouterr().err
+    assert "restoring snapshot s1: interrupted after " in err and "FAILED" not in err

@@ -600,3 +600,66 @@ def test_configure_outside_a_cluster_points_at_kubernetes_ca(secrets_repo: Path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "use a root token" not in proc.stderr, proc.stderr
     assert "pass --kubernetes-ca FILE" in proc.stderr and "kube-root-ca.crt" in proc.stderr, proc.stderr
+
+
+def test_ctrl_c_during_vault_verify_says_interrupted_what_was_left_and_exits_130(secrets_repo: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Issue 31, item 4: not "restoring snapshot … FAILED" and exit 1: interrupted, nothing left, a re-run is safe,
+    exit 130 (real bao servers; SIGINT sent once the throwaway server is being initialised, with the whole restore
+    still ahead)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from cattle import env as environments
+    from cattle.vault import restore as vaultdrill
+    from tests.conftest import REPO
+
+    testing = environments.load("testing", secrets_repo)
+    seal = vault.seal_material(secrets_repo, "testing")
+    store_url = f"file://{tmp_path / 'store'}"
+    with BaoServer(seal.key_hex, seal.key_id) as source:
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        populate(vault.client(source.addr, token), vault.backup_login(secrets_repo, "testing"), secrets_per_mount=5)
+        vaultdrill.backup(testing, source.addr, store_url)
+    before = sorted(p.name for p in (tmp_path / "store").iterdir())
+    proc = subprocess.Popen([sys.executable, str(REPO / "tasks.py"), "vault.verify", "--store", store_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if "initialising the fresh OpenBao" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(seen) + err
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and "FAILED" not in err, err
+    assert ("interrupted: vault.verify: nothing was left: the throwaway OpenBao cattle started was stopped and its "
+            "data removed, and nothing in the store changed; a re-run is safe") in err
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == before
+
+
+def test_a_dead_local_openbao_is_named_with_its_log_not_blamed_on_vault_addr(seal: vault.SealMaterial) -> None:
+    """Issue 31, item 4: when the OpenBao cattle started exits, the wait says so at once, with its log tail,
+    instead of polling to its deadline and pointing at VAULT_ADDR / --vault-addr."""
+    with BaoServer(seal.key_hex, seal.key_id) as server:
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        with pytest.raises(VaultError) as waited:
+            vault.wait_active(server.addr, timeout=30)
+        with pytest.raises(VaultError) as asked:
+            vault.health(server.addr)
+        for error in (waited.value, asked.value):
+            assert error.message.startswith(f"the OpenBao cattle started at {server.addr} has exited (code -9); "
+                                            "its log ends: "), error.message
+            assert "OpenBao server started" in error.message  # the log tail
+            assert "VAULT_ADDR" not in f"{error.message} {error.hint}"

@@ -97,11 +97,25 @@ def backup_login(root: Path, env: str) -> Login:
 
 def health(addr: str) -> int:
     """The server's health code: 200 active, 429 standby, 501 uninitialised, 503 sealed, 500 busy."""
+    from cattle.vault import server
+
     try:
         return requests.get(addr + HEALTH, timeout=5).status_code
     except requests.RequestException as exc:
+        dead = server.exited(addr)
+        if dead is not None:  # not the address's fault: nobody set VAULT_ADDR for cattle's own server
+            raise VaultError(dead, "run the command again; if the server exits again, its log above says why") from exc
         raise VaultError(f"OpenBao at {addr} is unreachable: {exc.__class__.__name__}",
                          "check the address (VAULT_ADDR / --vault-addr) and that the server runs") from exc
+
+
+def _alive(addr: str) -> None:
+    """A VaultError at once when `addr` is a server cattle started that has exited (no poll to the deadline)."""
+    from cattle.vault import server
+
+    dead = server.exited(addr)
+    if dead is not None:
+        raise VaultError(dead, "run the command again; if the server exits again, its log above says why")
 
 
 def wait_active(addr: str, timeout: float = 60) -> None:
@@ -109,6 +123,7 @@ def wait_active(addr: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     code = 0
     while time.monotonic() < deadline:
+        _alive(addr)
         code = health(addr)
         if code == 200:
             return
@@ -291,6 +306,7 @@ def apply_snapshot(addr: str, token: str | None, plaintext: bytes, label: str, a
                              "the data is not a raft snapshot (or is damaged): restore another snapshot") from exc
         deadline = time.monotonic() + timeout
         while not applied():
+            _alive(addr)
             if time.monotonic() > deadline:
                 raise VaultError(f"snapshot {label} did not apply within {timeout:.0f}s "
                                  f"(health {health(addr)})", "look at the server log")

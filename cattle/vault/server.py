@@ -20,6 +20,19 @@ from cattle import tools
 from cattle.errors import VaultError
 from cattle.secrets import scratch
 
+_running: dict[str, BaoServer] = {}  # address -> a server this process started (for exited())
+
+
+def exited(addr: str) -> str | None:
+    """When `addr` is a server this process started and it has exited: what to say instead of "unreachable"
+    (its exit code and log tail); else None."""
+    server = _running.get(addr)
+    if server is None or server.process is None or server.process.poll() is None:
+        return None
+    tail = " ".join(server.log_tail().split())[-400:]
+    return (f"the OpenBao cattle started at {addr} has exited (code {server.process.returncode}); its log ends: "
+            f"{tail or '(empty)'}")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -93,6 +106,7 @@ class BaoServer:
             if self._started(log_path, offset):  # its listeners are bound: the port answers for this process
                 try:
                     requests.get(f"{self.addr}/v1/sys/health", timeout=1)
+                    _running[self.addr] = self
                     return self
                 except requests.RequestException:
                     pass
@@ -124,6 +138,8 @@ class BaoServer:
                 process.wait()
 
     def stop(self, wipe: bool | None = None) -> None:
+        if _running.get(self.addr) is self:
+            del _running[self.addr]
         self._terminate()
         self.process = None
         if (self._owned_dir if wipe is None else wipe) and self.directory is not None:
