@@ -697,7 +697,9 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
 
     url = _db_store(c, env, store)
     with failures(), history.recording(_root(), "db-verify", _env_name(c, env), store=url) as record:
-        report = dbverify.verify(url, query, generation, env=_env_name(c, env))
+        record["stage"] = history.PREFLIGHT  # until a backup is chosen: a refusal there is "not run"
+        report = dbverify.verify(url, query, generation, env=_env_name(c, env),
+                                 begun=lambda: record.update(stage="restore"))
         record.update(generation=report.generation, backup_id=report.backup_id, wal_files=report.wal_files,
                       seconds=round(report.seconds, 1), detail=f"g{report.generation} base backup "
                       f"{report.backup_id} restored and replayed {report.wal_files} WAL files in {report.seconds:.0f}s")

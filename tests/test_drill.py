@@ -247,3 +247,20 @@ def test_the_gateway_service_is_the_one_owned_by_gateway_public() -> None:
     assert found == "svc/envoy-public-1a2b"
     with pytest.raises(drill.DrillFailed, match="no Envoy service for Gateway envoy-gateway-system/public"):
         drill._gateway_service(Services([svc("envoy-other", "internal")]))  # type: ignore[arg-type]
+
+
+def test_a_drill_stopped_at_preflight_is_recorded_as_not_run(repo_copy: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 8: a refusal at preflight (nothing was created) is "not run", not a failed drill."""
+    from cattle.errors import PreflightError
+
+    happened = _stand_in(monkeypatch, [PreflightError("preflight for environment 'testing' (provider kind) failed; "
+                                                      "nothing was changed:\n  - docker: not found")])
+    (repo_copy / ".cattle").mkdir()
+    with pytest.raises(PreflightError):
+        drill.drill("testing", serve=False)
+    assert "delete" not in happened
+    [record] = _records(repo_copy)
+    assert record["result"] == "not run" and record["kind"] == "drill"
+    assert record["detail"] == ("stopped at preflight, nothing was changed: preflight for environment 'testing' "
+                                "(provider kind) failed; nothing was changed:")

@@ -441,3 +441,39 @@ def test_the_network_check_sees_a_planted_request(browser: Any, built: report.Bu
         "</head>", '<link rel="stylesheet" href="http://127.0.0.1:9/cdn.css"></head>'))
     requested = _open(browser, planted)
     assert "http://127.0.0.1:9/cdn.css" in requested and requested[0] == planted.as_uri()
+
+
+def test_runs_that_stopped_at_preflight_are_not_failed_drills(report_repo: Path, tmp_path: Path) -> None:
+    """Issue 31, item 8: a drill, rehearsal or db.verify refused at preflight is recorded as not run and the page
+    counts none of them: the headline stays the last real drill, and a note says what did not start."""
+    from cattle.errors import DatabaseError
+
+    later = reportdata.at("2026-11-24T05:00:00Z")
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "testing-drill.json").write_text(json.dumps({
+        "kind": "drill", "env": "testing", "started": later, "result": history.NOT_RUN, "events": [],
+        "rto_seconds": 0.0, "rto_budget_seconds": 900, "detail": history.stopped_at_preflight("docker: not found")}))
+    with pytest.raises(DatabaseError), history.recording(report_repo, "db-verify", "testing") as record:
+        record["stage"] = history.PREFLIGHT
+        raise DatabaseError("cannot read the database backup store s3://b/p: Unable to locate credentials")
+    [written] = sorted((report_repo / ".cattle" / "runs").glob("testing-db-verify-*.json"))
+    saved = json.loads(written.read_text())
+    assert saved["result"] == "not run" and "stage" not in saved
+    assert saved["detail"].startswith("stopped at preflight, nothing was changed: cannot read the database")
+    testing = {e.name: e for e in report.build(report_repo, tmp_path / "site", now=NOW,
+                                               records=(records,)).report.envs}["testing"]
+    assert testing.headline() == "testing: rebuilt in 9m12s on 2026-11-23, within the 15-minute budget."
+    assert all(r.result != "not run" for r in testing.rebuilds)
+    assert all(r.result != "not run" for r in testing.rehearsals)
+    assert any("did not start (not counted as drills or rehearsals)" in note for note in testing.notes)
+
+
+def test_a_rehearsal_on_a_machine_without_the_key_is_not_run() -> None:
+    from cattle.dr.rehearse import Finding, Rehearsal
+
+    rehearsal = Rehearsal("testing")
+    rehearsal.findings += [Finding("tools", True, "ok"), Finding("secrets decrypt", False, "no age key"),
+                           Finding("Vault snapshot restores", False, "no age key")]
+    record = rehearsal.as_record()
+    assert record["result"] == "not run" and record["detail"].startswith("stopped at preflight")

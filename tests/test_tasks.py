@@ -360,3 +360,18 @@ def test_a_step_cut_by_ctrl_c_says_interrupted_not_failed(capsys: pytest.Capture
         raise KeyboardInterrupt
     err = capsys.readouterr().err
     assert "restoring snapshot s1: interrupted after " in err and "FAILED" not in err
+
+
+def test_db_verify_refused_before_a_restore_is_recorded_as_not_run(repo_copy: Path) -> None:
+    """Issue 31, item 8: db.verify that cannot read its store restored nothing: its run record says not run."""
+    import json
+    import os
+
+    from cattle.vault.server import free_port
+
+    environ = {**os.environ, "CATTLE_DB_STORE": "s3://backups/testing", "AWS_ACCESS_KEY_ID": "x",
+               "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    proc = _cattle("db.verify", "--env", "testing", env=environ)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [record] = [json.loads(p.read_text()) for p in (repo_copy / ".cattle" / "runs").glob("testing-db-verify-*")]
+    assert record["result"] == "not run" and record["detail"].startswith("stopped at preflight, nothing was changed")

@@ -10,6 +10,7 @@ import gzip
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,10 +102,11 @@ def primary_settings(pg: Postgres, backup_id: str) -> str:
 
 
 def verify(store_url: str, query: str | None = None, generation: int | None = None,
-           root: Path | None = None, timeout: float = 180, env: str = "") -> VerifyReport:
+           root: Path | None = None, timeout: float = 180, env: str = "",
+           begun: Callable[[], None] | None = None) -> VerifyReport:
     """Restore the base backup a rebuild would recover from (the same choice as bootstrap's decision,
     database.recovery_point), or the newest complete one of `generation`; the notes say which and what newer was
-    skipped and why."""
+    skipped and why. `begun()` is called once the backup is chosen: what fails before it is a preflight refusal."""
     started = time.monotonic()
     store = _s3(open_store(store_url, root))
     found = database.generations(store)
@@ -115,6 +117,8 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     notes = [f"verified generation g{backup.generation}, base backup {backup.backup_id} ({backup.end_time}): "
              + ("the one bootstrap would recover from" if generation is None else "the generation asked for")]
     notes += [f"skipped {why}" for why in skipped]
+    if begun is not None:
+        begun()
     info = database.parse_backup_info(
         store.get(f"{backup.server}/base/{backup.backup_id}/backup.info").decode(errors="replace"))
     major = int(info.get("version", "0")) // 10000

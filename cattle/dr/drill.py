@@ -30,7 +30,7 @@ from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.timeline import Timeline
 from cattle.database import ondemand as dbbackup
 from cattle.dr import history
-from cattle.errors import CattleError
+from cattle.errors import CattleError, PreflightError
 from cattle.kube import Kube
 from cattle.paths import state_dir
 from cattle.portforward import forward
@@ -214,10 +214,12 @@ def drill(name: str, *, provider: str | None = None, serve: bool = True, summary
         stage = "generation 2"
         timeline = bootstrap.run(environment, options)
     except CattleError as exc:  # no generation-2 timeline: keep a failed drill record all the same
+        not_run = stage == "generation 1" and isinstance(exc, PreflightError)  # refused before anything was made
         console.say(history.save(environment.root, {
-            "kind": "drill", "env": name, "started": started, "result": "failed", "events": [],
-            "rto_seconds": round(time.time() - started, 2), "rto_budget_seconds": environment.rto_budget,
-            "detail": f"{stage}: {exc.message.splitlines()[0][:250]}"}).describe())
+            "kind": "drill", "env": name, "started": started, "result": history.NOT_RUN if not_run else "failed",
+            "events": [], "rto_seconds": round(time.time() - started, 2), "rto_budget_seconds": environment.rto_budget,
+            "detail": history.stopped_at_preflight(exc.message) if not_run else
+            f"{stage}: {exc.message.splitlines()[0][:250]}"}).describe())
         raise
     assert timeline is not None
     rto = timeline.total  # service is back when bootstrap (with its restores) is done; smoke checks only verify

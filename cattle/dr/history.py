@@ -22,12 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from cattle import console, tools
-from cattle.errors import CattleError, ToolError
+from cattle.errors import CattleError, PreflightError, ToolError
 from cattle.paths import state_dir
 
 BRANCH = "cattle-runs"
 REFS = (f"refs/heads/{BRANCH}", f"refs/remotes/origin/{BRANCH}")
 TIMELINE_KINDS = ("drill", "bootstrap")  # records shaped like timeline.write() output
+NOT_RUN = "not run"  # the result of a run that stopped at preflight: nothing was restored, rebuilt or changed
+PREFLIGHT = "preflight"  # a recording block's record["stage"] until its preflight has passed (never saved)
+
+
+def stopped_at_preflight(message: str) -> str:
+    """The detail of a record whose run stopped at preflight."""
+    return f"stopped at preflight, nothing was changed: {message.splitlines()[0][:250]}"
 KINDS = (*TIMELINE_KINDS, "rehearsal", "db-verify")
 _ENV = re.compile(r"^[a-z][a-z0-9-]*$")
 _IDENTITY = {"GIT_AUTHOR_NAME": "cattle", "GIT_AUTHOR_EMAIL": "cattle@localhost",
@@ -116,18 +123,24 @@ def save(root: Path, record: dict[str, Any]) -> Saved:
 
 @contextmanager
 def recording(root: Path, kind: str, env: str, **fields: Any) -> Iterator[dict[str, Any]]:
-    """Record what happens in the block: result ok, or failed with the error's message (then re-raised).
-    The block adds its facts to the yielded dict; the record is saved either way."""
+    """Record what happens in the block: result ok, or failed with the error's message (then re-raised); a
+    PreflightError, or any error while the block's record["stage"] is PREFLIGHT, is NOT_RUN (a refusal before
+    anything was done is not a failed restore). The block adds its facts to the yielded dict; the record is saved
+    either way."""
     record: dict[str, Any] = {"kind": kind, "env": env, "started": time.time(), "result": "running", **fields}
     try:
         yield record
         record["result"] = "ok"
     except CattleError as exc:
-        record["result"], record["detail"] = "failed", exc.message.splitlines()[0][:300]
+        if isinstance(exc, PreflightError) or record.get("stage") == PREFLIGHT:
+            record["result"], record["detail"] = NOT_RUN, stopped_at_preflight(exc.message)
+        else:
+            record["result"], record["detail"] = "failed", exc.message.splitlines()[0][:300]
         raise
     finally:
         if record["result"] == "running":
             record["result"], record["detail"] = "failed", "interrupted"
+        record.pop("stage", None)
         record["finished"] = time.time()
         console.say(save(root, record).describe())
 

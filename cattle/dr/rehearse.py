@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cattle import console, tools
+from cattle.dr import history
 from cattle.env import Environment
 from cattle.errors import CattleError, SecretsError
 from cattle.manifests import validate
@@ -21,6 +22,7 @@ from cattle.vault import snapshots
 
 MAX_SNAPSHOT_AGE_HOURS = 26.0
 REQUIRED_TOOLS = ("kubectl", "sops", "bao", "git")
+PREREQUISITES = ("tools", "secrets decrypt")  # checks of this machine: when one fails, nothing was rehearsed
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,14 @@ class Rehearsal:
     def as_record(self) -> dict[str, Any]:
         """The run record (cattle.dr.history) of this rehearsal."""
         failed = [f.check for f in self.findings if not f.ok]
+        unprepared = [c for c in failed if c in PREREQUISITES]  # this machine could not rehearse at all
+        detail = "every check passed" if self.ready else f"failed: {', '.join(failed)}"
+        if unprepared:
+            detail = history.stopped_at_preflight(f"this machine is not set up to rehearse ({', '.join(unprepared)} "
+                                                  "failed), so no backup was restored")
         return {"kind": "rehearsal", "env": self.env, "started": self.started, "finished": time.time(),
-                "result": "ready" if self.ready else "not ready",
-                "detail": "every check passed" if self.ready else f"failed: {', '.join(failed)}",
+                "result": "ready" if self.ready else history.NOT_RUN if unprepared else "not ready",
+                "detail": detail,
                 "checks": [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in self.findings]}
 
     @property

@@ -133,9 +133,16 @@ def database_freshness(environment: env.Environment, now: float) -> tuple[Freshn
 def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...], runs: int,
                now: float) -> EnvReport:
     mine = [r for r in records if r["env"] == environment.name]
+    refused = [r for r in mine if r.get("result") == history.NOT_RUN]  # stopped at preflight: proves nothing
+    mine = [r for r in mine if r.get("result") != history.NOT_RUN]
     timelines = [r for r in mine if r["kind"] in history.TIMELINE_KINDS]
     drills = [r for r in timelines if r["kind"] == "drill"]
     notes = []
+    if refused:
+        last = refused[-1]
+        notes.append(f"{len(refused)} run(s) did not start (not counted as drills or rehearsals); the latest, a "
+                     f"{last['kind']} on {time.strftime('%Y-%m-%d', time.gmtime(last['started']))}: "
+                     f"{last.get('detail', 'stopped at preflight')}")
     if not drills and timelines:
         notes.append(f"No drill recorded: the runs shown are bootstraps ({len(timelines)}), which do not destroy "
                      "and restore.")
