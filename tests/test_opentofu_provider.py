@@ -130,7 +130,7 @@ def test_a_plan_without_a_change_summary_still_says_whether_it_changes_something
 def test_the_inputs_file_is_written_under_a_new_state_directory(staging: OpenTofuProvider) -> None:
     path = staging._var_file()
     assert path.read_text() == json.dumps({"name": "cattle-staging", "region": "fsn1", "kubernetes_version": "1.36",
-                                           "node_size": "cx32", "node_count": 3}, indent=2)
+                                           "node_size": "cpx32", "node_count": 3}, indent=2)
 
 
 def test_an_unchanged_cluster_is_reported_as_such_without_an_apply(
