@@ -20,7 +20,7 @@ variable "kubernetes_version" {
 }
 
 variable "node_size" {
-  description = "Server type (Hetzner Cloud: cx32)."
+  description = "Server type (Hetzner Cloud: cpx32; infra/server-types.yaml lists the current ones)."
   type        = string
 }
 

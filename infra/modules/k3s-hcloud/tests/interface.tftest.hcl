@@ -18,7 +18,7 @@ variables {
   name               = "cattle-staging"
   region             = "fsn1"
   kubernetes_version = "1.36"
-  node_size          = "cx32"
+  node_size          = "cpx32"
   node_count         = 3
 }
 
