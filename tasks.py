@@ -41,6 +41,8 @@ LEFT_BY_VAULT_DRILL = ("nothing was left: the throwaway OpenBao cattle started w
                        "nothing in the store changed; a re-run is safe")
 LEFT_BY_DB_DRILL = ("nothing was left: the throwaway PostgreSQL cattle started was stopped and its data removed; the "
                     "store is unchanged and the run record says interrupted; a re-run is safe")
+LEFT_BY_DB_RESTORE = ("nothing was left: the throwaway PostgreSQL cattle started was stopped and its data removed; "
+                      "the store is unchanged; a re-run is safe")
 _LEFT_BY_NAME = {"test": "the tests stopped; nothing was changed; a re-run is safe"}
 
 
@@ -710,6 +712,33 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
         print(f"  {note}")
 
 
+@task(interrupted=LEFT_BY_DB_RESTORE, name="restore",
+      help={**_DB_HELP, "to": "the time to restore to, with a zone: '2026-12-04 14:01:30Z' (refused before the oldest "
+                              "base backup ended or after the newest archived WAL)",
+            "query": "SQL to run on the restored database (miniflux's when it exists)",
+            "dump": "write a pg_dump of the restored database to this file (to copy the lost rows back)",
+            "generation": "restore from this generation (default: the one a rebuild would recover from)"})
+def db_restore(c: Context, to: str, env: str | None = None, store: str | None = None, query: str | None = None,
+               dump: str | None = None, generation: int | None = None) -> None:
+    """Point-in-time restore with no cluster: the base backup before TIME plus WAL up to TIME, into a throwaway local
+    PostgreSQL; query it or dump it (e.g. the table dropped at 14:02, as it was at 14:01:30)."""
+    from cattle.database import backups as database
+    from cattle.database import verify as dbverify
+
+    url = _db_store(c, env, store)
+    with failures():
+        target = database.parse_target(to)
+        report = dbverify.verify(url, query, int(generation) if generation is not None else None,
+                                 env=_env_name(c, env), target=target,
+                                 dump=user_path(dump, _root()) if dump else None)
+    print(f"OK: {_env_name(c, env)}'s database as it was at {target.isoformat(sep=' ')}: g{report.generation} backup "
+          f"{report.backup_id} with {report.wal_files} WAL files (PostgreSQL {report.postgres_major}) in "
+          f"{report.seconds:.1f}s; databases: {', '.join(report.databases)}"
+          + (f"; query: {report.query_result}" if query else ""))
+    for note in report.notes:
+        print(f"  {note}")
+
+
 @task(name="backup", help={"env": "environment (default: testing)",
                            "provider": f"override the cluster provider: {_PROVIDERS}"})
 def db_backup(c: Context, env: str | None = None, provider: str | None = None) -> None:
@@ -726,7 +755,7 @@ def db_backup(c: Context, env: str | None = None, provider: str | None = None) -
     print(f"completed: {backup['metadata']['name']} ({(backup.get('status') or {}).get('backupId', '')})")
 
 
-db_ns = Collection("db", db_backup, db_backups, db_verify)
+db_ns = Collection("db", db_backup, db_backups, db_verify, db_restore)
 
 
 # --- dr.* ------------------------------------------------------------------------------------

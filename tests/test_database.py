@@ -163,3 +163,67 @@ def test_a_named_generation_says_which_newer_one_it_skipped(s3_endpoint: str) ->
     assert skipped == ["newer generation g2: generation g1 was asked for"]
     with pytest.raises(DatabaseError, match="no database generation g3 in"):
         database.recovery_point(store, "staging", database.generations(store), generation=3)
+
+
+@pytest.mark.slow
+def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
+        s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 31, item 3: db.restore --to TIME on the real PostgreSQL drill (barman-cloud, moto): the rows committed
+    before the target are there, the rows committed after it are not; a time before the oldest base backup or after
+    the archived WAL is refused before anything is restored."""
+    import os
+    import sys
+    from datetime import datetime, timedelta
+
+    from tests.conftest import REPO
+
+    _needs_postgres()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    store = _store(s3_endpoint)
+    destination = f"s3://backups/{store.prefix}"
+    with Postgres() as source:
+        archive = source.base / "archive"
+        archive.mkdir()
+        source._own(archive)
+        source.init()
+        source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n"
+                         "max_connections = 100\nmax_locks_per_transaction = 128\n")
+        source.start()
+        source.sql("CREATE TABLE feeds (id serial PRIMARY KEY, v text NOT NULL)")
+        source.sql("INSERT INTO feeds (v) VALUES ('in-the-base-backup')")
+        tools.run([dbverify.barman_cloud("barman-cloud-backup"), "--endpoint-url", s3_endpoint, "-z",
+                   "-h", str(source.sockets), "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
+                  timeout=300)
+        source.sql("INSERT INTO feeds (v) VALUES ('before-the-target')")
+        target = source.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                            "'YYYY-MM-DD HH24:MI:SS.US') || 'Z'")  # after that commit, before the next one
+        source.sql("DROP TABLE feeds")  # "someone dropped a table at 14:02"
+        source.sql("CREATE TABLE feeds (id serial PRIMARY KEY, v text NOT NULL)")
+        source.sql("INSERT INTO feeds (v) VALUES ('after-the-target')")
+        source.sql("SELECT pg_switch_wal()")
+        until(lambda: source.sql("SELECT last_archived_wal IS NOT NULL AND failed_count = 0 "
+                                 "FROM pg_stat_archiver") == "t")
+        for wal in sorted(archive.iterdir()):
+            subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
+                            "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+    dump = tmp_path / "feeds.sql"
+    proc = subprocess.run([sys.executable, str(REPO / "tasks.py"), "db.restore", "--env", "testing", "--store",
+                           destination, "--to", target, "--query", "SELECT string_agg(v, ',' ORDER BY id) FROM feeds",
+                           "--dump", str(dump)], capture_output=True, text=True, check=False, timeout=900,
+                          env={**os.environ, "AWS_ENDPOINT_URL": s3_endpoint})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "; query: in-the-base-backup,before-the-target\n" in proc.stdout  # not after-the-target, not dropped
+    assert "after-the-target" not in dump.read_text() and "before-the-target" in dump.read_text()
+
+    [backup] = database.listing(store)
+    ended = datetime.fromisoformat(backup.end_time)
+    with pytest.raises(DatabaseError) as early:
+        dbverify.verify(destination, env="testing", target=ended - timedelta(hours=1))
+    assert early.value.message.startswith(f"testing: {(ended - timedelta(hours=1)).isoformat(sep=' ')} is before the "
+                                          f"oldest base backup of generation g1 in {destination}")
+    late = database.parse_target("2099-01-01 00:00:00Z")
+    with pytest.raises(DatabaseError, match=r"is after the archived WAL of generation g1 .*the newest WAL file was "
+                                            r"archived at 20\d\d-"):
+        dbverify.verify(destination, env="testing", target=late)
+    with pytest.raises(DatabaseError, match="has no time zone"):
+        database.parse_target("2026-12-04 14:01:30")

@@ -167,7 +167,8 @@ _REQUIRED = {"adopt": ["--git-url", "https://git.example.org/ops/infra.git", "--
              "secrets.encrypt": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
              "secrets.decrypt": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
              "secrets.edit": ["--file", "secrets/testing/grafana-admin.secret.yaml"],
-             "vault.import": ["--file", "snapshot.raw"], "dr.record": ["--directory", "records"],
+             "vault.import": ["--file", "snapshot.raw"], "db.restore": ["--to", "2026-12-04 14:01:30Z"],
+             "dr.record": ["--directory", "records"],
              "test": ["--lint-only"]}
 
 

@@ -12,6 +12,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cattle.errors import DatabaseError, StoreError
@@ -168,6 +169,64 @@ def recovery_point(store: Store, env: str, found: dict[int, list[str]],
     skipped = [f"newer generation g{g}: generation g{latest} was asked for" for g in sorted(found) if g > latest]
     skipped += [f"newer base backup {b.backup_id} of g{latest}: not complete ({b.status})" for b in backups
                 if b.status != "DONE" and b.backup_id > chosen.backup_id]
+    return chosen, skipped
+
+
+def parse_target(text: str) -> datetime:
+    """A point-in-time target as an operator types it ("2026-12-04 14:01:30Z", ISO 8601 with a zone)."""
+    try:
+        target = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise DatabaseError(f"--to {text!r} is not a time", "give it as '2026-12-04 14:01:30Z' (ISO 8601, with a "
+                            "zone: Z or +01:00)") from exc
+    if target.tzinfo is None:
+        raise DatabaseError(f"--to {text!r} has no time zone: cattle will not guess which 14:02 you mean",
+                            f"add one: '{text.strip()}Z' for UTC, or '{text.strip()}+01:00'")
+    return target
+
+
+def _ended(backup: BaseBackup) -> datetime | None:
+    try:
+        ended = datetime.fromisoformat(backup.end_time.strip())
+    except ValueError:
+        return None
+    return ended if ended.tzinfo is not None else ended.replace(tzinfo=UTC)
+
+
+def point_in_time(store: Store, env: str, found: dict[int, list[str]], target: datetime,
+                  generation: int | None = None) -> tuple[BaseBackup, list[str]]:
+    """The base backup a recovery to `target` starts from: in the generation recovery_point chooses (the same
+    decision as bootstrap's and db.verify's), the newest complete base backup that ended at or before `target`.
+    A DatabaseError when `target` is before that generation's oldest base backup ended, or after its newest
+    archived WAL (the changes up to then are not in the store)."""
+    newest, skipped = recovery_point(store, env, found, generation)
+    chosen_generation = newest.generation
+    wanted = target.isoformat(sep=" ")
+    complete = [(b, _ended(b)) for b in base_backups(store, chosen_generation, found[chosen_generation])
+                if b.status == "DONE"]
+    before = [b for b, ended in complete if ended is not None and ended <= target]
+    if not before:
+        oldest = min((ended for _, ended in complete if ended is not None), default=None)
+        raise DatabaseError(f"{env}: {wanted} is before the oldest base backup of generation g{chosen_generation} in "
+                            f"{store.url} (it ended {oldest.isoformat(sep=' ') if oldest else 'at an unknown time'}): "
+                            "no backup holds the database as it was then",
+                            "choose a time after that; an older generation: --generation N (db.backups lists them)")
+    try:
+        archived = store.times(f"{CLUSTER}-g{chosen_generation}/wals/")
+    except StoreError as exc:
+        raise DatabaseError(f"{env}: cannot read the WAL archive of g{chosen_generation} in {store.url}: "
+                            f"{exc.message}", "fix access to the store; cattle will not guess") from exc
+    last = max(archived.values(), default=None)
+    if last is None or target.timestamp() > last:
+        until = datetime.fromtimestamp(last, UTC).isoformat(sep=" ") if last is not None else "never"
+        raise DatabaseError(f"{env}: {wanted} is after the archived WAL of generation g{chosen_generation} in "
+                            f"{store.url} (the newest WAL file was archived at {until}): the changes up to that time "
+                            "are not in the store",
+                            "choose a time up to then; for the newest state the store holds, leave --to out")
+    chosen = max(before, key=lambda b: (b.end_time, b.backup_id))
+    later = [b.backup_id for b, ended in complete if ended is not None and ended > target]
+    if later:
+        skipped.append(f"base backup(s) {', '.join(sorted(later))} of g{chosen_generation}: they ended after {wanted}")
     return chosen, skipped
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cattle import tools
@@ -103,19 +104,29 @@ def primary_settings(pg: Postgres, backup_id: str) -> str:
 
 def verify(store_url: str, query: str | None = None, generation: int | None = None,
            root: Path | None = None, timeout: float = 180, env: str = "",
-           begun: Callable[[], None] | None = None) -> VerifyReport:
+           begun: Callable[[], None] | None = None, target: datetime | None = None,
+           dump: Path | None = None) -> VerifyReport:
     """Restore the base backup a rebuild would recover from (the same choice as bootstrap's decision,
     database.recovery_point), or the newest complete one of `generation`; the notes say which and what newer was
-    skipped and why. `begun()` is called once the backup is chosen: what fails before it is a preflight refusal."""
+    skipped and why. `begun()` is called once the backup is chosen: what fails before it is a preflight refusal.
+
+    `target`: a point-in-time restore (db.restore --to): the newest base backup that ended by then, WAL replayed up
+    to that time and no further (database.point_in_time refuses a time the store cannot reach). `dump`: write a
+    pg_dump of the restored application database there."""
     started = time.monotonic()
     store = _s3(open_store(store_url, root))
     found = database.generations(store)
     if not found:
         raise DatabaseError(f"no complete base backup in {store.url}",
                             "take one: ./scripts/cattle db.backup --env E (or wait for the ScheduledBackup)")
-    backup, skipped = database.recovery_point(store, env or store.url, found, generation)
-    notes = [f"verified generation g{backup.generation}, base backup {backup.backup_id} ({backup.end_time}): "
-             + ("the one bootstrap would recover from" if generation is None else "the generation asked for")]
+    if target is None:
+        backup, skipped = database.recovery_point(store, env or store.url, found, generation)
+        why = "the one bootstrap would recover from" if generation is None else "the generation asked for"
+    else:
+        backup, skipped = database.point_in_time(store, env or store.url, found, target, generation)
+        why = f"the newest that ended by {target.isoformat(sep=' ')}; WAL replayed up to that time"
+    notes = [f"{'verified' if target is None else 'restored'} generation g{backup.generation}, base backup "
+             f"{backup.backup_id} ({backup.end_time}): {why}"]
     notes += [f"skipped {why}" for why in skipped]
     if begun is not None:
         begun()
@@ -143,7 +154,8 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
             raise corrupt(exc.message.split(" is corrupt: ", 1)[-1]) from exc
         wal_dir = pg.base / "wal"
         wal_files = fetch_wal(store, backup.server, wal_dir)
-        pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n{settings}")
+        until = f"recovery_target_time = '{target.isoformat(sep=' ')}'\n" if target is not None else ""
+        pg.configure(f"restore_command = 'cp {wal_dir}/%f %p'\nrecovery_target_action = 'promote'\n{until}{settings}")
         (pg.datadir / "recovery.signal").write_text("")
         for stale in ("postmaster.pid", "standby.signal"):
             (pg.datadir / stale).unlink(missing_ok=True)
@@ -160,9 +172,14 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
         databases = pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database "
                            "WHERE NOT datistemplate").split(",")
         result = None
+        target_db = "miniflux" if "miniflux" in databases else "postgres"
         if query:
-            target_db = "miniflux" if "miniflux" in databases else "postgres"
             result = pg.sql(query, target_db)
+        if dump is not None:
+            dumped = pg.run([str(pg.bindir / "pg_dump"), "-h", str(pg.sockets), "-p", str(pg.port), "-U", "postgres",
+                             "-d", target_db], timeout=900).stdout
+            dump.write_bytes(dumped)
+            notes.append(f"wrote a pg_dump of database {target_db} to {dump} ({len(dumped)} bytes)")
         return VerifyReport(backup.generation, backup.backup_id, wal_files, time.monotonic() - started, databases,
                             result, major, notes)
     finally:
