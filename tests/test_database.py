@@ -165,20 +165,9 @@ def test_a_named_generation_says_which_newer_one_it_skipped(s3_endpoint: str) ->
         database.recovery_point(store, "staging", database.generations(store), generation=3)
 
 
-@pytest.mark.slow
-def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
-        s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Issue 31, item 3: db.restore --to TIME on the real PostgreSQL drill (barman-cloud, moto): the rows committed
-    before the target are there, the rows committed after it are not; a time before the oldest base backup or after
-    the archived WAL is refused before anything is restored."""
-    import os
-    import sys
-    from datetime import datetime, timedelta
-
-    from tests.conftest import REPO
-
-    _needs_postgres()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+def _dropped_table_drill(s3_endpoint: str) -> tuple[S3Store, str, str]:
+    """A real PostgreSQL backed up with barman-cloud to moto: a row in the base backup, a row before the target
+    time, then "someone dropped a table" and a row after it, all archived; returns the store, its URL, the target."""
     store = _store(s3_endpoint)
     destination = f"s3://backups/{store.prefix}"
     with Postgres() as source:
@@ -206,11 +195,35 @@ def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
         for wal in sorted(archive.iterdir()):
             subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
                             "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+    return store, destination, target
+
+
+def _cattle_db(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    """A db.* task run as ./scripts/cattle runs it; run records go to the test's repository copy (CATTLE_REPO)."""
+    import os
+    import sys
+
+    from tests.conftest import REPO
+
+    assert os.environ.get("CATTLE_REPO"), "use repo_copy: db.verify keeps a run record in the repository"
+    return subprocess.run([sys.executable, str(REPO / "tasks.py"), *args], capture_output=True, text=True,
+                          check=False, timeout=900, env={**os.environ, "AWS_ENDPOINT_URL": endpoint})
+
+
+@pytest.mark.slow
+def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
+        s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, repo_copy: Path) -> None:
+    """Issue 31, item 3: db.restore --to TIME on the real PostgreSQL drill (barman-cloud, moto): the rows committed
+    before the target are there, the rows committed after it are not; a time before the oldest base backup or after
+    the archived WAL is refused before anything is restored."""
+    from datetime import datetime, timedelta
+
+    _needs_postgres()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    store, destination, target = _dropped_table_drill(s3_endpoint)
     dump = tmp_path / "feeds.sql"
-    proc = subprocess.run([sys.executable, str(REPO / "tasks.py"), "db.restore", "--env", "testing", "--store",
-                           destination, "--to", target, "--query", "SELECT string_agg(v, ',' ORDER BY id) FROM feeds",
-                           "--dump", str(dump)], capture_output=True, text=True, check=False, timeout=900,
-                          env={**os.environ, "AWS_ENDPOINT_URL": s3_endpoint})
+    proc = _cattle_db("db.restore", "--env", "testing", "--store", destination, "--to", target, "--query",
+                      "SELECT string_agg(v, ',' ORDER BY id) FROM feeds", "--dump", str(dump), endpoint=s3_endpoint)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "; query: in-the-base-backup,before-the-target\n" in proc.stdout  # not after-the-target, not dropped
     assert "after-the-target" not in dump.read_text() and "before-the-target" in dump.read_text()
@@ -227,3 +240,26 @@ def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
         dbverify.verify(destination, env="testing", target=late)
     with pytest.raises(DatabaseError, match="has no time zone"):
         database.parse_target("2026-12-04 14:01:30")
+
+
+@pytest.mark.slow
+def test_every_database_task_reads_a_directory_store_as_it_reads_s3(s3_endpoint: str, tmp_path: Path,
+                                                                    repo_copy: Path) -> None:
+    """Issue 31, item 2: db.backups, db.verify and db.restore agree on the stores they accept: a file:// copy of a
+    real barman-cloud store restores exactly as the S3 one does (db.verify refused it before)."""
+    _needs_postgres()
+    store, _, target = _dropped_table_drill(s3_endpoint)
+    copy = tmp_path / "db-store"
+    for name in store.keys(""):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(store.get(name))
+    url = f"file://{copy}"
+    listed = _cattle_db("db.backups", "--store", url, endpoint=s3_endpoint)
+    assert listed.returncode == 0 and " DONE " in listed.stdout, listed.stdout + listed.stderr
+    query = "SELECT string_agg(v, ',' ORDER BY id) FROM feeds"
+    verified = _cattle_db("db.verify", "--store", url, "--query", query, endpoint=s3_endpoint)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "; query: after-the-target\n" in verified.stdout  # every archived change replayed
+    restored = _cattle_db("db.restore", "--store", url, "--to", target, "--query", query, endpoint=s3_endpoint)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "; query: in-the-base-backup,before-the-target\n" in restored.stdout

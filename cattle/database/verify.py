@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from cattle import tools
 from cattle.database import backups as database
 from cattle.database.postgres import Postgres, server_bin
 from cattle.errors import DatabaseError, ToolError
-from cattle.stores import S3Store, Store, open_store
+from cattle.stores import FileStore, S3Store, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,31 @@ def barman_cloud(name: str) -> Path:
     return path
 
 
-def _s3(store: Store) -> S3Store:
-    if not isinstance(store, S3Store):
-        raise DatabaseError(f"{store.url}: database backups live in S3-compatible object storage",
-                            "point backups.database (or CATTLE_DB_STORE) at s3://BUCKET/PREFIX")
+def _kind(store: Store) -> Store:
+    """The database stores every task reads: S3-compatible (barman-cloud restores) and file:// directories (a
+    copy of the same layout; cattle unpacks the base backup itself)."""
+    if not isinstance(store, S3Store | FileStore):
+        raise DatabaseError(f"{store.url}: database backups live in S3-compatible object storage or a directory",
+                            "point backups.database (or CATTLE_DB_STORE) at s3://BUCKET/PREFIX or file://DIR")
     return store
+
+
+def _restore_from_directory(store: Store, base: str, datadir: Path, corrupt: Callable[[str], DatabaseError]) -> None:
+    """What barman-cloud-restore does for an S3 store, for a directory: unpack the base backup's data.tar[.gz|.bz2|
+    .xz] into the data directory (a backup with tablespaces is refused: their paths belong to the old server)."""
+    assert isinstance(store, FileStore)
+    names = [n for n in store.keys(base) if not n.endswith("backup.info")]
+    data = [n for n in names if Path(n).name in ("data.tar", "data.tar.gz", "data.tar.bz2", "data.tar.xz")]
+    if len(data) != 1 or len(names) != 1:
+        raise corrupt(f"expected one data.tar[.gz|.bz2|.xz] and no tablespace archives, found: "
+                      f"{', '.join(Path(n).name for n in names) or 'nothing'}")
+    datadir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    datadir.chmod(0o700)
+    try:
+        with tarfile.open(store.directory / data[0], mode="r:*") as archive:
+            archive.extractall(datadir, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise corrupt(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 def _endpoint_args() -> list[str]:
@@ -114,7 +135,7 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     to that time and no further (database.point_in_time refuses a time the store cannot reach). `dump`: write a
     pg_dump of the restored application database there."""
     started = time.monotonic()
-    store = _s3(open_store(store_url, root))
+    store = _kind(open_store(store_url, root))
     found = database.generations(store)
     if not found:
         raise DatabaseError(f"no complete base backup in {store.url}",
@@ -135,7 +156,6 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
     major = int(info.get("version", "0")) // 10000
     pg = Postgres(bindir=server_bin(major or None))
     try:
-        destination = f"s3://{store.bucket}/{store.prefix}" if store.prefix else f"s3://{store.bucket}"
         base = f"{backup.server}/base/{backup.backup_id}/"
         def corrupt(detail: str) -> DatabaseError:
             files = ", ".join(n[len(base):] for n in store.keys(base) if not n.endswith("backup.info"))
@@ -143,11 +163,16 @@ def verify(store_url: str, query: str | None = None, generation: int | None = No
                                  f"restoring {base}{{{files}}} failed: {detail}",
                                  "use an older base backup (db.verify --generation N) and take a new one")
 
-        try:
-            tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
-                       backup.backup_id, str(pg.datadir)], timeout=900)
-        except ToolError as exc:
-            raise corrupt(exc.stderr.strip()[-300:] or exc.message) from exc
+        if isinstance(store, S3Store):
+            destination = f"s3://{store.bucket}/{store.prefix}" if store.prefix else f"s3://{store.bucket}"
+            try:
+                tools.run([barman_cloud("barman-cloud-restore"), *_endpoint_args(), destination, backup.server,
+                           backup.backup_id, str(pg.datadir)], timeout=900)
+            except ToolError as exc:
+                raise corrupt(exc.stderr.strip()[-300:] or exc.message) from exc
+        else:
+            _restore_from_directory(store, base, pg.datadir, corrupt)
+            pg._own(pg.datadir)  # the server's own user reads it (barman-cloud-restore keeps the archive's owners)
         try:
             settings = primary_settings(pg, backup.backup_id)
         except DatabaseError as exc:  # a truncated archive can restore "successfully" without pg_control
