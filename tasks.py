@@ -682,7 +682,7 @@ def db_backups(c: Context, env: str | None = None, store: str | None = None) -> 
 
     url = _db_store(c, env, store)
     with failures():
-        found = database.listing(open_store(url))
+        found = database.listing(open_store(url, _root()))
     rows = [[f"g{b.generation}", b.backup_id, b.status, b.end_time, b.age(), str(b.size)] for b in found]
     print(table(["generation", "backup", "status", "ended", "age", "bytes"], rows) if rows else
           f"no base backups of {_env_name(c, env)} in {url}")
@@ -700,7 +700,7 @@ def db_verify(c: Context, env: str | None = None, store: str | None = None, quer
     url = _db_store(c, env, store)
     with failures(), history.recording(_root(), "db-verify", _env_name(c, env), store=url) as record:
         record["stage"] = history.PREFLIGHT  # until a backup is chosen: a refusal there is "not run"
-        report = dbverify.verify(url, query, generation, env=_env_name(c, env),
+        report = dbverify.verify(url, query, generation, root=_root(), env=_env_name(c, env),
                                  begun=lambda: record.update(stage="restore"))
         record.update(generation=report.generation, backup_id=report.backup_id, wal_files=report.wal_files,
                       seconds=round(report.seconds, 1), detail=f"g{report.generation} base backup "
@@ -728,7 +728,7 @@ def db_restore(c: Context, to: str, env: str | None = None, store: str | None = 
     url = _db_store(c, env, store)
     with failures():
         target = database.parse_target(to)
-        report = dbverify.verify(url, query, int(generation) if generation is not None else None,
+        report = dbverify.verify(url, query, int(generation) if generation is not None else None, root=_root(),
                                  env=_env_name(c, env), target=target,
                                  dump=user_path(dump, _root()) if dump else None)
     print(f"OK: {_env_name(c, env)}'s database as it was at {target.isoformat(sep=' ')}: g{report.generation} backup "

@@ -376,3 +376,20 @@ def test_db_verify_refused_before_a_restore_is_recorded_as_not_run(repo_copy: Pa
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     [record] = [json.loads(p.read_text()) for p in (repo_copy / ".cattle" / "runs").glob("testing-db-verify-*")]
     assert record["result"] == "not run" and record["detail"].startswith("stopped at preflight, nothing was changed")
+
+
+def test_the_testing_environment_needs_no_credentials_or_storage_of_its_own(repo_copy: Path) -> None:
+    """Issue 31, item 2: on a fresh clone with no credentials, testing's stores are local directories: bootstrap's
+    preflight reads both (no "Unable to locate credentials"), and db.backups / vault.snapshots read the same ones."""
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CATTLE_DB_STORE", "CATTLE_VAULT_STORE"))}
+    plan = _cattle("bootstrap", "--env", "testing", "--dry-run", "--serve", env=clean)
+    said = plan.stdout + plan.stderr
+    assert "Unable to locate credentials" not in said and "database store:" not in said, said
+    assert "database: no backup in file://.cattle/backups/testing/postgres: new, empty database" in said
+    assert "no Vault snapshot in file://.cattle/backups/testing/vault" in said
+    listed = _cattle("db.backups", "--env", "testing", env=clean)
+    assert listed.returncode == 0
+    assert listed.stdout.strip() == "no base backups of testing in file://.cattle/backups/testing/postgres"
+    assert not (repo_copy / ".cattle" / "backups" / "testing" / "postgres").exists()  # reading made nothing
