@@ -663,3 +663,50 @@ def test_a_dead_local_openbao_is_named_with_its_log_not_blamed_on_vault_addr(sea
                                             "its log ends: "), error.message
             assert "OpenBao server started" in error.message  # the log tail
             assert "VAULT_ADDR" not in f"{error.message} {error.hint}"
+
+
+def test_the_local_vault_recipe_runs_as_written_against_the_testing_environment(secrets_repo: Path) -> None:
+    """Issue 31, items 2 and 7: docs/vault.md's local recipe, as written (the port vault.local printed put in), on
+    testing's defaults: its local store, its seal key, a real OpenBao from vault.local."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from cattle import env as environments
+    from cattle.vault import restore as vaultdrill
+    from tests.conftest import REPO
+
+    testing = environments.load("testing", secrets_repo)
+    assert testing.backups.vault_store == "file://.cattle/backups/testing/vault"
+    seal = vault.seal_material(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as source:  # what a local bootstrap leaves in testing's store
+        token = vault.client(source.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(source.addr)
+        populate(vault.client(source.addr, token), vault.backup_login(secrets_repo, "testing"), secrets_per_mount=3)
+        manifest = vaultdrill.backup(testing, source.addr, None)
+    text = (REPO / "docs" / "vault.md").read_text()
+    block = re.search(r"<!-- local: vault-restore -->\n```bash\n(.*?)```", text, re.S)
+    assert block is not None
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "CATTLE_VAULT_STORE"))}
+    local = subprocess.Popen([sys.executable, str(REPO / "tasks.py"), "vault.local", "--env", "testing"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ)
+    try:
+        assert local.stdout is not None
+        port = re.search(r"http://127\.0\.0\.1:(\d+)", local.stdout.readline())
+        assert port is not None
+        said = []
+        for line in block.group(1).splitlines():
+            argv = line.split("#")[0].replace("PORT", port.group(1)).split()
+            assert argv[0] == "./scripts/cattle"
+            proc = subprocess.run([sys.executable, str(REPO / "tasks.py"), *argv[1:]], capture_output=True,
+                                  text=True, check=False, timeout=300, env=environ)
+            assert proc.returncode == 0, f"{line}\n{proc.stdout}{proc.stderr}"
+            said.append(proc.stdout)
+        assert manifest.id in said[0]
+        assert said[1].startswith(f"snapshot {manifest.id} (") and "restored in" in said[1]
+        assert said[2].startswith(f"OK: snapshot {manifest.id} (")
+    finally:
+        local.send_signal(signal.SIGINT)
+        local.communicate(timeout=120)
