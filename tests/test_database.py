@@ -19,6 +19,7 @@ from cattle.errors import DatabaseError
 from cattle.manifests import validate
 from cattle.manifests.render import render
 from cattle.stores import S3Store, s3_client
+from tests.conftest import REPO as REPO_ROOT
 from tests.waiting import until
 
 DONE = "backup_label=None\nstatus=DONE\nend_time=2026-11-24 03:15:00+00:00\nversion=150010\nsize=123456\n"
@@ -207,7 +208,8 @@ def _cattle_db(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
 
     assert os.environ.get("CATTLE_REPO"), "use repo_copy: db.verify keeps a run record in the repository"
     return subprocess.run([sys.executable, str(REPO / "tasks.py"), *args], capture_output=True, text=True,
-                          check=False, timeout=900, env={**os.environ, "AWS_ENDPOINT_URL": endpoint})
+                          check=False, timeout=900, env={**os.environ, "AWS_ENDPOINT_URL": endpoint,
+                                                         "CATTLE_CWD": os.environ["CATTLE_REPO"]})
 
 
 @pytest.mark.slow
@@ -245,21 +247,29 @@ def test_point_in_time_restore_has_the_rows_before_the_target_and_none_after(
 @pytest.mark.slow
 def test_every_database_task_reads_a_directory_store_as_it_reads_s3(s3_endpoint: str, tmp_path: Path,
                                                                     repo_copy: Path) -> None:
-    """Issue 31, item 2: db.backups, db.verify and db.restore agree on the stores they accept: a file:// copy of a
-    real barman-cloud store restores exactly as the S3 one does (db.verify refused it before)."""
+    """Issue 31, items 2 and 3: db.backups, db.verify and db.restore agree on the stores they accept: a file://
+    copy of a real barman-cloud store, in the testing environment's own default store, restores exactly as the S3
+    one does (db.verify refused it before); docs/database.md's local block runs as written (TIME put in)."""
+    import re
+    import shlex
+
     _needs_postgres()
     store, _, target = _dropped_table_drill(s3_endpoint)
-    copy = tmp_path / "db-store"
+    copy = repo_copy / ".cattle" / "backups" / "testing" / "postgres"  # testing's backups.database
     for name in store.keys(""):
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes(store.get(name))
-    url = f"file://{copy}"
-    listed = _cattle_db("db.backups", "--store", url, endpoint=s3_endpoint)
-    assert listed.returncode == 0 and " DONE " in listed.stdout, listed.stdout + listed.stderr
-    query = "SELECT string_agg(v, ',' ORDER BY id) FROM feeds"
-    verified = _cattle_db("db.verify", "--store", url, "--query", query, endpoint=s3_endpoint)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "; query: after-the-target\n" in verified.stdout  # every archived change replayed
-    restored = _cattle_db("db.restore", "--store", url, "--to", target, "--query", query, endpoint=s3_endpoint)
-    assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert "; query: in-the-base-backup,before-the-target\n" in restored.stdout
+    text = (REPO_ROOT / "docs" / "database.md").read_text()
+    block = re.search(r"<!-- local: db-restore -->\n```bash\n(.*?)```", text, re.S)
+    assert block is not None
+    said = []
+    for line in block.group(1).splitlines():
+        argv = shlex.split(line.replace("TIME", target))
+        assert argv[0] == "./scripts/cattle"
+        proc = _cattle_db(*argv[1:], endpoint=s3_endpoint)
+        assert proc.returncode == 0, f"{line}\n{proc.stdout}{proc.stderr}"
+        said.append(proc.stdout)
+    assert " DONE " in said[0] and "g1" in said[0]
+    assert "; query: 1\n" in said[1]  # every archived change replayed: the table as re-created, one row
+    assert "; query: 2\n" in said[2]  # as it was before it was dropped: both rows
+    assert "before-the-target" in (repo_copy / "feeds.sql").read_text()
