@@ -128,22 +128,27 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
             "allow_empty_vault": "start a fresh OpenBao although the env is protected or its store holds objects "
                                  "cattle cannot use (they are left untouched)",
             "snapshot": "the Vault snapshot to restore (an id from vault.snapshots; default: the newest valid)",
-            "context": "kubeconfig context of the new cluster (default: cluster.context of the environment)"})
+            "context": "kubeconfig context of the new cluster (default: cluster.context of the environment)",
+            "to": "recover the database to this point in time, with a zone: '2026-12-04 14:01:30Z' (CNPG's "
+                  "recoveryTarget; refused when the store cannot reach it; default: the end of the archive)"})
 def bootstrap(c: Context, env: str | None = None, provider: str | None = None, dry_run: bool = False,
               serve: bool = False, git_url: str | None = None, vault_addr: str | None = None,
               timeout: float | None = None, allow_empty_database: bool = False,
-              allow_empty_vault: bool = False, snapshot: str = "latest", context: str | None = None) -> None:
+              allow_empty_vault: bool = False, snapshot: str = "latest", context: str | None = None,
+              to: str | None = None) -> None:
     """Rebuild an environment from git: cluster, Flux, secrets, reconcile, restore, report (RTO)."""
     from cattle.bootstrap import rebuild as flow
 
     seconds = float(timeout) if timeout is not None else None
     options = flow.Options(provider, dry_run, True if serve else None, git_url, vault_addr, seconds,
-                           allow_empty_database, allow_empty_vault, snapshot, context)
+                           allow_empty_database, allow_empty_vault, snapshot, context, to)
     if env == "all":  # every environment at once: cattle.bootstrap.fleet
         from cattle.bootstrap import fleet
 
         if context:
             raise Exit("error: --context names one cluster; it cannot go with --env all", code=2)
+        if to:
+            raise Exit("error: --to is one environment's point in time; it cannot go with --env all", code=2)
         with failures():
             result = fleet.run_all(options)
         print("\n" + result.summary())

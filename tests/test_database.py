@@ -81,13 +81,19 @@ def test_both_modes_render_and_validate(name: str) -> None:
     environment = env.load(name)
     crds = validate.load_crd_files(validate.vendored_crd_files(environment.root))
     initdb = database.Decision("initdb", 1, None, None, "new").variables  # protected envs need cattle's decision
-    for variables in (initdb, {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g5", "DB_RECOVERY_GENERATION": "g4"}):
+    to_time = database.Decision("recovery-to-time", 5, 4, None, "to a time", "2026-12-04T14:01:30.000000Z")
+    for variables in (initdb, {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g5", "DB_RECOVERY_GENERATION": "g4"},
+                      to_time.variables):
         report = validate.validate_env(environment, crds, variables)
         assert report.problems == [], validate.format_text([report])
         cluster = next(i.obj for i in render(environment, variables).objects if i.obj["kind"] == "Cluster")
         params = cluster["spec"]["plugins"][0]["parameters"]
         if variables is initdb:
             assert "initdb" in cluster["spec"]["bootstrap"] and params["serverName"] == "feeds-db-g1"
+        elif variables["DB_BOOTSTRAP"] == "recovery-to-time":  # issue 31, item 3: bootstrap --to TIME
+            assert cluster["spec"]["bootstrap"]["recovery"]["recoveryTarget"] == {
+                "targetTime": "2026-12-04T14:01:30.000000Z"}
+            assert cluster["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"] == "feeds-db-g4"
         else:
             assert cluster["spec"]["bootstrap"] == {"recovery": {"source": "origin", "database": "miniflux",
                                                                  "owner": "miniflux"}}

@@ -393,3 +393,38 @@ def test_the_testing_environment_needs_no_credentials_or_storage_of_its_own(repo
     assert listed.returncode == 0
     assert listed.stdout.strip() == "no base backups of testing in file://.cattle/backups/testing/postgres"
     assert not (repo_copy / ".cattle" / "backups" / "testing" / "postgres").exists()  # reading made nothing
+
+
+def test_bootstrap_to_a_point_in_time_plans_that_recovery_or_refuses_a_time_out_of_reach(
+        repo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 3, the rebuild's flag: bootstrap --to TIME takes the decision a rebuild takes (recovery into
+    the next generation) to that time (CNPG recoveryTarget, ConfigMap cattle-bootstrap); a time before the oldest
+    base backup is a failed preflight check."""
+    import os
+
+    store = tmp_path / "db"
+    base = store / "feeds-db-g1" / "base" / "20261101T031500"
+    base.mkdir(parents=True)
+    (base / "backup.info").write_text("status=DONE\nend_time=2026-11-01 03:15:00+00:00\nversion=150010\n")
+    (base / "data.tar.gz").write_bytes(b"x")
+    wal = store / "feeds-db-g1" / "wals" / "0000000100000000"
+    wal.mkdir(parents=True)
+    (wal / "000000010000000000000003.gz").write_bytes(b"wal")  # archived now: after the target below
+    environ = {**os.environ, "CATTLE_DB_STORE": f"file://{store}"}
+    planned = _cattle("bootstrap", "--env", "testing", "--dry-run", "--serve", "--to", "2026-11-02 12:00:00Z",
+                      env=environ)
+    said = planned.stdout + planned.stderr
+    assert ("5. database: recover generation g1 from base backup 20261101T031500 (2026-11-01 03:15:00+00:00); to "
+            "2026-11-02T12:00:00.000000Z (base backup 20261101T031500, then WAL up to that time)") in said, said
+    from cattle import env as environments
+    from cattle.bootstrap import rebuild
+
+    monkeypatch.setenv("CATTLE_DB_STORE", f"file://{store}")
+    decision, failed = rebuild.plan_database(environments.load("testing"), False, "2026-11-02 12:00:00Z")
+    assert failed is None and decision is not None
+    assert decision.variables == {"DB_BOOTSTRAP": "recovery-to-time", "DB_GENERATION": "g2",
+                                  "DB_RECOVERY_GENERATION": "g1",
+                                  "DB_RECOVERY_TARGET_TIME": '"2026-11-02T12:00:00.000000Z"'}
+    early = _cattle("bootstrap", "--env", "testing", "--dry-run", "--serve", "--to", "2026-10-01 00:00:00Z",
+                    env=environ)
+    assert "is before the oldest base backup of generation g1" in early.stdout + early.stderr

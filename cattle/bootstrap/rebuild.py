@@ -48,6 +48,7 @@ class Options:
     allow_empty_vault: bool = False
     snapshot: str = "latest"  # the Vault snapshot to restore (an id from vault.snapshots)
     context: str | None = None  # a kubeconfig context instead of cluster.context (no git edit mid-incident)
+    recover_to: str | None = None  # point in time the database recovers to (bootstrap --to; default: the end)
 
 
 OPENBAO_RELEASE = ("HelmRelease", "openbao", "openbao")
@@ -131,14 +132,19 @@ def database_store(environment: env.Environment) -> Store | None:
     return open_store(url, environment.root) if url else None
 
 
-def plan_database(environment: env.Environment, allow_empty: bool) -> tuple[database.Decision | None,
-                                                                             preflight.Check | None]:
-    """initdb or recovery from the env's database store, read once at preflight; a failed check when in doubt."""
+def plan_database(environment: env.Environment, allow_empty: bool,
+                  recover_to: str | None = None) -> tuple[database.Decision | None, preflight.Check | None]:
+    """initdb or recovery from the env's database store, read once at preflight; a failed check when in doubt.
+    `recover_to`: recovery to that point in time (refused when the store cannot reach it, or holds nothing)."""
     try:
         store = database_store(environment)
     except StoreError as exc:
         return None, preflight.Check("database store", False, exc.message, exc.hint)
     if store is None:
+        if recover_to is not None:
+            return None, preflight.Check("database store", False, f"--to {recover_to}: {environment.name} names no "
+                                         "database backup store (backups.database) to recover from",
+                                         f"set backups.database or {DB_STORE_VARIABLE}")
         if environment.protected and not allow_empty:  # no store to look in is a doubt too: never empty by default
             return None, preflight.Check(
                 "database store", False, f"{environment.name} is protected but names no database backup store "
@@ -148,6 +154,9 @@ def plan_database(environment: env.Environment, allow_empty: bool) -> tuple[data
         return database.Decision("initdb", 1, None, None, "no database backup store configured: new, empty "
                                  "database"), None
     try:
+        if recover_to is not None:
+            return database.decide_to_time(store, environment.name, database.parse_target(recover_to),
+                                           protected=environment.protected), None
         return database.decide(store, environment.name, protected=environment.protected,
                                allow_empty=allow_empty), None
     except DatabaseError as exc:
@@ -198,7 +207,7 @@ def plan(name: str | env.Environment, options: Options) -> Planned:
     vault_decision = vaultdrill.plan_vault(environment, options.allow_empty_vault, options.snapshot)
     if vault_decision.action == "refuse":
         failed.append(preflight.Check("vault store", False, vault_decision.reason, vault_decision.hint))
-    db_decision, db_check = plan_database(environment, options.allow_empty_database)
+    db_decision, db_check = plan_database(environment, options.allow_empty_database, options.recover_to)
     if db_check is not None:
         failed.append(db_check)
     blocked = preflight.error(environment, options.provider, failed) if failed else None

@@ -52,17 +52,23 @@ class BaseBackup:
 class Decision:
     """How the database of a rebuilt environment starts."""
 
-    mode: str  # initdb | recovery
+    mode: str  # initdb | recovery | recovery-to-time (apps/components/database-<mode>)
     generation: int  # the generation the new cluster archives to
     source: int | None  # the generation it recovers from
     backup: BaseBackup | None
     reason: str
+    target_time: str | None = None  # recovery-to-time: CNPG's recoveryTarget.targetTime (RFC 3339)
 
     @property
     def variables(self) -> dict[str, str]:
         """What Flux substitutes (ConfigMap flux-system/cattle-bootstrap)."""
-        return {"DB_BOOTSTRAP": self.mode, "DB_GENERATION": f"g{self.generation}",
-                "DB_RECOVERY_GENERATION": f"g{self.source}" if self.source else "none"}
+        variables = {"DB_BOOTSTRAP": self.mode, "DB_GENERATION": f"g{self.generation}",
+                     "DB_RECOVERY_GENERATION": f"g{self.source}" if self.source else "none"}
+        if self.target_time is not None:
+            # quoted inside the value: Flux substitutes into YAML text, and a bare 2026-12-04T14:01:30Z would parse
+            # as a YAML timestamp (kustomize drops the quotes a manifest puts around ${VAR})
+            variables["DB_RECOVERY_TARGET_TIME"] = f'"{self.target_time}"'
+        return variables
 
 
 def validation_variables(protected: bool) -> dict[str, str] | None:
@@ -228,6 +234,20 @@ def point_in_time(store: Store, env: str, found: dict[int, list[str]], target: d
     if later:
         skipped.append(f"base backup(s) {', '.join(sorted(later))} of g{chosen_generation}: they ended after {wanted}")
     return chosen, skipped
+
+
+def decide_to_time(store: Store, env: str, target: datetime, *, protected: bool) -> Decision:
+    """bootstrap --to TIME: the same decision as decide() (recovery into the next generation), recovering to
+    `target` (point_in_time refuses a time the store cannot reach); an error when there is nothing to recover."""
+    decision = decide(store, env, protected=protected)
+    if decision.mode != "recovery" or decision.source is None:
+        raise DatabaseError(f"{env}: --to {target.isoformat(sep=' ')} asks for a point-in-time recovery, but "
+                            f"{decision.reason}", "leave --to out for a new, empty database")
+    backup, _ = point_in_time(store, env, generations(store), target, decision.source)
+    stamp = target.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return Decision("recovery-to-time", decision.generation, decision.source, backup,
+                    f"{decision.reason}; to {stamp} (base backup {backup.backup_id}, then WAL up to that time)",
+                    stamp)
 
 
 def record(store: Store, decision: Decision) -> None:
