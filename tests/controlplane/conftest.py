@@ -16,6 +16,9 @@ import pytest
 
 from tests.controlplane import build, netns
 from tests.controlplane.cluster import ControlPlane
+from tests.controlplane.tier import Tier
+
+CONTEXT = "cattle-tier"  # the kubeconfig context of a one-environment tier
 
 _ISOLATION_ERROR: list[str] = []
 
@@ -65,3 +68,11 @@ def control_plane(tier_binaries: dict[str, Path], tmp_path: Path) -> Iterator[Co
     """A fresh control plane of its own for one test (about ten seconds to start)."""
     with ControlPlane(tmp_path / "controlplane", tier_binaries) as plane:
         yield plane
+
+
+@pytest.fixture
+def tier(secrets_repo: Path, tier_binaries: dict[str, Path], tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Tier]:
+    """The testing environment's tier: a control plane, stand-in charts, a local OpenBao, the Flux controllers."""
+    with Tier(secrets_repo, tmp_path / "tier", tier_binaries, monkeypatch, context=CONTEXT) as running:
+        yield running

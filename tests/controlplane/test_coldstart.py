@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,19 +14,12 @@ import pytest
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.gitserve import GitServer
 from tests.controlplane.cluster import NODE_NAME, ControlPlane
+from tests.controlplane.conftest import CONTEXT
 from tests.controlplane.tier import GIT, Tier
 
-CONTEXT = "cattle-tier"
 pytestmark = pytest.mark.timeout(1800)
 FLUX = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolkit.fluxcd.io",
         "gitrepositories.source.toolkit.fluxcd.io")
-
-
-@pytest.fixture
-def tier(secrets_repo: Path, tier_binaries: dict[str, Path], tmp_path: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[Tier]:
-    with Tier(secrets_repo, tmp_path / "tier", tier_binaries, monkeypatch, context=CONTEXT) as running:
-        yield running
 
 
 def _items(plane: ControlPlane, kind: str) -> list[dict[str, object]]:

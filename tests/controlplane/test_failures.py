@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyrage
@@ -15,20 +14,13 @@ from cattle import tools
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.errors import ReconcileFailed
 from cattle.secrets import keys
+from tests.controlplane.conftest import CONTEXT
 from tests.controlplane.tier import Tier
 
-CONTEXT = "cattle-tier"
 # The rebuild's wait: a failure cattle only notices by timing out ends in WaitTimeout, not ReconcileFailed, and the
 # test fails (a generous bound, not a measure of speed: noticing takes one reconcile, seconds).
 WAIT = 600.0
 pytestmark = pytest.mark.timeout(1200)
-
-
-@pytest.fixture
-def tier(secrets_repo: Path, tier_binaries: dict[str, Path], tmp_path: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[Tier]:
-    with Tier(secrets_repo, tmp_path / "tier", tier_binaries, monkeypatch, context=CONTEXT) as running:
-        yield running
 
 
 def _rebuild_fails(tier: Tier) -> ReconcileFailed:

@@ -8,24 +8,16 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.timeline import Timeline
+from tests.controlplane.conftest import CONTEXT
 from tests.controlplane.tier import GIT, Tier
 
-CONTEXT = "cattle-tier"
 pytestmark = pytest.mark.timeout(1800)  # a whole rebuild (or two) on a busy 2-core machine
-
-
-@pytest.fixture
-def tier(secrets_repo: Path, tier_binaries: dict[str, Path], tmp_path: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[Tier]:
-    with Tier(secrets_repo, tmp_path / "tier", tier_binaries, monkeypatch, context=CONTEXT) as running:
-        yield running
 
 
 def _options(**extra: object) -> bootstrap.Options:
