@@ -135,3 +135,25 @@ def test_pull_checks_the_recorded_digest(repo_copy: Path, fake_helm: Path, tmp_p
     pulls = [json.loads(line) for line in fake_helm.read_text().splitlines()]
     assert pulls[0][:2] == ["pull", "plugin-barman-cloud"] and "--repo" in pulls[0]
     assert hashlib.sha256(archive.read_bytes()).hexdigest()  # the archive the stand-in builds is a real tgz
+
+
+# Values a pinned chart still accepts but names as deprecated, with where it says so. loki 18.11.0's values.yaml
+# (grafana-community/helm-charts, tag loki-18.11.0 = 3386a115, lines 60-70): "Monolithic (deprecated: SingleBinary)"
+# and "Monolithic<->SimpleScalable (deprecated: SingleBinary<->SimpleScalable)".
+DEPRECATED_VALUES = {("loki", "18.11.0", "deploymentMode"): {"SingleBinary": "Monolithic",
+                                                              "SingleBinary<->SimpleScalable":
+                                                                  "Monolithic<->SimpleScalable"}}
+
+
+def test_no_helmrelease_uses_a_value_its_pinned_chart_calls_deprecated() -> None:
+    found = []
+    for path in sorted((REPO / "platform").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") != "HelmRelease":
+                continue
+            spec = (doc.get("spec") or {}).get("chart", {}).get("spec", {})
+            values = (doc.get("spec") or {}).get("values") or {}
+            for (chart, version, key), renamed in DEPRECATED_VALUES.items():
+                if spec.get("chart") == chart and spec.get("version") == version and values.get(key) in renamed:
+                    found.append(f"{path.relative_to(REPO)}: {key}: {values[key]} (now {renamed[values[key]]})")
+    assert found == []
