@@ -25,6 +25,8 @@ BUDGET = float(os.environ.get("CATTLE_E2E_TIMEOUT", 1500))  # one rebuild's reco
 REBUILDS = 2  # the first rebuild and the re-run (tests/test_e2e_limits.py counts the calls)
 MARGIN = 900.0  # creating and deleting the kind cluster, pulling the node image, the checks in between
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(REBUILDS * BUDGET + MARGIN)]
+# what the test rebuilds with; tests/test_ci_stores.py plans exactly this against local stand-ins (preflight included)
+OPTIONS = bootstrap.Options(provider="kind", serve=True, timeout=BUDGET)
 
 
 def _docker_running() -> bool:
@@ -48,7 +50,7 @@ def test_bootstrap_testing_on_kind() -> None:
         if os.environ.get("CATTLE_E2E_REQUIRED"):
             pytest.fail(f"CATTLE_E2E_REQUIRED is set but the kind end-to-end test cannot run: {reason}")
         pytest.skip(reason)
-    options = bootstrap.Options(provider="kind", serve=True, timeout=BUDGET)
+    options = OPTIONS
     timeline = bootstrap.run("testing", options)
     assert timeline is not None and timeline.result == "ok"
     [vault_phase] = [e for e in timeline.events if e.phase == "restore"]
