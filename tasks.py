@@ -294,9 +294,12 @@ def diff(c: Context, base: str, env: str | None = None, format: str = "text") ->
             "records": "also read run records from this directory (repeatable); the history branch cattle-runs "
                        "and .cattle/runs are always read",
             "summary": "also append the headlines as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)",
-            "link": "the page's address, named in the summary"})
+            "link": "the page's address, named in the summary",
+            "check_stores": "read the backup stores (default); --no-check-stores: the page says 'not checked from "
+                            "CI' (the workflow's report job holds no store credentials)"})
 def report(c: Context, output: str = ".cattle/report", env: list[str] | None = None, runs: int = 12,
-           records: list[str] | None = None, summary: str | None = None, link: str | None = None) -> None:
+           records: list[str] | None = None, summary: str | None = None, link: str | None = None,
+           check_stores: bool = True) -> None:
     """Build the recovery report: one self-contained HTML page (drills and RTO trend, backup freshness,
     restore rehearsals, key custody) and a status badge."""
     from cattle.report import page as pages
@@ -304,7 +307,7 @@ def report(c: Context, output: str = ".cattle/report", env: list[str] | None = N
     root = _root()
     with failures():
         built = pages.build(root, user_path(output, root), env or None, runs=int(runs),
-                            records=tuple(user_path(r, root) for r in records or ()))
+                            records=tuple(user_path(r, root) for r in records or ()), check_stores=check_stores)
     text = pages.summary_markdown(built.report, link)
     print(text + f"\nwritten: {built.page}")
     if summary:

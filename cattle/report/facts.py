@@ -130,8 +130,18 @@ def database_freshness(environment: env.Environment, now: float) -> tuple[Freshn
     return base_fact, wal_fact
 
 
+NOT_CHECKED = "not checked from CI: the report job holds no store credentials (the rehearsal jobs read the stores)"
+
+
+def unchecked(environment: env.Environment) -> tuple[Freshness, ...]:
+    """The freshness rows of stores this report did not read (report --no-check-stores): no level, no age."""
+    vault, database_url = environment.backups.vault_store, environment.backups.database_store or ""
+    return tuple(Freshness(THRESHOLD[kind], "none", None, "", url, NOT_CHECKED)
+                 for kind, url in (("vault", vault), ("base-backup", database_url), ("wal", database_url)))
+
+
 def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...], runs: int,
-               now: float) -> EnvReport:
+               now: float, check_stores: bool = True) -> EnvReport:
     mine = [r for r in records if r["env"] == environment.name]
     refused = [r for r in mine if r.get("result") == history.NOT_RUN]  # stopped at preflight: proves nothing
     mine = [r for r in mine if r.get("result") != history.NOT_RUN]
@@ -151,10 +161,10 @@ def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...]
     for record in mine:
         if record["kind"] in ("rehearsal", "db-verify"):
             latest[record["kind"]] = record  # records are sorted by start time
-    vault = vault_freshness(environment, now)
-    base, wal = database_freshness(environment, now)
+    freshness = ((vault_freshness(environment, now), *database_freshness(environment, now)) if check_stores
+                 else unchecked(environment))
     return EnvReport(environment.name, environment.protected, environment.rto_budget, now,
-                     tuple(rebuild(r, environment.rto_budget) for r in chosen), (vault, base, wal),
+                     tuple(rebuild(r, environment.rto_budget) for r in chosen), freshness,
                      tuple(rehearsal(latest[k]) for k in ("rehearsal", "db-verify") if k in latest),
                      custody.env_keys(environment.root, environment.name), tuple(notes))
 
@@ -165,11 +175,12 @@ def _revision(root: Path) -> str:
 
 
 def gather(root: Path, names: list[str] | None = None, *, runs: int = 12, now: float | None = None,
-           directories: tuple[Path, ...] = ()) -> Report:
-    """Everything the page says, for the named environments (default: all)."""
+           directories: tuple[Path, ...] = (), check_stores: bool = True) -> Report:
+    """Everything the page says, for the named environments (default: all); check_stores=False leaves the backup
+    stores unread (said so on the page)."""
     moment = time.time() if now is None else now
     loaded = history.load(root, directories)
     environments = [env.load(name, root) for name in (names or env.environment_names(root))]
     return Report(moment, _revision(root),
-                  tuple(env_report(e, loaded.records, runs, moment) for e in environments),
+                  tuple(env_report(e, loaded.records, runs, moment, check_stores) for e in environments),
                   loaded.sources, loaded.problems, runs)

@@ -127,9 +127,11 @@ def glance(report: EnvReport) -> str:
                           for r in report.rehearsals) or state("none", "NONE RECORDED")
     counts = {level: sum(1 for f in report.freshness if f.level == level and f.age is not None)
               for level in ("ok", "warn", "bad")}
-    missing = sum(1 for f in report.freshness if f.age is None)
+    unchecked = sum(1 for f in report.freshness if f.word == "NOT CHECKED")
+    missing = sum(1 for f in report.freshness if f.age is None) - unchecked
     backups = ", ".join([f"{n} {FRESHNESS_WORDS[lvl].lower()}" for lvl, n in counts.items() if n]
-                        + ([f"{missing} unreachable or missing"] if missing else []))
+                        + ([f"{missing} unreachable or missing"] if missing else [])
+                        + ([f"{unchecked} not checked from CI"] if unchecked else []))
     return (f'<div class="card"><h3><a href="#env-{report.name}">{escape(report.name)}</a> '
             f"{state(report.proof_level, PROOF_WORDS[report.proof_level])}</h3>"
             f'<p class="headline">{escape(report.headline())}</p>'
@@ -140,6 +142,8 @@ def glance(report: EnvReport) -> str:
 def _backup_word(report: EnvReport) -> str:
     if any(f.word == "UNREACHABLE" for f in report.freshness):
         return "UNREACHABLE"
+    if report.freshness and all(f.word == "NOT CHECKED" for f in report.freshness):
+        return "NOT CHECKED"
     return FRESHNESS_WORDS[worst([f.level for f in report.freshness])]
 
 

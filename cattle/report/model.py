@@ -169,6 +169,8 @@ class Freshness:
     def word(self) -> str:
         if self.problem.startswith("unreachable"):
             return "UNREACHABLE"
+        if self.problem.startswith("not checked"):
+            return "NOT CHECKED"
         if self.age is None:
             return "NONE"
         return FRESHNESS_WORDS[self.level]

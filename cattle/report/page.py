@@ -42,9 +42,10 @@ def write(report: Report, directory: Path) -> Built:
 
 
 def build(root: Path, directory: Path, names: list[str] | None = None, *, runs: int = 12, now: float | None = None,
-          records: tuple[Path, ...] = ()) -> Built:
+          records: tuple[Path, ...] = (), check_stores: bool = True) -> Built:
     """Gather everything and write the page and badges into `directory`."""
-    return write(reportfacts.gather(root, names, runs=runs, now=now, directories=records), directory)
+    return write(reportfacts.gather(root, names, runs=runs, now=now, directories=records,
+                                    check_stores=check_stores), directory)
 
 
 def summary_markdown(report: Report, link: str | None = None) -> str:
