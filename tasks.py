@@ -286,6 +286,39 @@ def diff(c: Context, base: str, env: str | None = None, format: str = "text") ->
     print(differ.format_markdown(results, base) if format == "markdown" else differ.format_text(results))
 
 
+AUDIT_FAILED = 2  # audit's exit code when it could not compare (1 is "a rebuild would lose something")
+
+
+@task(read_only=True, help={"env": "environment (default: testing)",
+                            "provider": f"override the cluster provider: {_PROVIDERS}",
+                            "context": "kubeconfig context (default: cluster.context of the environment)",
+                            "format": "text (default) or json",
+                            "ignore": "a YAML list of accepted exceptions: {kind, namespace, name, reason, owner}"})
+def audit(c: Context, env: str | None = None, provider: str | None = None, context: str | None = None,
+          format: str = "text", ignore: str | None = None) -> None:
+    """What a rebuild from git would lose right now: live objects not in git, hand edits, suspended or stale Flux
+    objects, data with no restore path. Read-only; exit 0 when nothing, 1 when something, 2 when it cannot tell."""
+    import time
+
+    from cattle.audit import findings
+    from cattle.audit import run as auditing
+    from cattle.dr import history
+    from cattle.paths import repo_root
+
+    _choice("format", format, ("text", "json"))
+    started = time.time()
+    try:
+        result = auditing.audit(_env_name(c, env), provider, context,
+                                user_path(ignore, repo_root()) if ignore else None)
+    except CattleError as exc:
+        raise Exit(f"error: audit could not compare the cluster with git: {exc}", code=AUDIT_FAILED) from None
+    print(findings.format_json(result) if format == "json" else findings.format_text(result))
+    saved = history.save(repo_root(), auditing.record(result, started))
+    print(saved.describe(), file=sys.stderr)
+    if not result.ok:
+        raise Exit(code=1)
+
+
 @task(iterable=["env", "records"],
       help={"output": "directory for index.html, badge.svg, badge-<env>.svg and report.json (default: "
                       ".cattle/report)",
@@ -836,8 +869,8 @@ secrets_ns = Collection("secrets", secrets_init, secrets_generate, secrets_new, 
                         secrets_edit, secrets_rotate, secrets_updatekeys, secrets_check)
 
 charts_ns = Collection("charts", charts_pull, charts_check)
-ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, report, test, help_, env_ns, secrets_ns,
-                vault_ns, db_ns, dr_ns, charts_ns)
+ns = Collection(bootstrap, adopt, status, destroy, serve, validate, diff, audit, report, test, help_, env_ns,
+                secrets_ns, vault_ns, db_ns, dr_ns, charts_ns)
 ns.configure({"cattle": {"env": DEFAULT_ENV}})
 for _name in ns.task_names:  # the name --dry's refusal gives
     ns[_name].body.full_name = _name

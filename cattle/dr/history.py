@@ -35,7 +35,7 @@ PREFLIGHT = "preflight"  # a recording block's record["stage"] until its preflig
 def stopped_at_preflight(message: str) -> str:
     """The detail of a record whose run stopped at preflight."""
     return f"stopped at preflight, nothing was changed: {message.splitlines()[0][:250]}"
-KINDS = (*TIMELINE_KINDS, "rehearsal", "db-verify")
+KINDS = (*TIMELINE_KINDS, "rehearsal", "db-verify", "audit")
 _ENV = re.compile(r"^[a-z][a-z0-9-]*$")
 _IDENTITY = {"GIT_AUTHOR_NAME": "cattle", "GIT_AUTHOR_EMAIL": "cattle@localhost",
              "GIT_COMMITTER_NAME": "cattle", "GIT_COMMITTER_EMAIL": "cattle@localhost"}
