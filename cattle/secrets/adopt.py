@@ -61,6 +61,7 @@ class Adoption:
     files: list[str] = field(default_factory=list)
     keys: list[KeyCustody] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # env -> what happened to its secrets
+    pages: str | None = None  # where GitHub Pages publishes the recovery report (a repository on GitHub)
 
     def checklist(self) -> str:
         """The key-custody checklist: which key, to whom, where it is kept."""
@@ -73,6 +74,10 @@ class Adoption:
                          f"{holders.get(item.env, 'its custodian')}")
         lines.append("  [ ] break-glass: print the offline key whose public half is secrets/break-glass.pub and put "
                      "it in the safe (head of infrastructure + one deputy)")
+        where = f" (the recovery report is published to {self.pages})" if self.pages else ""
+        lines.append("  [ ] GitHub Pages: Settings > Pages > Build and deployment > Source: GitHub Actions"
+                     f"{where}; the github-pages environment deploys only from the default branch (the workflow's "
+                     "report job checks both and says so in its summary)")
         lines.append("  [ ] commit and push the changed files; Flux reads only what is pushed")
         return "\n".join(lines)
 
@@ -201,6 +206,6 @@ def adopt(root: Path, settings: Settings) -> Adoption:
     if problems:
         raise CattleError("adopt cannot use these values:\n" + "\n".join(f"  - {p}" for p in problems),
                           "nothing was changed; run again with the values fixed")
-    result = Adoption(files=write_files(root, settings))
+    result = Adoption(files=write_files(root, settings), pages=pages_url(settings.git_url))
     ensure_keys_and_secrets(root, result)
     return result
