@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO
 
 # bottom to top; "core" is every module directly in cattle/
-LAYERS = ("core", "secrets", "vault", "database", "manifests", "providers", "bootstrap", "dr", "report")
+LAYERS = ("core", "secrets", "vault", "database", "manifests", "providers", "bootstrap", "audit", "dr", "report")
 PACKAGE = REPO / "cattle"
 
 
