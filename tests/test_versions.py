@@ -108,3 +108,25 @@ def test_every_vendored_crd_set_belongs_to_a_charted_controller() -> None:
     owned = {entry if isinstance(entry, str) else next(iter(entry)) for row in rows for entry in row.get("crds", [])}
     vendored = {p.parent.name for p in (REPO / "vendor/crds").glob("*/VERSION")}
     assert owned == vendored
+
+
+def test_every_newest_claim_in_the_version_tables_says_when_it_was_checked() -> None:
+    """"Newest" goes stale: each table row of docs/versions.md that calls a version the newest says the date it was
+    checked (issue 27, item 7)."""
+    rows = [line for line in (REPO / "docs/versions.md").read_text().splitlines()
+            if line.startswith("|") and "newest" in line]
+    assert rows
+    undated = [row[:80] for row in rows if not re.search(r"checked (on )?20\d\d-\d\d-\d\d", row)]
+    assert undated == []
+
+
+def test_alloy_is_the_newest_chart_whose_values_were_checked() -> None:
+    """grafana/alloy tag helm-chart/1.11.1 (233907cf, 2026-08-06) is the newest chart tag in the snapshot read on
+    2026-12-04; every values key cattle sets (controller.type, alloy.resources, alloy.configMap.create/content,
+    configReloader.resources) is in its values.yaml, and its CHANGELOG since 1.5.0 breaks none of them."""
+    pins = {p["release"]: p for p in yaml.safe_load((REPO / "platform/versions.yaml").read_text())["charts"]}
+    alloy = pins["logging/alloy"]
+    assert (alloy["version"], alloy["appVersion"]) == ("1.11.1", "v1.18.1")
+    assert "helm-chart/1.11.1" in alloy["source"]
+    release = yaml.safe_load((REPO / "platform/controllers/base/alloy/release.yaml").read_text())
+    assert release["spec"]["chart"]["spec"]["version"] == "1.11.1"
