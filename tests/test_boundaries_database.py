@@ -1,0 +1,263 @@
+"""The database decision at its edges, on a directory store (no S3, no PostgreSQL): what an empty store is, which
+base backup is the newest complete one, a point-in-time target exactly at a backup's end or at the last archived
+WAL, sizes barman leaves out, ages in hours; and db.verify's steps before PostgreSQL starts (issue 32, mutation
+survivors of cattle/database/backups.py and verify.py)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from cattle.database import backups as database
+from cattle.database import verify as dbverify
+from cattle.database.postgres import Postgres
+from cattle.errors import DatabaseError, StoreError
+from cattle.stores import FileStore
+
+T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def _info(end: datetime | None, status: str = "DONE", size: str = "100") -> bytes:
+    ended = f"end_time={end.isoformat(sep=' ')}\n" if end is not None else ""
+    return f"backup_label=None\nstatus={status}\n{ended}version=150010\nsize={size}\n".encode()
+
+
+def _backup(store: FileStore, generation: int, backup_id: str, end: datetime | None, status: str = "DONE",
+            size: str = "100") -> None:
+    base = f"feeds-db-g{generation}/base/{backup_id}"
+    store.put(f"{base}/data.tar", b"x" * 10)
+    store.put(f"{base}/backup.info", _info(end, status, size))
+
+
+def _wal(store: FileStore, generation: int, at: datetime) -> None:
+    name = f"feeds-db-g{generation}/wals/0000000100000000/000000010000000000000001"
+    store.put(name, b"wal")
+    os.utime(store.directory / name, (at.timestamp(), at.timestamp()))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    return FileStore(f"file://{tmp_path / 'db'}", tmp_path / "db")
+
+
+def test_an_empty_store_or_one_with_only_the_marker_starts_empty_only_where_allowed(store: FileStore) -> None:
+    assert database.decide(store, "testing", protected=False).mode == "initdb"
+    store.put(database.MARKER, b"{}")
+    decision = database.decide(store, "testing", protected=False)
+    assert (decision.mode, decision.generation, decision.source) == ("initdb", 1, None)
+    with pytest.raises(DatabaseError, match="no database backup found"):
+        database.decide(store, "production", protected=True)
+    assert database.decide(store, "production", protected=True, allow_empty=True).mode == "initdb"
+
+
+def test_a_store_holding_something_else_is_not_empty_and_names_five_of_it(store: FileStore) -> None:
+    for n in range(5):
+        store.put(f"other/{n}", b"?")
+    with pytest.raises(DatabaseError) as five:
+        database.decide(store, "testing", protected=False)
+    assert "(other/0, other/1, other/2, other/3, other/4); refusing" in five.value.message
+    store.put("other/5", b"?")
+    with pytest.raises(DatabaseError) as six:
+        database.decide(store, "testing", protected=False)
+    assert "(other/0, other/1, other/2, other/3, other/4 (and 1 more)); refusing" in six.value.message
+    assert database.decide(store, "testing", protected=True, allow_empty=True).mode == "initdb"
+
+
+def test_recovery_reads_the_newest_complete_backup_of_the_newest_generation_into_the_next(store: FileStore) -> None:
+    _backup(store, 1, "20261101T000000", T0 - timedelta(days=20))
+    _backup(store, 2, "20261120T000000", T0 - timedelta(days=2))
+    _backup(store, 2, "20261122T000000", T0 - timedelta(days=1))
+    _backup(store, 2, "20261123T000000", None, status="STARTED")
+    decision = database.decide(store, "testing", protected=True)
+    assert (decision.mode, decision.generation, decision.source) == ("recovery", 3, 2)
+    assert decision.backup is not None and decision.backup.backup_id == "20261122T000000"
+    assert decision.reason.endswith("; skipped: newer base backup 20261123T000000 of g2: not complete (STARTED)")
+    assert decision.variables == {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g3", "DB_RECOVERY_GENERATION": "g2"}
+    named, skipped = database.recovery_point(store, "testing", database.generations(store), 1)
+    assert named.backup_id == "20261101T000000"
+    assert skipped == ["newer generation g2: generation g1 was asked for"]
+
+
+def test_a_generation_without_a_complete_backup_is_an_error_never_an_older_one(store: FileStore) -> None:
+    _backup(store, 1, "20261101T000000", T0 - timedelta(days=20))
+    _backup(store, 2, "20261120T000000", T0, status="FAILED")
+    store.put("feeds-db-g2/base/20261121T000000/data.tar", b"x")  # no backup.info: not finished
+    with pytest.raises(DatabaseError) as raised:
+        database.decide(store, "testing", protected=True)
+    assert ("the newest database generation g2 in" in raised.value.message
+            and "(20261120T000000: FAILED, 20261121T000000: MISSING backup.info)" in raised.value.message)
+    with pytest.raises(DatabaseError, match=r"no database generation g5 in .* \(there are: g1, g2\)"):
+        database.recovery_point(store, "testing", database.generations(store), 5)
+
+
+def test_a_size_barman_left_out_or_zero_is_what_the_store_holds(store: FileStore) -> None:
+    for backup_id, size in (("a", "None"), ("b", "0"), ("c", "7")):
+        _backup(store, 1, backup_id, T0, size=size)
+    sizes = {b.backup_id: b.size for b in database.listing(store)}
+    assert sizes == {"a": 10 + len(_info(T0, size="None")), "b": 10 + len(_info(T0, size="0")), "c": 7}
+
+
+def test_the_age_of_a_backup_is_in_hours_since_it_ended() -> None:
+    backup = database.BaseBackup(1, "x", "DONE", "2026-11-24 03:00:00+00:00", 1)
+    assert backup.age(now=T0.timestamp() + 90 * 60) == "1.5h"
+    assert database.BaseBackup(1, "x", "DONE", "", 1).age() == "?"
+
+
+def test_backup_info_keeps_everything_after_the_first_equals_sign() -> None:
+    assert database.parse_backup_info("a = b=c\nno separator\n k=\n") == {"a": "b=c", "k": ""}
+
+
+def test_a_point_in_time_exactly_at_a_backups_end_starts_from_it(store: FileStore) -> None:
+    _backup(store, 1, "early", T0)
+    _backup(store, 1, "late", T0 + timedelta(hours=2))
+    _wal(store, 1, T0 + timedelta(hours=3))
+    found = database.generations(store)
+    chosen, skipped = database.point_in_time(store, "testing", found, T0 + timedelta(hours=2))
+    assert (chosen.backup_id, skipped) == ("late", [])
+    chosen, skipped = database.point_in_time(store, "testing", found, T0 + timedelta(hours=2) - timedelta(seconds=1))
+    assert chosen.backup_id == "early"
+    assert skipped == ["base backup(s) late of g1: they ended after 2026-11-24 04:59:59+00:00"]
+    with pytest.raises(DatabaseError, match=r"is before the oldest base backup of generation g1 .* ended "
+                                            r"2026-11-24 03:00:00\+00:00"):
+        database.point_in_time(store, "testing", found, T0 - timedelta(seconds=1))
+
+
+def test_a_point_in_time_exactly_at_the_last_archived_wal_is_reachable_and_a_second_later_is_not(
+        store: FileStore) -> None:
+    _backup(store, 1, "only", T0)
+    last = T0 + timedelta(hours=1)
+    _wal(store, 1, last)
+    found = database.generations(store)
+    assert database.point_in_time(store, "testing", found, last)[0].backup_id == "only"
+    with pytest.raises(DatabaseError, match=r"the newest WAL file was archived at 2026-11-24 04:00:00\+00:00"):
+        database.point_in_time(store, "testing", found, last + timedelta(seconds=1))
+
+
+def test_a_point_in_time_with_no_archived_wal_is_unreachable(store: FileStore) -> None:
+    _backup(store, 1, "only", T0)
+    with pytest.raises(DatabaseError, match="archived at never"):
+        database.point_in_time(store, "testing", database.generations(store), T0)
+
+
+def test_recovery_to_a_time_recovers_into_the_next_generation_with_the_time_in_utc(store: FileStore) -> None:
+    _backup(store, 1, "only", T0)
+    _wal(store, 1, T0 + timedelta(hours=2))
+    target = datetime(2026, 11, 24, 4, 30, tzinfo=UTC).astimezone(timezone(timedelta(hours=5)))  # 09:30+05:00
+    decision = database.decide_to_time(store, "testing", target, protected=True)
+    assert (decision.mode, decision.generation, decision.source) == ("recovery-to-time", 2, 1)
+    assert decision.target_time == "2026-11-24T04:30:00.000000Z"
+    assert decision.variables["DB_RECOVERY_TARGET_TIME"] == '"2026-11-24T04:30:00.000000Z"'
+    empty = FileStore(f"file://{store.directory}-empty", Path(f"{store.directory}-empty"))
+    with pytest.raises(DatabaseError, match="asks for a point-in-time recovery"):
+        database.decide_to_time(empty, "testing", target, protected=False)
+
+
+def test_a_target_needs_a_zone() -> None:
+    assert database.parse_target(" 2026-12-04 14:01:30Z ") == datetime(2026, 12, 4, 14, 1, 30, tzinfo=UTC)
+    with pytest.raises(DatabaseError, match="has no time zone"):
+        database.parse_target("2026-12-04 14:01:30")
+    with pytest.raises(DatabaseError, match="is not a time"):
+        database.parse_target("yesterday")
+
+
+def test_an_unreadable_store_is_an_error_not_an_empty_one(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(under: str = "") -> list[str]:
+        raise StoreError("AccessDenied")
+
+    monkeypatch.setattr(store, "keys", denied)
+    with pytest.raises(DatabaseError, match="cannot read the database backup store"):
+        database.decide(store, "testing", protected=False, allow_empty=True)
+
+
+def test_offline_rendering_of_a_protected_env_recovers_the_previous_generation() -> None:
+    assert database.validation_variables(False) is None
+    assert database.validation_variables(True) == {"DB_BOOTSTRAP": "recovery", "DB_GENERATION": "g2",
+                                                   "DB_RECOVERY_GENERATION": "g1"}
+
+
+def test_the_marker_names_the_current_generation(store: FileStore) -> None:
+    database.record(store, database.Decision("initdb", 1, None, None, "new"))
+    assert b'"current": "g1"' in store.get(database.MARKER) and b'"recovered_from": null' in store.get(database.MARKER)
+
+
+# --- db.verify's steps that need no PostgreSQL (cattle/database/verify.py) ---------------------------------------
+
+
+def test_every_wal_file_is_fetched_and_gunzipped(store: FileStore, tmp_path: Path) -> None:
+    store.put("feeds-db-g1/wals/0000000100000000/000000010000000000000001.gz", gzip.compress(b"first"))
+    store.put("feeds-db-g1/wals/0000000100000000/000000010000000000000002", b"second")
+    store.put("feeds-db-g2/wals/0000000100000000/000000010000000000000009", b"other generation")
+    target = tmp_path / "wal"
+    assert dbverify.fetch_wal(store, "feeds-db-g1", target) == 2
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == {"000000010000000000000001": b"first",
+                                                                 "000000010000000000000002": b"second"}
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> bytes:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path.read_bytes()
+
+
+def _corrupt(detail: str) -> DatabaseError:
+    return DatabaseError(f"corrupt: {detail}")
+
+
+def test_a_directory_store_backup_is_one_data_archive_and_nothing_else(store: FileStore, tmp_path: Path) -> None:
+    base = "feeds-db-g1/base/b1/"
+    store.put(base + "backup.info", _info(T0))
+    with pytest.raises(DatabaseError, match="found: nothing"):
+        dbverify._restore_from_directory(store, base, tmp_path / "data", _corrupt)
+    store.put(base + "data.tar.gz", _tar(tmp_path / "data.tar.gz", {"PG_VERSION": b"16\n"}))
+    dbverify._restore_from_directory(store, base, tmp_path / "data", _corrupt)
+    assert (tmp_path / "data" / "PG_VERSION").read_bytes() == b"16\n"
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    store.put(base + "16384.tar", b"a tablespace")
+    with pytest.raises(DatabaseError, match=r"found: 16384\.tar, data\.tar\.gz"):
+        dbverify._restore_from_directory(store, base, tmp_path / "again", _corrupt)
+    (store.directory / base / "16384.tar").unlink()
+    store.put(base + "data.tar.gz", b"not a tar at all")
+    with pytest.raises(DatabaseError, match="corrupt: ReadError"):
+        dbverify._restore_from_directory(store, base, tmp_path / "third", _corrupt)
+
+
+def test_the_primarys_recovery_settings_are_read_from_pg_control(tmp_path: Path) -> None:
+    bindir, datadir = tmp_path / "bin", tmp_path / "data"
+    bindir.mkdir()
+    pg = SimpleNamespace(datadir=datadir, bindir=bindir, _as_postgres=[])
+    with pytest.raises(DatabaseError, match="global/pg_control is missing"):
+        dbverify.primary_settings(cast(Postgres, pg), "b1")
+    (datadir / "global").mkdir(parents=True)
+    (datadir / "global" / "pg_control").write_bytes(b"control")
+    output = ("pg_control version number:            1300\nmax_connections setting:              200\n"
+              "max_worker_processes setting:         8\nmax_locks_per_xact setting:           64\n"
+              "max_prepared_xacts setting:           unknown\nDatabase block size:                  8192\n")
+    tool = bindir / "pg_controldata"
+    tool.write_text(f"#!/bin/sh\ncat <<'END'\n{output}END\n")
+    tool.chmod(0o755)
+    assert dbverify.primary_settings(cast(Postgres, pg), "b1") == (
+        "max_connections = 200\nmax_worker_processes = 8\nmax_locks_per_transaction = 64\n")
+    tool.write_text(f"#!/bin/sh\ncat <<'END'\n{output}END\necho 'WARNING: Calculated CRC checksum does not match'\n")
+    with pytest.raises(DatabaseError, match="global/pg_control does not verify"):
+        dbverify.primary_settings(cast(Postgres, pg), "b1")
+    tool.write_text("#!/bin/sh\necho 'could not open file' >&2\nexit 1\n")
+    with pytest.raises(DatabaseError, match=r"does not verify \(could not open file\)"):
+        dbverify.primary_settings(cast(Postgres, pg), "b1")
+
+
+def test_db_verify_of_an_empty_store_or_one_that_is_not_a_database_store_refuses(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="no complete base backup in"):
+        dbverify.verify(f"file://{tmp_path / 'empty'}")
+    with pytest.raises(DatabaseError, match="database backups live in S3-compatible object storage or a directory"):
+        dbverify._kind(cast(FileStore, SimpleNamespace(url="gs://bucket")))

@@ -1,0 +1,152 @@
+"""The Vault decision and the checks before OpenBao is touched, on their own (no server, no store): which snapshot
+is newer than the one restored, doubts against --allow-empty-vault, a protected env against an unprotected one,
+and every missing prerequisite of vault.configure named together (issue 32, mutation survivors of
+cattle/vault/restore.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from cattle import env
+from cattle.errors import VaultError
+from cattle.vault import openbao as vault
+from cattle.vault import restore as vaultdrill
+from cattle.vault import snapshots
+
+STORE = "file:///backups/vault"
+
+
+def _manifest(n: int) -> snapshots.Manifest:
+    snapshot_id = f"2026110{n}T000000.000000Z-abc00{n}"
+    return snapshots.Manifest(snapshot_id, "production", f"2026-11-0{n}T00:00:00Z", "2.7.2", 1, "a", "b", ["age1"],
+                              "k1", "fp", snapshot_id)
+
+
+@pytest.fixture(scope="module")
+def production() -> env.Environment:
+    found = env.load("production")
+    assert found.protected
+    return found
+
+
+@pytest.fixture(scope="module")
+def unprotected(production: env.Environment) -> env.Environment:
+    return dataclasses.replace(production, protected=False)
+
+
+def _decide(environment: env.Environment, allow_empty: bool = False, **catalog: object) -> vaultdrill.VaultDecision:
+    return vaultdrill.decide(environment, snapshots.Catalog(STORE, "production", **catalog),  # type: ignore[arg-type]
+                             STORE, allow_empty=allow_empty)
+
+
+def test_only_an_undecryptable_snapshot_newer_than_the_newest_valid_one_refuses(production: env.Environment) -> None:
+    old, new = _manifest(1), _manifest(2)
+    older = _decide(production, valid=(new,), undecryptable=((old, "encrypted for a key not here"),))
+    assert (older.action, older.snapshot) == ("restore", new.id)
+    assert older.reason == (f"restore the newest Vault snapshot {new.id} (skipped, unusable: {old.id}"
+                            f"{snapshots.MANIFEST_SUFFIX}: encrypted for a key not here)")
+    newer = _decide(production, valid=(old,), undecryptable=((new, "encrypted for a key not here"),))
+    assert newer.action == "refuse"
+    assert f"{new.id}: encrypted for a key not here; refusing to restore an older one" in newer.reason
+    assert f"{old.id}:" not in newer.reason
+    alone = _decide(production, allow_empty=True, undecryptable=((old, "no key"),))
+    assert alone.action == "refuse" and alone.hint and "--snapshot ID" in alone.hint
+
+
+def test_a_future_dated_copy_refuses_even_beside_a_valid_snapshot(production: env.Environment) -> None:
+    decision = _decide(production, valid=(_manifest(1),), future=((_manifest(2), "dated in the future"),))
+    assert decision.action == "refuse"
+    assert "dated in the future" in decision.reason and decision.snapshot is None
+
+
+def test_doubts_block_initialising_unless_allow_empty_even_for_an_unprotected_env(
+        production: env.Environment, unprotected: env.Environment) -> None:
+    doubt = ("production/stray.age",)
+    for environment in (production, unprotected):
+        assert _decide(environment, unaccounted=doubt).action == "refuse"
+    assert _decide(unprotected, allow_empty=True, unaccounted=doubt).action == "initialise"
+    assert _decide(production, allow_empty=True, unaccounted=doubt).action == "initialise"
+
+
+def test_an_empty_store_initialises_an_unprotected_env_and_a_protected_one_only_when_allowed(
+        production: env.Environment, unprotected: env.Environment) -> None:
+    assert _decide(unprotected).action == "initialise"
+    refused = _decide(production)
+    assert (refused.action, refused.reason) == ("refuse", vaultdrill.empty_refusal(production, STORE)[0])
+    assert _decide(production, allow_empty=True).action == "initialise"
+
+
+def test_a_store_error_and_a_missing_named_snapshot_refuse(production: env.Environment) -> None:
+    errored = vaultdrill.decide(production, snapshots.Catalog(STORE, "production", valid=(_manifest(1),)), STORE,
+                                store_error="AccessDenied", allow_empty=True)
+    assert errored.action == "refuse" and "AccessDenied" in errored.reason
+    missing = vaultdrill.decide(production, None, STORE, snapshot="20261101T000000.000000Z-abc001")
+    assert (missing.action, missing.reason) == ("refuse", "snapshot '20261101T000000.000000Z-abc001' not found")
+    named = vaultdrill.decide(production, None, STORE, snapshot=_manifest(1).id, named=_manifest(1))
+    assert (named.action, named.snapshot) == ("restore", _manifest(1).id)
+
+
+def test_the_address_is_the_flag_then_vault_addr_then_bao_addr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    monkeypatch.delenv("BAO_ADDR", raising=False)
+    with pytest.raises(VaultError, match="no OpenBao address"):
+        vaultdrill.address(None)
+    monkeypatch.setenv("BAO_ADDR", "http://bao:8200")
+    assert vaultdrill.address(None) == "http://bao:8200"
+    monkeypatch.setenv("VAULT_ADDR", "http://vault:8200")
+    assert vaultdrill.address(None) == "http://vault:8200"
+    assert vaultdrill.address("http://flag:8200") == "http://flag:8200"
+
+
+@pytest.mark.parametrize(("code", "missing"), [
+    (501, "an initialised OpenBao at http://bao:8200 (it is not initialised"),
+    (503, "an unsealed OpenBao at http://bao:8200 (it is sealed: start it with production's seal key)"),
+    (429, "the active node (http://bao:8200 is a standby: use svc/openbao-active)"),
+])
+def test_configure_names_every_missing_prerequisite_before_writing(production: env.Environment, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch, code: int,
+                                                                   missing: str) -> None:
+    monkeypatch.setattr(vault, "health", lambda addr: code)
+    monkeypatch.setattr(vault, "client", lambda *args: pytest.fail("configure wrote before naming what is missing"))
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.configure(production, "http://bao:8200", None, None)
+    prefix = "cannot configure OpenBao for production; missing: "
+    assert raised.value.message.startswith(prefix + missing), raised.value.message
+    monkeypatch.delenv("VAULT_TOKEN")
+    monkeypatch.delenv("BAO_TOKEN", raising=False)
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.configure(production, "http://bao:8200", None, tmp_path / "no-ca.pem")
+    assert raised.value.message.startswith(
+        prefix + f"{TOKEN}; the cluster CA file {tmp_path / 'no-ca.pem'} (No such file or directory); {missing}")
+
+
+TOKEN = ("a root token (--token, $VAULT_TOKEN or $BAO_TOKEN; after bootstrap it is in the init record "
+         "<env>.<id>.openbao-init.age in the Vault store, age-encrypted)")
+
+
+def test_configure_of_a_serving_openbao_without_a_token_names_only_the_token(production: env.Environment,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vault, "health", lambda addr: 200)
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    monkeypatch.setenv("BAO_TOKEN", "")
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.configure(production, "http://bao:8200", None, None)
+    assert raised.value.message == f"cannot configure OpenBao for production; missing: {TOKEN}"
+    monkeypatch.setenv("BAO_TOKEN", "from-bao-token")
+    monkeypatch.setattr(vault, "client", lambda addr, token: pytest.fail(f"reached the server with {token}"))
+    with pytest.raises(pytest.fail.Exception, match="reached the server with from-bao-token"):
+        vaultdrill.configure(production, "http://bao:8200", None, None)
+
+
+def test_the_store_is_the_flag_then_the_variable_then_the_environment_file(production: env.Environment,
+                                                                            tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(vaultdrill.STORE_VARIABLE, raising=False)
+    assert vaultdrill.store_for(production).url == production.backups.vault_store
+    monkeypatch.setenv(vaultdrill.STORE_VARIABLE, f"file://{tmp_path / 'variable'}")
+    assert vaultdrill.store_for(production).url == f"file://{tmp_path / 'variable'}"
+    assert vaultdrill.store_for(production, f"file://{tmp_path / 'flag'}").url == f"file://{tmp_path / 'flag'}"
