@@ -60,3 +60,15 @@ def test_machine_reads_proc_meminfo(tmp_path: Path) -> None:
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:        8138604 kB\nMemFree:          412312 kB\n")
     assert runnerfacts.machine(meminfo).memory_bytes == 8138604 * 1024
+
+
+def test_the_image_volume_stands_beside_the_rto_budget(kind: Path) -> None:
+    """A rebuilt node has no image: the volume every generation pulls again, next to the budget it is pulled in
+    (issue 27, item 8). Named an estimate while no registry manifest was read."""
+    facts = runnerfacts.gather(env.load("testing"), GITHUB_SMALL)
+    rows = dict(facts.rows())
+    assert rows["RTO budget"] == "15m (dr.drill fails over it; its job summary times every image pull)"
+    assert rows["image volume"] == ("about 1.6 GB compressed in 32 images, pulled again by every rebuild (dr.drill: "
+                                    "twice); estimates, no registry manifest read (platform/image-volume.yaml)")
+    names = [name for name, _ in facts.rows()]
+    assert names.index("image volume") == names.index("RTO budget") + 1

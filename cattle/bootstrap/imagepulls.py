@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cattle import console
 from cattle.bootstrap.timeline import Timeline
@@ -121,3 +124,38 @@ def record(kube: Kube, timeline: Timeline) -> list[Pull]:
         timeline.record("image pulls", window[0], window[1], "ok", summary(pulls))
     timeline.pulls = [p.as_dict() for p in pulls]
     return pulls
+
+
+VOLUME = "platform/image-volume.yaml"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """What a rebuild of an environment pulls, from VOLUME: images, compressed megabytes, how many are estimates."""
+
+    images: int
+    megabytes: int
+    estimated: int
+
+    def describe(self) -> str:
+        size = f"{self.megabytes / 1000:.1f} GB" if self.megabytes >= 1000 else f"{self.megabytes} MB"
+        if self.estimated == self.images:
+            basis = "estimates, no registry manifest read"
+        elif self.estimated:
+            basis = f"{self.estimated} of them estimates"
+        else:
+            basis = "measured from the registry manifests"
+        return (f"about {size} compressed in {self.images} images, pulled again by every rebuild (dr.drill: twice); "
+                f"{basis} ({VOLUME})")
+
+
+def volume(root: Path, env_name: str) -> Volume | None:
+    """The image volume VOLUME lists for `env_name` (None: it lists none for that environment)."""
+    path = root / VOLUME
+    if not path.is_file():
+        return None
+    doc = yaml.safe_load(path.read_text()) or {}
+    if doc.get("env") != env_name:
+        return None
+    entries = list(doc.get("images") or [])
+    return Volume(len(entries), sum(int(e["mb"]) for e in entries), sum(1 for e in entries if not e.get("measured")))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cattle import tools
+from cattle.bootstrap.imagepulls import Volume, volume
+from cattle.console import duration
 from cattle.env import Environment
 from cattle.errors import ToolError
 from cattle.manifests import capacity, compatibility
@@ -40,6 +42,8 @@ class RunnerFacts:
     machine: Machine
     account: capacity.Account | None
     failures: list[str] = field(default_factory=list)
+    rto_budget: float | None = None
+    images: Volume | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,7 +57,17 @@ class RunnerFacts:
                 ("node image", self.node_image or "none (not a kind/k3d environment)"),
                 ("Kubernetes", self.kubernetes),
                 ("runner", f"{self.machine.cpus} CPU, {format_memory(self.machine.memory_bytes)} memory"),
-                ("capacity check", fit)]
+                ("capacity check", fit), *self._recovery_rows()]
+
+    def _recovery_rows(self) -> list[tuple[str, str]]:
+        """The RTO budget and, beside it, the image volume each rebuild pulls again."""
+        rows = []
+        if self.rto_budget is not None:
+            rows.append(("RTO budget", f"{duration(self.rto_budget)} (dr.drill fails over it; its job summary times "
+                                       "every image pull)"))
+        if self.images is not None:
+            rows.append(("image volume", self.images.describe()))
+        return rows
 
     def render(self) -> str:
         width = max(len(name) for name, _ in self.rows())
@@ -92,7 +106,8 @@ def gather(environment: Environment, here: Machine | None = None) -> RunnerFacts
     account = capacity.account(environment, render(environment))
     facts = RunnerFacts(environment.name, environment.provider, pin.version,
                         installed_kind() if environment.provider == "kind" else None,
-                        environment.kubernetes.node_image, environment.kubernetes.version, here or machine(), account)
+                        environment.kubernetes.node_image, environment.kubernetes.version, here or machine(), account,
+                        rto_budget=environment.rto_budget, images=volume(environment.root, environment.name))
     if environment.provider == "kind" and facts.kind_installed != pin.version:
         facts.failures.append(f"kind {facts.kind_installed or '(none)'} is not the pinned {pin.version}: run "
                               "./scripts/setup where a Docker engine runs")
