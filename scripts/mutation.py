@@ -84,7 +84,7 @@ MODULES: dict[str, tuple[str, str]] = {
                                    "or valid_backup or named_generation'", ""),
     "cattle/manifests/validate.py": ("tests/test_validate.py tests/test_server_types.py tests/test_failclosed.py "
                                      "-k 'validate or server or shared'", ""),
-    "cattle/manifests/policy.py": ("tests/test_validate.py tests/test_versions.py", ""),
+    "cattle/manifests/policy.py": ("tests/test_boundaries_policy.py tests/test_validate.py tests/test_versions.py", ""),
     "cattle/secrets/keys.py": ("tests/test_boundaries_keys.py tests/test_secrets.py -k 'key or custody or rotat or "
                                "throwaway or flux or break_glass or could_not_verify'", ""),
     "cattle/vault/snapshots.py": ("tests/test_boundaries_snapshots.py tests/test_boundaries_vault.py "
