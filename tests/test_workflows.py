@@ -231,3 +231,15 @@ NODE_20_RELEASES = {"11bd71901bbe5b1630ceea73d27597364c9af683": "actions/checkou
 def test_no_action_runs_on_node_20(path: Path) -> None:
     pins = re.findall(r"uses: [\w./-]+@([0-9a-f]{40})", path.read_text())
     assert pins and not [NODE_20_RELEASES[p] for p in pins if p in NODE_20_RELEASES]
+
+
+def test_the_readme_says_what_each_job_needs_configured_and_what_it_does_without_it() -> None:
+    """Every job of both workflows has a row in the README's CI table: when it runs, what it needs configured, and
+    what it does when that is missing (issue 27, done-when)."""
+    readme = (REPO / "README.md").read_text()
+    rows = {m.group(1): [cell.strip() for cell in m.group(2).split("|")]
+            for m in re.finditer(r"^\| `([\w-]+)` \((?:validate|disaster-recovery)\) \|(.*)\|$", readme, re.MULTILINE)}
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"]:
+            assert job in rows, f"{path.name}: job {job} has no row in the README's CI table"
+            assert len(rows[job]) == 3 and all(rows[job]), rows[job]
