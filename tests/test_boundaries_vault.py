@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from cattle import env
-from cattle.errors import VaultError
+from cattle.errors import VaultError, VaultInUse
+from cattle.secrets import keys, sopsconfig
+from cattle.stores import FileStore
 from cattle.vault import openbao as vault
 from cattle.vault import restore as vaultdrill
+from cattle.vault import setup as vaultinit
 from cattle.vault import snapshots
 
 STORE = "file:///backups/vault"
@@ -150,3 +153,93 @@ def test_the_store_is_the_flag_then_the_variable_then_the_environment_file(produ
     monkeypatch.setenv(vaultdrill.STORE_VARIABLE, f"file://{tmp_path / 'variable'}")
     assert vaultdrill.store_for(production).url == f"file://{tmp_path / 'variable'}"
     assert vaultdrill.store_for(production, f"file://{tmp_path / 'flag'}").url == f"file://{tmp_path / 'flag'}"
+
+
+class _BringUp:
+    """bring_up's collaborators replaced by recorders: which OpenBao calls it makes, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, code: int, record: vaultinit.InitRecord | None,
+                 restored: vault.RestoreReport | Exception | None = None) -> None:
+        self.calls: list[str] = []
+        store = FileStore("file:///vault-store", Path("/nonexistent/vault-store"))
+        monkeypatch.setattr(vaultdrill, "store_for", lambda environment, url=None: store)
+        monkeypatch.setattr(keys, "decryption_identities", lambda env: [])
+        monkeypatch.setattr(vault, "health", lambda addr: code)
+        monkeypatch.setattr(vault, "backup_login", lambda root, env: "login")
+        monkeypatch.setattr(sopsconfig, "required_recipients", lambda root, env: ["age1"])
+
+        def find(store: object, env: str, identities: object, before: str | None = None) -> object:
+            self.calls.append(f"find before {before}")
+            return record
+
+        def restore(environment: object, addr: str, snapshot: str) -> vault.RestoreReport:
+            self.calls.append(f"restore {snapshot}")
+            if isinstance(restored, Exception):
+                raise restored
+            assert restored is not None
+            return restored
+
+        def initialise(*args: object) -> vaultinit.InitRecord:
+            self.calls.append("initialise")
+            return RECORD
+
+        def backup(environment: object, addr: str) -> snapshots.Manifest:
+            self.calls.append("backup")
+            return _manifest(3)
+
+        monkeypatch.setattr(vaultinit, "find", find)
+        monkeypatch.setattr(vaultinit, "initialise", initialise)
+        monkeypatch.setattr(vaultdrill, "restore", restore)
+        monkeypatch.setattr(vaultdrill, "backup", backup)
+        monkeypatch.setattr(vault, "client", lambda addr, token: self.calls.append(f"client {token}"))
+        monkeypatch.setattr(vault, "configure", lambda client, login: self.calls.append("configure"))
+        monkeypatch.setattr(vaultinit, "configure_platform", lambda client, ca: self.calls.append(f"platform {ca}"))
+
+
+RECORD = vaultinit.InitRecord("20261101T000000.000000Z-rec", "production", "2026-11-01T00:00:00Z", "root-t", [])
+INITIALISE = vaultdrill.VaultDecision("initialise", "file:///vault-store", "empty")
+
+
+def test_bring_up_refuses_as_decided(production: env.Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.bring_up(production, "http://bao", vaultdrill.VaultDecision("refuse", "s", "no snapshot",
+                                                                               hint="do this"))
+    assert (raised.value.message, raised.value.hint) == ("no snapshot", "do this")
+
+
+def test_bring_up_initialises_only_an_openbao_that_is_not_initialised(production: env.Environment,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = _BringUp(monkeypatch, 501, None)
+    done = vaultdrill.bring_up(production, "http://bao", INITIALISE, "CA")
+    assert fresh.calls == ["initialise", "backup"]
+    assert done == (f"no Vault snapshot in file:///vault-store: initialised a fresh OpenBao (init record "
+                    f"{RECORD.name} kept there, encrypted), configured it for the platform, first snapshot "
+                    f"{_manifest(3).id}")
+    serving = _BringUp(monkeypatch, 200, None)  # initialised before this run: never initialised again
+    assert vaultdrill.bring_up(production, "http://bao", INITIALISE) == (
+        "OpenBao is initialised and file:///vault-store holds no snapshot of it yet; no init record in the store, "
+        "so the platform configuration was not checked")
+    assert serving.calls == ["find before None"]
+    stopped = _BringUp(monkeypatch, 429, RECORD)  # a run that initialised it and stopped before its snapshot
+    assert vaultdrill.bring_up(production, "http://bao", INITIALISE, "CA").endswith(
+        f"; first snapshot {_manifest(3).id}; platform configuration ensured")
+    assert stopped.calls == ["find before None", "client root-t", "configure", "platform CA", "backup"]
+
+
+def test_bring_up_leaves_a_serving_openbao_holding_other_data_as_it_is(production: env.Environment,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    restore = vaultdrill.VaultDecision("restore", "file:///vault-store", "newest", _manifest(2).id)
+    serving = _BringUp(monkeypatch, 200, RECORD, restored=VaultInUse("in use"))
+    done = vaultdrill.bring_up(production, "http://bao", restore)
+    assert done == (f"OpenBao was already serving and holds other data than snapshot {_manifest(2).id}: left as it "
+                    "is; platform configuration ensured")
+    assert serving.calls == [f"restore {_manifest(2).id}", "find before None", "client root-t", "configure",
+                             "platform None"]
+    _BringUp(monkeypatch, 501, RECORD, restored=VaultInUse("in use"))
+    with pytest.raises(VaultInUse):
+        vaultdrill.bring_up(production, "http://bao", restore)
+    report = vault.RestoreReport(_manifest(2).id, "production", "c", 1.0, {"kv_secrets": 3}, already_restored=True)
+    restored = _BringUp(monkeypatch, 501, RECORD, restored=report)
+    assert vaultdrill.bring_up(production, "http://bao", restore) == (
+        f"Vault snapshot {_manifest(2).id} already restored; 3 kv secrets; platform configuration ensured")
+    assert restored.calls[:2] == [f"restore {_manifest(2).id}", f"find before {_manifest(2).id}"]
