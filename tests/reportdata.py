@@ -6,7 +6,8 @@ what this module makes, so the fixtures cannot drift from what cattle writes.
 
 The story they tell (now = NOW, a Tuesday): testing is drilled every Monday (five drills: within budget, within,
 over budget, failed, within; generation 1's bootstrap of the last drill is there too), staging and production are
-never drilled but their real backups were rehearsed on the last Monday (production's Vault snapshot was too old).
+never drilled but their real backups were rehearsed on the last Monday (production's Vault snapshot was too old);
+testing's last audit found a hand-made CronJob and a hand-scaled Deployment, staging's found nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cattle.audit import findings
+from cattle.audit import run as audit_run
+from cattle.audit.findings import Finding as Finding_
 from cattle.bootstrap.imagepulls import Pull
 from cattle.bootstrap.timeline import Timeline
 from cattle.dr import drill, history
@@ -118,6 +122,16 @@ def db_verify(env: str, started: str, backup: str, wal_files: int) -> dict[str, 
             "detail": f"g3 base backup {backup} restored and replayed {wal_files} WAL files in 48s"}
 
 
+def audit_record(env: str, started: str, lost: bool) -> dict[str, Any]:
+    """What `cattle audit` records (cattle.audit.run.record of an Audit)."""
+    found = [Finding_("CronJob", findings.NOT_IN_GIT, "feeds", "for-now",
+                      "not in git and owned by nothing git declares (written by kubectl-create)", findings.ADD_TO_GIT),
+             Finding_("Deployment", findings.HAND_EDIT, "logging", "loki", "set to 2 by kubectl (Update scale); "
+                      "HelmRelease logging/loki restores the chart's value", findings.REVERT, "spec.replicas")]
+    result = findings.Audit(env, f"cattle-{env}", "main@sha1:1d2c3b4a", found if lost else [], objects_read=412)
+    return {**audit_run.record(result, at(started)), "finished": at(started) + 4.2}
+
+
 def records() -> dict[str, dict[str, Any]]:
     """The branch records (file name → record); the bootstrap of generation 1 lives in .cattle/runs only."""
     found = [drill_record("2026-10-26T04:23:00Z", 520), drill_record("2026-11-02T04:23:00Z", 595),
@@ -126,7 +140,9 @@ def records() -> dict[str, dict[str, Any]]:
              rehearsal("staging", "2026-11-23T04:40:00Z", 5.5), db_verify("staging", "2026-11-23T04:45:00Z",
                                                                           "20261123T031500", 96),
              rehearsal("production", "2026-11-23T04:41:00Z", 30.2), db_verify("production", "2026-11-23T04:46:00Z",
-                                                                              "20261123T031502", 212)]
+                                                                              "20261123T031502", 212),
+             audit_record("testing", "2026-11-23T05:00:00Z", lost=True),
+             audit_record("staging", "2026-11-23T05:01:00Z", lost=False)]
     return {history.local_name(history.checked(r, "fixture")): r for r in found}
 
 

@@ -248,8 +248,11 @@ def test_the_task_builds_the_page_and_appends_the_summary(report_repo: Path, tmp
                           env={**os.environ, "CATTLE_REPO": str(report_repo)})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "badge.svg").is_file()
-    assert summary.read_text().startswith("## Recovery report\n\n- **")
-    assert "testing: " in summary.read_text() and "staging" not in summary.read_text()
+    text = summary.read_text()
+    assert text.startswith("## Recovery report\n\n**Can we rebuild everything within 15 minutes today?** Not "
+                           "proven, because ")
+    assert "`./scripts/cattle audit --env testing`" in text  # each cause with the command that fixes it
+    assert "- **" in text and "testing: " in text and "staging" not in text
 
 
 # --- looked at in a real browser ----------------------------------------------------------------------------
@@ -375,6 +378,12 @@ def test_phone_gets_charts_drawn_for_its_width_and_no_sideways_scrolling(browser
                                       narrow.find_element(By.CSS_SELECTOR, "text.value"))
         assert float(size.removesuffix("px")) >= 11
         assert "testing: rebuilt in 9m12s" in browser.find_element(By.CSS_SELECTOR, ".glance").text
+        # the boss's answer is on the first screen, whole, and readable
+        answer = browser.find_element(By.CSS_SELECTOR, ".answer")
+        assert answer.is_displayed() and answer.text.startswith("✗ NOT PROVEN Not proven, because ")
+        assert answer.location["y"] + answer.size["height"] <= 844 and answer.size["width"] <= 390
+        numbers = testing.find_element(By.XPATH, "//section[@class='glance']//dl")
+        assert "Time to recover" in numbers.text and "A rebuild now would lose" in numbers.text
         _screenshot(browser, ARTIFACTS / "phone.png", 390, True)
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from cattle import env, tools
+from cattle.audit import findings
 from cattle.database import backups as database
 from cattle.dr import history
 from cattle.errors import CattleError
 from cattle.report import custody
 from cattle.report.model import (
     THRESHOLD,
+    Audited,
     Check,
     EnvReport,
     Freshness,
@@ -159,14 +161,30 @@ def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...]
     chosen = (drills or timelines)[-runs:] if runs > 0 else []
     latest: dict[str, dict[str, Any]] = {}
     for record in mine:
-        if record["kind"] in ("rehearsal", "db-verify"):
+        if record["kind"] in ("rehearsal", "db-verify", "audit"):
             latest[record["kind"]] = record  # records are sorted by start time
     freshness = ((vault_freshness(environment, now), *database_freshness(environment, now)) if check_stores
                  else unchecked(environment))
     return EnvReport(environment.name, environment.protected, environment.rto_budget, now,
                      tuple(rebuild(r, environment.rto_budget) for r in chosen), freshness,
                      tuple(rehearsal(latest[k]) for k in ("rehearsal", "db-verify") if k in latest),
-                     custody.env_keys(environment.root, environment.name), tuple(notes))
+                     custody.env_keys(environment.root, environment.name), tuple(notes),
+                     audited(latest["audit"]) if "audit" in latest else None)
+
+
+def audited(record: dict[str, Any]) -> Audited:
+    """An audit record (`cattle audit`) as the page shows it."""
+    counts = record.get("counts") or {}
+
+    def count(name: str) -> int:
+        value = counts.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    rows = tuple((str(f.get("class", "")), f"{f.get('where', '?')} {f.get('field', '')}".strip(), str(f.get("why", "")),
+                  str(f.get("todo", ""))) for f in record.get("findings") or [] if isinstance(f, dict))
+    return Audited(_float(record["started"]), record.get("result") == "ok",
+                   count(findings.NOT_IN_GIT) + count(findings.NO_WAY_BACK), count(findings.HAND_EDIT),
+                   count(findings.GIT_NOT_TRUTH), rows, str(record.get("source", "")))
 
 
 def _revision(root: Path) -> str:

@@ -10,6 +10,7 @@ from html import escape
 
 from cattle.console import duration
 from cattle.quantities import format_memory
+from cattle.report import answer as boss
 from cattle.report import svg as reportsvg
 from cattle.report.model import (
     FRESHNESS_WORDS,
@@ -42,13 +43,19 @@ header h1 { margin: .2rem 0; font-size: 1.75rem; }
 .promise { font-size: 1.15rem; margin: .2rem 0 .5rem; }
 .meta, .muted { color: var(--muted); font-size: .9rem; }
 nav ul { list-style: none; padding: 0; margin: .5rem 0 0; display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
-section.env, section.glance, footer section { background: var(--paper); border: 1px solid var(--line);
+section.env, section.glance, section.verdict, footer section { background: var(--paper); border: 1px solid var(--line);
   border-radius: .5rem; padding: 1rem 1.25rem; margin: 1rem 0; }
 h2 { font-size: 1.4rem; margin: 0 0 .5rem; } h3 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: .75rem; }
 .card { border: 1px solid var(--line); border-radius: .5rem; padding: .75rem 1rem; }
 .card h3 { margin: 0 0 .25rem; }
 .headline { font-size: 1.1rem; margin: .4rem 0; }
+.answer { font-size: 1.3rem; font-weight: 600; margin: .5rem 0; }
+ul.causes { margin: .25rem 0 .5rem; padding-left: 1.25rem; } ul.causes li { margin: .2rem 0; }
+dl.numbers { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .75rem; margin: .4rem 0; }
+dl.numbers dt { font-weight: 600; } dl.numbers dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+ul.causes, .answer { overflow-wrap: anywhere; }
+@media (max-width: 600px) { dl.numbers { grid-template-columns: 1fr; } dl.numbers dd { margin-bottom: .3rem; } }
 .state { display: inline-block; padding: 0 .45em; border-radius: .3em; border: 1px solid currentColor;
   font-weight: 700; font-size: .85rem; letter-spacing: .02em; white-space: nowrap; vertical-align: .1em; }
 .state.ok { background: var(--ok-bg); color: var(--ok-fg); }
@@ -71,7 +78,7 @@ ul.checks { margin: .25rem 0; padding-left: 1.25rem; }
 @media (max-width: 600px) {
   body { font-size: 15px; }
   header, main, footer { padding: .75rem; }
-  section.env, section.glance, footer section { padding: .75rem; }
+  section.env, section.glance, section.verdict, footer section { padding: .75rem; }
   .wide { display: none; } .narrow { display: block; }
   /* tables become one card per row, each value under its column's name */
   table, tbody, tr, td { display: block; width: 100%; }
@@ -86,7 +93,7 @@ ul.checks { margin: .25rem 0; padding-left: 1.25rem; }
   body { background: #fff; font-size: 11pt; }
   nav, .skip { display: none; }
   .wide { display: block !important; } .narrow { display: none !important; }
-  section.env, section.glance, footer section { border: none; padding: 0; margin: 0 0 1rem; }
+  section.env, section.glance, section.verdict, footer section { border: none; padding: 0; margin: 0 0 1rem; }
   section.env { break-before: page; }
   figure, table, .card { break-inside: avoid; }
   .state, svg { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
@@ -122,6 +129,38 @@ def _budget_state(run: Rebuild) -> str:
     return state(run.level, run.verdict)
 
 
+def answer_section(report: Report) -> str:
+    """The first thing on the page: the question, Yes or Not proven, and each cause with its command."""
+    yes, sentence, causes = boss.verdict(report)
+    word = state("ok", "YES") if yes else state("bad" if any(c.measured for c in causes) else "none", "NOT PROVEN")
+    items = "".join(f"<li>{escape(c.why)}{'' if c.measured else ' (not measured)'}: <code>{escape(c.fix)}</code></li>"
+                    for c in causes)
+    return (f'<section class="verdict" aria-labelledby="h-answer"><h2 id="h-answer">{escape(boss.question(report))}'
+            f'</h2><p class="answer">{word} {escape(sentence)}</p>'
+            + (f'<ul class="causes">{items}</ul>' if items else "") + "</section>")
+
+
+def _findings(report: EnvReport) -> str:
+    audited = report.audit
+    if audited is None or audited.ok:
+        return ""
+    rows = "".join(f"<li><code>{escape(where)}</code>: {escape(why)} → {escape(todo)}</li>"
+                   for _, where, why, todo in audited.findings)
+    return f"<details><summary>The list ({len(audited.findings)})</summary><ul class=causes>{rows}</ul></details>"
+
+
+def numbers(report: EnvReport) -> str:
+    """The two numbers a boss asks for, and the audit's, each with where and when it was measured."""
+    audited = report.audit
+    lose = state("none", "NOT AUDITED") if audited is None else state("ok" if audited.ok else "bad",
+                                                                        "NOTHING" if audited.ok else "WOULD LOSE")
+    return ('<dl class="numbers">'
+            f"<dt>Time to recover</dt><dd>{escape(boss.time_to_recover(report))}</dd>"
+            f"<dt>Data we would lose</dt><dd>{escape(boss.data_we_would_lose(report))}</dd>"
+            f"<dt>A rebuild now would lose</dt><dd>{lose} {escape(boss.rebuild_would_lose(report))}"
+            f"{_findings(report)}</dd></dl>")
+
+
 def glance(report: EnvReport) -> str:
     rehearsed = ", ".join(f"{r.title.split(' (')[0]} {state('ok' if r.ok else 'bad', r.word)} {day(r.started)}"
                           for r in report.rehearsals) or state("none", "NONE RECORDED")
@@ -134,8 +173,8 @@ def glance(report: EnvReport) -> str:
                         + ([f"{unchecked} not checked from CI"] if unchecked else []))
     return (f'<div class="card"><h3><a href="#env-{report.name}">{escape(report.name)}</a> '
             f"{state(report.proof_level, PROOF_WORDS[report.proof_level])}</h3>"
-            f'<p class="headline">{escape(report.headline())}</p>'
-            f"<p>Backups: {state(report.backup_level, _backup_word(report))} {escape(backups)}</p>"
+            f'<p class="headline">{escape(report.headline())}</p>' + numbers(report)
+            + f"<p>Backups: {state(report.backup_level, _backup_word(report))} {escape(backups)}</p>"
             f"<p>Restore rehearsals: {rehearsed}</p></div>")
 
 
@@ -287,7 +326,7 @@ def render(report: Report) -> str:
             '<meta name="color-scheme" content="light">'
             f"<style>{CSS}</style></head><body>"
             '<a class="skip" href="#main">Skip to the environments</a>'
-            "<header><h1>Recovery report</h1>"
+            "<header><h1>Recovery report</h1>" + answer_section(report) +
             '<p class="promise">The promise: if everything is down, every environment is rebuilt from git and its '
             "backups within its budget. This page shows the proof, week after week.</p>"
             f'<p class="meta">Generated {moment(report.generated)} from revision {escape(report.revision)}.</p>'

@@ -225,6 +225,38 @@ class Key:
     how: str  # where the date comes from, or why there is none
 
 
+@dataclass(frozen=True)
+class Audited:
+    """The latest `cattle audit` of an environment: what a rebuild then would have lost."""
+
+    started: float
+    ok: bool
+    objects: int  # not reproducible from git, and data with no way back
+    hand_edits: int
+    git_not_truth: int
+    findings: tuple[tuple[str, str, str, str], ...]  # (class, where and field, why, what to do)
+    source: str
+
+    def words(self) -> str:
+        if self.ok:
+            return "nothing"
+        def many(n: int, one: str, more: str) -> str:
+            return f"{n} {one if n == 1 else more}"
+
+        return (many(self.objects, "object", "objects") + ", " + many(self.hand_edits, "hand edit", "hand edits")
+                + (", " + many(self.git_not_truth, "place where git is not what runs",
+                               "places where git is not what runs") if self.git_not_truth else ""))
+
+
+def origin(source: str) -> str:
+    """Where a record was read, in words: the history branch CI pushes, or this checkout's own runs."""
+    if source.startswith(("cattle-runs:", "origin/cattle-runs:")):
+        return "kept on branch cattle-runs"
+    if "/.cattle/runs/" in source or source.startswith(".cattle/runs/"):
+        return "run on this machine (.cattle/runs)"
+    return f"read from {source}" if source else "origin not recorded"
+
+
 def budget_words(budget: float) -> str:
     minutes, seconds = divmod(round(budget), 60)
     return f"the {minutes}-minute budget" if not seconds else f"the {duration(budget)} budget"
@@ -243,6 +275,7 @@ class EnvReport:
     rehearsals: tuple[Rehearsal, ...]  # the latest of each kind
     keys: tuple[Key, ...]
     notes: tuple[str, ...] = ()
+    audit: Audited | None = None
 
     @property
     def latest(self) -> Rebuild | None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cattle.report import answer as boss
 from cattle.report import facts as reportfacts
 from cattle.report import html as reporthtml
 from cattle.report import svg as reportsvg
@@ -50,7 +51,10 @@ def build(root: Path, directory: Path, names: list[str] | None = None, *, runs: 
 
 def summary_markdown(report: Report, link: str | None = None) -> str:
     """The headlines for a job summary (and the terminal)."""
-    lines = ["## Recovery report", ""]
+    _, sentence, causes = boss.verdict(report)
+    lines = ["## Recovery report", "", f"**{boss.question(report)}** {sentence}", ""]
+    lines += [f"- {c.why}{'' if c.measured else ' (not measured)'}: `{c.fix}`" for c in causes]
+    lines += ["", "Per environment:", ""]
     for env_report in report.envs:
         lines.append(f"- **{PROOF_WORDS[env_report.proof_level]}** {env_report.headline()}")
     if report.problems:
