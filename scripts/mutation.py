@@ -90,6 +90,31 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/vault/snapshots.py": ("tests/test_boundaries_snapshots.py tests/test_boundaries_vault.py "
                                   "tests/test_failclosed.py -k 'boundaries or vault or snapshot or manifest or "
                                   "doubt or future or retention or unreachable or another'", ""),
+    "cattle/database/ondemand.py": ("tests/test_boundaries_ondemand.py", ""),
+    "cattle/dr/history.py": ("tests/test_audit.py tests/test_boundaries_rehearse.py tests/test_report.py", ""),
+    "cattle/dr/runnerfacts.py": ("tests/test_runnerfacts.py", ""),
+    "cattle/vault/endpoint.py": ("tests/test_baoendpoint.py", ""),
+    "cattle/secrets/adopt.py": ("tests/test_adopt.py", ""),
+    "cattle/secrets/scratch.py": ("tests/test_scratch.py", ""),
+    "cattle/secrets/spec.py": ("tests/test_dns.py tests/test_secrets.py -k 'dns or generate or missing_file or "
+                               "throwaway or check_catches_planted'", ""),
+    "cattle/secrets/sopsconfig.py": ("tests/test_secrets.py tests/test_boundaries.py -k 'recipient or rule or "
+                                     "own_key or break_glass or wrong or throwaway'", ""),
+    "cattle/secrets/sopsfile.py": ("tests/test_secrets.py tests/test_boundaries.py -k 'check or tamper or invalid_yaml "
+                                   "or round_trip or encrypt or recipient or rotat'", ""),
+    "cattle/secrets/files.py": ("tests/test_secrets.py tests/test_scratch.py -k 'generate or missing_file or rotat or "
+                                "throwaway or encrypt or scratch or check_catches_wrong'", ""),
+    # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes
+    "cattle/vault/openbao.py": ("tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
+                                "openbao' && " + FAST_PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
+                                "wrong or another or sealed or unreachable or refused or interrupted or stopped'", ""),
+    "cattle/vault/pending.py": ("tests/test_vault.py -k 'interrupted or refused_restore or stopped or signals'", ""),
+    "cattle/vault/setup.py": ("tests/test_vault.py -k 'init_record or configure or interrupted or refused_restore'",
+                              ""),
+    "cattle/vault/server.py": ("tests/test_vault.py tests/test_baoendpoint.py -k 'port_taken or dead_local or "
+                               "baoendpoint or verify_drill'", ""),
+    "cattle/database/postgres.py": ("tests/test_boundaries_database.py tests/test_database.py -k 'primarys or "
+                                    "db_verify or directory_store'", ""),
 }
 
 
