@@ -243,3 +243,48 @@ def test_bring_up_leaves_a_serving_openbao_holding_other_data_as_it_is(productio
     assert vaultdrill.bring_up(production, "http://bao", restore) == (
         f"Vault snapshot {_manifest(2).id} already restored; 3 kv secrets; platform configuration ensured")
     assert restored.calls[:2] == [f"restore {_manifest(2).id}", f"find before {_manifest(2).id}"]
+
+
+@pytest.mark.parametrize(("refusal", "kubernetes_ca", "message"), [
+    ("permission denied", None,
+     "the token given to http://bao:8200 may not configure it (permission denied)"),
+    ("open /var/run/secrets/kubernetes.io/serviceaccount/ca.crt: no such file", None,
+     "OpenBao at http://bao:8200 runs outside a Kubernetes pod, so it has no cluster CA of its own to read (open "
+     "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt: no such file)"),
+    ("open /var/run/secrets/kubernetes.io/serviceaccount/ca.crt: no such file", "ca.pem",
+     "OpenBao at http://bao:8200 refused the configuration: InvalidRequest: open "
+     "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt: no such file"),
+    ("x" * 300, None, f"OpenBao at http://bao:8200 refused the configuration: InvalidRequest: {'x' * 200}"),
+])
+def test_configure_refused_by_openbao_says_why_in_one_line(production: env.Environment, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch, refusal: str,
+                                                           kubernetes_ca: str | None, message: str) -> None:
+    from hvac.exceptions import InvalidRequest
+
+    def refuse(client: object, login: object) -> None:
+        raise InvalidRequest(refusal + "\nsecond line", method="put", url="/v1/auth")
+
+    monkeypatch.setattr(vault, "health", lambda addr: 200)
+    monkeypatch.setattr(vault, "client", lambda addr, token: None)
+    monkeypatch.setattr(vault, "backup_login", lambda root, env: None)
+    monkeypatch.setattr(vault, "configure", refuse)
+    ca = None
+    if kubernetes_ca is not None:
+        ca = tmp_path / kubernetes_ca
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.configure(production, "http://bao:8200", "root", ca)
+    assert raised.value.message == message
+
+
+def test_configure_of_a_ready_openbao_returns_its_address(production: env.Environment, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    done: list[object] = []
+    monkeypatch.setattr(vault, "health", lambda addr: 200)
+    monkeypatch.setattr(vault, "client", lambda addr, token: f"client of {addr} with {token}")
+    monkeypatch.setattr(vault, "backup_login", lambda root, env: "login")
+    monkeypatch.setattr(vault, "configure", lambda client, login: done.append((client, login)))
+    monkeypatch.setattr(vaultinit, "configure_platform", lambda client, ca: done.append(ca))
+    (tmp_path / "ca.pem").write_text("CA")
+    assert vaultdrill.configure(production, "http://bao:8200", "t", tmp_path / "ca.pem") == "http://bao:8200"
+    assert done == [("client of http://bao:8200 with t", "login"), "CA"]
