@@ -288,3 +288,18 @@ def test_configure_of_a_ready_openbao_returns_its_address(production: env.Enviro
     (tmp_path / "ca.pem").write_text("CA")
     assert vaultdrill.configure(production, "http://bao:8200", "t", tmp_path / "ca.pem") == "http://bao:8200"
     assert done == [("client of http://bao:8200 with t", "login"), "CA"]
+
+
+def test_bring_up_says_when_the_platform_configuration_was_not_ensured(production: env.Environment,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from hvac.exceptions import Forbidden
+
+    def forbidden(client: object, login: object) -> None:
+        raise Forbidden("permission denied")
+
+    serving = _BringUp(monkeypatch, 200, RECORD)
+    monkeypatch.setattr(vault, "configure", forbidden)
+    assert vaultdrill.bring_up(production, "http://bao", INITIALISE) == (
+        "OpenBao is initialised and file:///vault-store holds no snapshot of it yet; platform configuration not "
+        f"ensured (init record {RECORD.name}: Forbidden)")
+    assert "backup" not in serving.calls
