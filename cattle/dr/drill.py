@@ -101,10 +101,9 @@ def _retry(what: str, check: Callable[[], bool], timeout: float, interval: float
         time.sleep(interval)
 
 
-def write_canaries(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | None, str | None],
-                   stack: ExitStack) -> Canary:
-    """A category through the app, a secret in OpenBao (initialising and configuring a fresh one)."""
-    canary_id = f"drill-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{random.token_hex(2)}"
+def write_app_canary(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | None, str | None],
+                     stack: ExitStack, canary_id: str) -> None:
+    """The database canary: a category written through the app, behind the Gateway, into PostgreSQL."""
     ingress = stack.enter_context(forward(*kubeconfig, "envoy-gateway-system", _gateway_service(kube), 443))
     port = ingress.rsplit(":", 1)[1]
     host = f"feeds.{environment.domain}"
@@ -112,16 +111,57 @@ def write_canaries(environment: env.Environment, kube: Kube, kubeconfig: tuple[P
     code, text = _through_ingress(port, host, "/v1/categories", auth, "POST", {"title": canary_id})
     if code not in (200, 201):
         raise DrillFailed(f"could not write the canary through the app: HTTP {code} {text[:200]}")
-    addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
+
+
+def write_vault_canary(environment: env.Environment, addr: str, canary_id: str) -> bool:
+    """The Vault canary: drill/canary in OpenBao, with the root token of the env's init record; False without one."""
     c = _root_client(environment, addr)  # bootstrap initialised (or restored) OpenBao and kept its init record
-    if c is not None:
-        if "drill/" not in c.sys.list_mounted_secrets_engines()["data"]:
-            c.sys.enable_secrets_engine("kv", path="drill", options={"version": "2"})
-        vault.retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
-            path="canary", mount_point="drill", secret={"id": canary_id}))
+    if c is None:
+        return False
+    if "drill/" not in c.sys.list_mounted_secrets_engines()["data"]:
+        c.sys.enable_secrets_engine("kv", path="drill", options={"version": "2"})
+    vault.retry_upgrading(lambda: c.secrets.kv.v2.create_or_update_secret(
+        path="canary", mount_point="drill", secret={"id": canary_id}))
+    return True
+
+
+def canary_id() -> str:
+    return f"drill-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{random.token_hex(2)}"
+
+
+def write_canaries(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | None, str | None],
+                   stack: ExitStack) -> Canary:
+    """A category through the app, a secret in OpenBao (initialising and configuring a fresh one)."""
+    written = canary_id()
+    write_app_canary(environment, kube, kubeconfig, stack, written)
+    addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
+    vault_written = write_vault_canary(environment, addr, written)
     vaultdrill.backup(environment, addr)
     dbbackup.request_backup(kube, environment.root)
-    return Canary(canary_id, canary_id, vault_written=c is not None)
+    return Canary(written, written, vault_written=vault_written)
+
+
+def read_app_canary(environment: env.Environment, port: str, category: str) -> str:
+    """Whether the canary category is listed by the app's API through the Gateway at `port`; DrillFailed if not."""
+    host = f"feeds.{environment.domain}"
+    code, text = _through_ingress(port, host, "/v1/categories", _miniflux_login(environment.root, environment.name))
+    if code != 200:
+        raise DrillFailed(f"the app's API does not answer through the Gateway: HTTP {code} {text[:200]}")
+    titles = [c.get("title") for c in json.loads(text or "[]")]
+    if category not in titles:
+        raise DrillFailed(f"the canary category {category} is not back (HTTP {code}, {titles})")
+    return f"category {category} restored"
+
+
+def read_vault_canary(environment: env.Environment, addr: str, canary_id: str) -> bool:
+    """Whether drill/canary holds `canary_id` (DrillFailed if not); False when there is no root token to read it."""
+    c = _root_client(environment, addr)
+    if c is None:
+        return False
+    read = c.secrets.kv.v2.read_secret_version(path="canary", mount_point="drill", raise_on_deleted_version=True)
+    if read["data"]["data"].get("id") != canary_id:
+        raise DrillFailed("the Vault canary is not back")
+    return True
 
 
 def smoke(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | None, str | None], canary: Canary,
@@ -136,26 +176,19 @@ def smoke(environment: env.Environment, kube: Kube, kubeconfig: tuple[Path | Non
                    lambda: _through_ingress(port, host, "/healthz")[0] == 200, 300, 5)
             event.detail = f"https://{host}/healthz 200"
         with timeline.phase("smoke: canary row") as event:
-            code, text = _through_ingress(port, host, "/v1/categories", auth)
-            if code != 200:
-                raise DrillFailed(f"the app's API does not answer through the Gateway: HTTP {code} {text[:200]}")
-            titles = [c.get("title") for c in json.loads(text or "[]")]
             if not canary.category:
+                code, text = _through_ingress(port, host, "/v1/categories", auth)
+                if code != 200:
+                    raise DrillFailed(f"the app's API does not answer through the Gateway: HTTP {code} {text[:200]}")
                 event.status = "skipped"
-                event.detail = f"no generation-1 canary recorded; the app lists {len(titles)} categories"
-            elif canary.category not in titles:
-                raise DrillFailed(f"the canary category {canary.category} is not back (HTTP {code}, {titles})")
+                event.detail = (f"no generation-1 canary recorded; the app lists "
+                                f"{len(json.loads(text or '[]'))} categories")
             else:
-                event.detail = f"category {canary.category} restored"
+                event.detail = read_app_canary(environment, port, canary.category)
         with timeline.phase("smoke: Vault canary") as event:
             addr = stack.enter_context(forward(*kubeconfig, "openbao", "svc/openbao-active", 8200))
-            c = _root_client(environment, addr) if canary.vault_written else None
-            if c is not None:
-                read = c.secrets.kv.v2.read_secret_version(path="canary", mount_point="drill",
-                                                           raise_on_deleted_version=True)
-                if read["data"]["data"].get("id") != canary.id:
-                    raise DrillFailed("the Vault canary is not back")
-            event.detail = "drill/canary restored" if c is not None else "checked by the restore (backup canary)"
+            read = canary.vault_written and read_vault_canary(environment, addr, canary.id)
+            event.detail = "drill/canary restored" if read else "checked by the restore (backup canary)"
         prometheus = stack.enter_context(forward(*kubeconfig, "monitoring",
                                                  "svc/kube-prometheus-stack-prometheus", 9090))
         with timeline.phase("smoke: Prometheus scrapes the app", waiting=True) as event:
