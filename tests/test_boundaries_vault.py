@@ -303,3 +303,30 @@ def test_bring_up_says_when_the_platform_configuration_was_not_ensured(productio
         "OpenBao is initialised and file:///vault-store holds no snapshot of it yet; platform configuration not "
         f"ensured (init record {RECORD.name}: Forbidden)")
     assert "backup" not in serving.calls
+
+
+def test_importing_a_file_that_cannot_be_read_says_so(production: env.Environment, tmp_path: Path) -> None:
+    with pytest.raises(VaultError) as raised:
+        vaultdrill.import_snapshot(production, tmp_path / "missing.snap")
+    assert raised.value.message == f"cannot read {tmp_path / 'missing.snap'}: No such file or directory"
+
+
+def test_latest_typed_on_the_command_line_is_the_newest_snapshot(production: env.Environment, tmp_path: Path) -> None:
+    """`--snapshot latest` from argv is an equal string, not cattle's own literal: compared by value."""
+    from pyrage import x25519
+
+    from cattle.secrets.keys import Identity
+
+    key = x25519.Identity.generate()
+    identity = Identity(str(key), str(key.to_public()), "test")
+    store = FileStore(f"file://{tmp_path / 'vault'}", tmp_path / "vault")
+    plaintext = b"raft"
+    blob = snapshots.encrypt(plaintext, [identity.public])
+    newest = dataclasses.replace(_manifest(1), size=len(blob), sha256=snapshots.sha256(blob),
+                                 snapshot_sha256=snapshots.sha256(plaintext), recipients=[identity.public])
+    snapshots.save(store, newest, blob)
+    typed = "".join(["lat", "est"])
+    assert typed == "latest" and id(typed) != id("latest")
+    decision = vaultdrill.plan_vault(production, snapshot=typed, store=store, identities=[identity])
+    assert (decision.action, decision.snapshot) == ("restore", newest.id)
+    assert decision.reason == f"restore the newest Vault snapshot {newest.id}"
