@@ -817,6 +817,17 @@ def dr_drill(c: Context, env: str | None = None, provider: str | None = None, se
                     summary=Path(summary) if summary else None)
 
 
+@task(name="coldstart", help={"env": "environment (default: testing; protected ones are refused)",
+                              "provider": f"override the cluster provider: {_PROVIDERS} (only kind can power-cycle)",
+                              "summary": "also write a markdown summary (verdict and timeline) to this file"})
+def dr_coldstart(c: Context, env: str | None = None, provider: str | None = None, summary: str | None = None) -> None:
+    """Cold-start drill: power every node off and on, no cattle command in between; everything Ready again in budget."""
+    from cattle.dr import coldstart
+
+    with failures():
+        coldstart.coldstart(_env_name(c, env), provider=provider, summary=Path(summary) if summary else None)
+
+
 @task(name="runner", help={"env": "environment (default: testing)",
                            "summary": "also append the facts as markdown to this file (e.g. $GITHUB_STEP_SUMMARY)"})
 def dr_runner(c: Context, env: str | None = None, summary: str | None = None) -> None:
@@ -860,7 +871,7 @@ def dr_record(c: Context, directory: str) -> None:
     print(f"branch {history.BRANCH} at {commit[:10]} holds the {len(paths)} record(s) found in {directory}")
 
 
-dr_ns = Collection("dr", dr_drill, dr_rehearse, dr_runner, dr_record)
+dr_ns = Collection("dr", dr_drill, dr_coldstart, dr_rehearse, dr_runner, dr_record)
 
 vault_ns = Collection("vault", vault_configure, vault_backup, vault_restore, vault_verify, vault_snapshots,
                       vault_import, vault_local)

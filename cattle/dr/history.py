@@ -35,7 +35,7 @@ PREFLIGHT = "preflight"  # a recording block's record["stage"] until its preflig
 def stopped_at_preflight(message: str) -> str:
     """The detail of a record whose run stopped at preflight."""
     return f"stopped at preflight, nothing was changed: {message.splitlines()[0][:250]}"
-KINDS = (*TIMELINE_KINDS, "rehearsal", "db-verify", "audit")
+KINDS = (*TIMELINE_KINDS, "rehearsal", "db-verify", "audit", "coldstart")
 _ENV = re.compile(r"^[a-z][a-z0-9-]*$")
 _IDENTITY = {"GIT_AUTHOR_NAME": "cattle", "GIT_AUTHOR_EMAIL": "cattle@localhost",
              "GIT_COMMITTER_NAME": "cattle", "GIT_COMMITTER_EMAIL": "cattle@localhost"}
@@ -66,7 +66,7 @@ def checked(record: Any, where: str) -> dict[str, Any]:
         problems.append("no environment name (env)")
     if not isinstance(record.get("started"), int | float) or isinstance(record.get("started"), bool):
         problems.append("no start time (started, seconds since the epoch)")
-    if kind in TIMELINE_KINDS and not isinstance(record.get("events"), list):
+    if kind in (*TIMELINE_KINDS, "coldstart") and not isinstance(record.get("events"), list):
         problems.append("no events (a timeline record)")
     if not isinstance(record.get("result"), str):
         problems.append("no result")

@@ -32,3 +32,15 @@ class Provider(Protocol):
     def delete(self) -> None:
         """Remove the cluster."""
         ...
+
+
+class PowerCycling(Protocol):
+    """A provider that can power every node of its cluster off and on again, disks intact (kind)."""
+
+    def stop_nodes(self) -> list[str]:
+        """Power every node off; returns the nodes in the order they start again."""
+        ...
+
+    def start_nodes(self, names: list[str]) -> None:
+        """Power the nodes on again, in order; a ProviderError names the node that did not start."""
+        ...
