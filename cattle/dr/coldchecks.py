@@ -83,8 +83,8 @@ class LiveChecks:
             self.kube = None
 
     def _until(self, what: str, probe: Any) -> Any:
-        """Call `probe` until it returns something true (a CattleError counts as not yet); ColdStartFailed with
-        the last reason after the timeout."""
+        """Call `probe` until it returns something true (a CattleError counts as not yet, but a ReconcileFailed,
+        a failure Flux does not retry, ends it at once); ColdStartFailed with the last reason after the timeout."""
         deadline = self.clock.monotonic() + self.timeout
         last = ""
         while True:
@@ -92,6 +92,8 @@ class LiveChecks:
                 found = probe()
                 if found:
                     return found
+            except ReconcileFailed:
+                raise
             except CattleError as exc:
                 last = exc.message.splitlines()[0][:200]
             if self.clock.monotonic() >= deadline:

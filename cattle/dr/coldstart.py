@@ -74,13 +74,17 @@ def record(timeline: Timeline, power_on: float | None, rto: float | None, budget
             **({"detail": detail} if detail else {})}
 
 
-def summary_markdown(timeline: Timeline, rto: float | None, budget: float) -> str:
+def verdict(timeline: Timeline, rto: float | None, budget: float) -> str:
+    """`came back in 95.2s (power on → everything Ready), within the budget of 900s`, or why it did not."""
     if rto is None:
-        verdict = f"did **not** come back ({timeline.result})"
-    else:
-        verdict = f"came back in **{rto:.0f}s** — {'within' if rto <= budget else 'OVER'} the budget of {budget:.0f}s"
+        return f"did not come back ({timeline.result})"
+    return (f"came back in {rto:.1f}s (power on → everything Ready), {'within' if rto <= budget else 'OVER'} the "
+            f"budget of {budget:.0f}s")
+
+
+def summary_markdown(timeline: Timeline, rto: float | None, budget: float) -> str:
     return (f"## Cold start: {timeline.env}\n\nEvery node powered off and on, no cattle command in between: "
-            f"{verdict}.\n\n```\n{timeline.render()}\n```\n")
+            f"**{verdict(timeline, rto, budget)}**.\n\n```\n{timeline.render()}\n```\n")
 
 
 def coldstart(name: str, *, provider: str | None = None, cluster: Provider | None = None,
@@ -135,4 +139,5 @@ def coldstart(name: str, *, provider: str | None = None, cluster: Provider | Non
         if summary:
             summary.write_text(summary_markdown(timeline, rto, environment.rto_budget))
         print(timeline.render())
+        print(f"cold start of {name}: {verdict(timeline, rto, environment.rto_budget)}")
     return timeline
