@@ -44,6 +44,7 @@ class Before:
 
     nodes: list[str]
     flux: list[Key]
+    workloads: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, namespace, name) Ready before
     databases: list[tuple[str, str]] = field(default_factory=list)
     database_skipped: str = ""
     openbao_skipped: str = ""
@@ -107,6 +108,18 @@ class LiveChecks:
         items = (kube.request("GET", "/api/v1/nodes") or {}).get("items") or []
         return {str(n["metadata"]["name"]): _ready(n) for n in items}
 
+    @staticmethod
+    def _workloads(kube: Kube) -> dict[tuple[str, str, str], bool]:
+        """Every Deployment and StatefulSet, and whether all the replicas it asks for are ready."""
+        found = {}
+        for kind in ("Deployment", "StatefulSet"):
+            for obj in kube.list("apps/v1", kind):
+                wanted = (obj.get("spec") or {}).get("replicas", 1)
+                ready = (obj.get("status") or {}).get("readyReplicas") or 0
+                meta = obj["metadata"]
+                found[(kind, str(meta["namespace"]), str(meta["name"]))] = ready >= wanted
+        return found
+
     def _openbao_outside(self) -> str:
         for variable in (f"{VAULT_ADDR_VARIABLE}_{self.environment.name.upper()}", VAULT_ADDR_VARIABLE):
             if os.environ.get(variable):
@@ -144,7 +157,9 @@ class LiveChecks:
             shown = ", ".join(f"{t.label} ({t.state})" for t in waiter.pending()[:5]) or "no Flux object"
             raise PreflightError(f"Flux is not Ready: {shown}: {NOT_READY_BEFORE}", "./scripts/cattle status")
         databases, database_skipped = self._databases(kube)
-        before = Before(sorted(nodes), sorted(waiter.tracked), databases, database_skipped, self._openbao_outside())
+        workloads = sorted(key for key, ready in self._workloads(kube).items() if ready)
+        before = Before(sorted(nodes), sorted(waiter.tracked), workloads, databases, database_skipped,
+                        self._openbao_outside())
         before.canary = drill.canary_id().replace("drill-", "coldstart-", 1)
         before.app_canary_skipped = before.database_skipped and f"no database canary: {before.database_skipped}"
         if not before.app_canary_skipped:
@@ -173,6 +188,15 @@ class LiveChecks:
             return all(states.get(name) for name in before.nodes)
         self._until(f"nodes {', '.join(before.nodes)} Ready", ready)
         return Outcome(f"{len(before.nodes)} Ready: {', '.join(before.nodes)}")
+
+    def workloads(self, before: Before) -> Outcome:
+        """Every Deployment and StatefulSet that had its replicas ready before has them ready again (pods marked not
+        Ready while their node was down turn Ready only when the node's agent runs them again)."""
+        def ready() -> bool:
+            now = self._workloads(self._kube())
+            return all(now.get(key) for key in before.workloads)
+        self._until(f"{len(before.workloads)} Deployments/StatefulSets with their replicas ready", ready)
+        return Outcome(f"{len(before.workloads)} Deployments/StatefulSets have their replicas ready again")
 
     def _kube(self) -> Kube:
         return self.kube if self.kube is not None else self._connect()

@@ -2,11 +2,12 @@
 
 Every node of the environment's running cluster is powered off, then on (kind: `docker stop`, then `docker start`, of
 every node container), and cattle only watches: no bootstrap, no restore, no unseal, nobody. The timeline says when
-the API server answered, the nodes were Ready, every Flux Kustomization/HelmRelease reconciled and was Ready again,
-OpenBao was unsealed by its static seal, the CNPG primary was Ready, and the canaries written before the power cut
-read back unchanged. The RTO runs from power on to the last of those readiness checks, held to the environment's
-budget; the run record (kind `coldstart`) is kept like a drill's. A check that cannot apply to the cluster (no
-database, an OpenBao outside it) is SKIPPED in the timeline with its reason.
+the API server answered, the nodes were Ready, every Deployment/StatefulSet had its replicas ready again, every Flux
+Kustomization/HelmRelease reconciled and was Ready again, OpenBao was unsealed by its static seal, the CNPG primary
+was Ready, and the canaries written before the power cut read back unchanged. The RTO runs from power on to the last
+of those readiness checks, held to the environment's budget; the run record (kind `coldstart`) is kept like a
+drill's. A check that cannot apply to the cluster (no database, an OpenBao outside it) is SKIPPED in the timeline
+with its reason.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from cattle.providers.base import PowerCycling, Provider
 
 KIND = "coldstart"
 # the phases whose end is the RTO's: the cluster is back when the last of them is Ready (canaries only verify)
-READINESS = ("API server answers", "nodes Ready", "Flux Ready", "OpenBao unsealed", "database primary")
+READINESS = ("API server answers", "nodes Ready", "workloads Ready", "Flux Ready", "OpenBao unsealed",
+             "database primary")
 
 
 class Checks(Protocol):
@@ -35,6 +37,7 @@ class Checks(Protocol):
     def before(self) -> Before: ...
     def api(self, before: Before) -> Outcome: ...
     def nodes(self, before: Before) -> Outcome: ...
+    def workloads(self, before: Before) -> Outcome: ...
     def flux(self, before: Before) -> Outcome: ...
     def openbao(self, before: Before) -> Outcome: ...
     def database(self, before: Before) -> Outcome: ...
@@ -113,8 +116,8 @@ def coldstart(name: str, *, provider: str | None = None, cluster: Provider | Non
             power_on = event.start
             cycler.start_nodes(nodes)
             event.detail = f"{found.name}: started {', '.join(nodes)}"
-        for phase, check in zip(READINESS, (checks.api, checks.nodes, checks.flux, checks.openbao, checks.database),
-                                strict=True):
+        for phase, check in zip(READINESS, (checks.api, checks.nodes, checks.workloads, checks.flux,
+                                                   checks.openbao, checks.database), strict=True):
             _check(timeline, phase, lambda c=check: c(before))  # type: ignore[misc]
         rto = float(timeline.events[-1].end or 0.0) - power_on
         _check(timeline, "canaries", lambda: checks.canaries(before), waiting=False)
