@@ -157,7 +157,8 @@ def test_the_real_backups_of_staging_and_production_are_rehearsed_weekly_or_visi
 
 def test_history_is_kept_and_the_report_page_published() -> None:
     job = _disaster_recovery()["jobs"]["report"]
-    assert set(job["needs"]) == {"e2e", "drill", "rehearse-real-backups"} and job["if"].startswith("always()")
+    assert set(job["needs"]) == {"e2e", "drill", "rehearse-real-backups", "audit-live"}
+    assert job["if"].startswith("always()")
     assert job["permissions"] == {"contents": "write", "pages": "read"}  # job publish deploys (test_pages_check)
     text = "\n".join(str(step.get("run", "")) for step in job["steps"])
     assert "./scripts/cattle dr.record records" in text and "git push" in text and "cattle-runs" in text
