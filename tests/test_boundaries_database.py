@@ -108,6 +108,7 @@ def test_a_size_barman_left_out_or_zero_is_what_the_store_holds(store: FileStore
 def test_the_age_of_a_backup_is_in_hours_since_it_ended() -> None:
     backup = database.BaseBackup(1, "x", "DONE", "2026-11-24 03:00:00+00:00", 1)
     assert backup.age(now=T0.timestamp() + 90 * 60) == "1.5h"
+    assert backup.age(now=T0.timestamp() + 1000 * 3600) == "1000.0h"  # 3600 s an hour, not 3599 or 3601
     assert database.BaseBackup(1, "x", "DONE", "", 1).age() == "?"
 
 
@@ -261,3 +262,13 @@ def test_db_verify_of_an_empty_store_or_one_that_is_not_a_database_store_refuses
         dbverify.verify(f"file://{tmp_path / 'empty'}")
     with pytest.raises(DatabaseError, match="database backups live in S3-compatible object storage or a directory"):
         dbverify._kind(cast(FileStore, SimpleNamespace(url="gs://bucket")))
+
+
+def test_an_object_nested_deeper_under_a_base_backup_still_names_that_backup(store: FileStore) -> None:
+    _backup(store, 1, "b1", T0)
+    store.put("feeds-db-g1/base/b2/pg_tblspc/16384.tar", b"only a nested object")
+    store.put("feeds-db-g1/base/stray", b"not a backup directory")
+    listed = {b.backup_id: b.status for b in database.listing(store)}
+    assert listed == {"b1": "DONE", "b2": "MISSING backup.info"}
+    chosen, skipped = database.recovery_point(store, "testing", database.generations(store))
+    assert chosen.backup_id == "b1" and skipped == ["newer base backup b2 of g1: not complete (MISSING backup.info)"]
