@@ -161,7 +161,7 @@ def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...]
     chosen = (drills or timelines)[-runs:] if runs > 0 else []
     latest: dict[str, dict[str, Any]] = {}
     for record in mine:
-        if record["kind"] in ("rehearsal", "db-verify", "audit"):
+        if record["kind"] in ("rehearsal", "db-verify", "audit", "coldstart"):
             latest[record["kind"]] = record  # records are sorted by start time
     freshness = ((vault_freshness(environment, now), *database_freshness(environment, now)) if check_stores
                  else unchecked(environment))
@@ -169,7 +169,8 @@ def env_report(environment: env.Environment, records: tuple[dict[str, Any], ...]
                      tuple(rebuild(r, environment.rto_budget) for r in chosen), freshness,
                      tuple(rehearsal(latest[k]) for k in ("rehearsal", "db-verify") if k in latest),
                      custody.env_keys(environment.root, environment.name), tuple(notes),
-                     audited(latest["audit"]) if "audit" in latest else None)
+                     audited(latest["audit"]) if "audit" in latest else None,
+                     rebuild(latest["coldstart"], environment.rto_budget) if "coldstart" in latest else None)
 
 
 def audited(record: dict[str, Any]) -> Audited:

@@ -284,6 +284,22 @@ def rehearsal_section(report: EnvReport) -> str:
             + table(f"{report.name}: the latest restore rehearsals", ["what", "when", "result", "detail"], rows))
 
 
+def coldstart_section(report: EnvReport) -> str:
+    """The latest cold-start drill: its verdict, and its own timeline (SKIPPED checks say why)."""
+    run = report.coldstart
+    title = "<h3>Cold start: every node powered off and on, nothing run</h3>"
+    if run is None:
+        return "" if report.protected else f"{title}<p>{escape(report.coldstart_line())}.</p>"
+    level: Level = "bad" if run.result != "ok" else run.level
+    rows = [[escape(p.name), duration(p.start), duration(p.seconds),
+             state("bad" if p.status == "failed" else "ok" if p.status == "ok" else "none", p.status.upper()),
+             f'<span class="long">{escape(p.detail[:200])}</span>'] for p in run.phases]
+    return (f"{title}<p>{state(level, run.verdict)} {escape(report.coldstart_line())}; the RTO runs from power on "
+            "to the last readiness check.</p>"
+            + table(f"{report.name}: the cold start of {day(run.started)}", ["phase", "started at", "took", "status",
+                                                                           "detail"], rows, (1, 2)))
+
+
 def keys_section(report: EnvReport) -> str:
     rows = [[escape(k.role), f'<span class="key">{escape(k.recipient) or "—"}</span>',
              day(k.rotated) if k.rotated is not None else "unknown", escape(k.how)] for k in report.keys]
@@ -300,7 +316,7 @@ def env_section(report: EnvReport) -> str:
             f'<h2 id="h-{report.name}">{escape(report.name)} {word}</h2>'
             f'<p class="headline">{escape(report.headline())}</p>{notes}'
             + trend_section(report) + phases_section(report) + pulls_section(report) + freshness_section(report)
-            + rehearsal_section(report) + keys_section(report) + "</section>")
+            + coldstart_section(report) + rehearsal_section(report) + keys_section(report) + "</section>")
 
 
 def footer(report: Report) -> str:

@@ -276,6 +276,20 @@ class EnvReport:
     keys: tuple[Key, ...]
     notes: tuple[str, ...] = ()
     audit: Audited | None = None
+    coldstart: Rebuild | None = None  # the latest cold-start drill (dr.coldstart): power off and on, nothing run
+
+    def coldstart_line(self) -> str:
+        """`cold start: came back in 1m 35s on 2026-12-04 (budget 15m 0s)`, or its failure, or that none ran."""
+        run = self.coldstart
+        if run is None:
+            return "cold start: never drilled (./scripts/cattle dr.coldstart, on kind)"
+        when = time.strftime("%Y-%m-%d", time.gmtime(run.started))
+        came = f"came back in {run.rto:.0f}s on {when} (budget {run.budget:.0f}s)"
+        if run.result == "ok":
+            return f"cold start: {came}"
+        if run.rto > 0:  # measured: back, but too slowly or with a canary changed
+            return f"cold start: {came}, FAILED: {run.detail or 'failed'}"
+        return f"cold start: did NOT come back on {when}: {run.detail or 'failed'}"
 
     @property
     def latest(self) -> Rebuild | None:
