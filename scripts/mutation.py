@@ -82,8 +82,9 @@ MODULES: dict[str, tuple[str, str]] = {
                                    "-k 'boundaries_database or (database and not db_verify and not directory_store "
                                    "and not rows_before) or empty_store or partial or unreachable or protected_env "
                                    "or valid_backup or named_generation'", ""),
-    "cattle/manifests/validate.py": ("tests/test_validate.py tests/test_server_types.py tests/test_failclosed.py "
-                                     "-k 'validate or server or shared'", ""),
+    "cattle/manifests/validate.py": ("tests/test_boundaries_validate.py tests/test_validate.py "
+                                     "tests/test_server_types.py tests/test_failclosed.py -k 'validate or server or "
+                                     "shared'", ""),
     "cattle/manifests/policy.py": ("tests/test_boundaries_policy.py tests/test_validate.py tests/test_versions.py", ""),
     "cattle/secrets/keys.py": ("tests/test_boundaries_keys.py tests/test_secrets.py -k 'key or custody or rotat or "
                                "throwaway or flux or break_glass or could_not_verify'", ""),
