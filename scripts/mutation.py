@@ -62,21 +62,22 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/dr/drill.py": ("tests/test_drill.py tests/test_drill_smoke.py", ""),
     "cattle/bootstrap/rebuild.py": ("tests/test_rebuild.py tests/test_failclosed.py tests/test_opentofu.py",
                                     "tests/test_bootstrap.py -n 2"),
-    # the safety modules (issue 32): fast tests only, each selection a few seconds to a minute a mutant
+    # the safety modules (issue 32): fast tests only, each selection a few seconds to a minute a mutant; a second
+    # stage after `&&` (real bao servers, PostgreSQL) runs with PYTEST's 300 s a test, not the unit tests' 30 s
     "cattle/secrets/check.py": ("tests/test_secrets.py tests/test_boundaries.py -k 'check or plaintext or recipient "
                                 "or tampered or creation_rule or stray or alias or pre_commit or could_not_verify "
                                 "or wrong_key or outside'", ""),
     "cattle/secrets/plaintext.py": ("tests/test_boundaries_plaintext.py tests/test_secrets.py tests/test_boundaries.py "
                                     "-k 'plaintext or envelope or alias or stray or spelling'", ""),
     "cattle/vault/restore.py": ("tests/test_boundaries_vault.py tests/test_failclosed.py -k 'boundaries_vault or vault "
-                                "or snapshot or manifest or doubt or unreachable' && " + FAST_PYTEST + " "
+                                "or snapshot or manifest or doubt or unreachable' && " + PYTEST + " "
                                 "tests/test_boundaries.py -k openbao tests/test_vault.py -k 'configure or import or "
                                 "interrupted or refused_restore or verify_drill or init_record or say_what'", ""),
     "cattle/dr/rehearse.py": ("tests/test_boundaries_rehearse.py tests/test_rehearse.py "
                               "tests/test_boundaries.py::test_rehearse_judges_a_snapshot_by_its_age_in_hours_at_the_"
                               "26h_limit", ""),
     "cattle/database/verify.py": ("tests/test_boundaries_database.py -k 'verify or wal_file or data_archive or "
-                                  "primarys' && " + FAST_PYTEST + " tests/test_database.py -k 'db_verify or "
+                                  "primarys' && " + PYTEST + " tests/test_database.py -k 'db_verify or "
                                   "point_in_time or directory_store or named_generation'", ""),
     "cattle/database/backups.py": ("tests/test_boundaries_database.py tests/test_database.py tests/test_failclosed.py "
                                    "-k 'boundaries_database or (database and not db_verify and not directory_store "
@@ -107,7 +108,7 @@ MODULES: dict[str, tuple[str, str]] = {
                                 "throwaway or encrypt or scratch or check_catches_wrong'", ""),
     # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes
     "cattle/vault/openbao.py": ("tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
-                                "openbao' && " + FAST_PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
+                                "openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
                                 "wrong or another or sealed or unreachable or refused or interrupted or stopped'", ""),
     "cattle/vault/pending.py": ("tests/test_vault.py -k 'interrupted or refused_restore or stopped or signals'", ""),
     "cattle/vault/setup.py": ("tests/test_vault.py -k 'init_record or configure or interrupted or refused_restore'",
