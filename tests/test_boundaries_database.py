@@ -8,11 +8,14 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
 import tarfile
+import tempfile
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import ClassVar, cast
 
 import pytest
 
@@ -21,6 +24,7 @@ from cattle.database import verify as dbverify
 from cattle.database.postgres import Postgres
 from cattle.errors import DatabaseError, StoreError
 from cattle.stores import FileStore
+from tests.waiting import FakeClock
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -272,3 +276,100 @@ def test_an_object_nested_deeper_under_a_base_backup_still_names_that_backup(sto
     assert listed == {"b1": "DONE", "b2": "MISSING backup.info"}
     chosen, skipped = database.recovery_point(store, "testing", database.generations(store))
     assert chosen.backup_id == "b1" and skipped == ["newer base backup b2 of g1: not complete (MISSING backup.info)"]
+
+
+class _FakePostgres:
+    """A PostgreSQL stand-in for db.verify: records what it is configured with and what the data directory holds
+    when it is started; recovery ends after `recovering` polls."""
+
+    made: ClassVar[list[_FakePostgres]] = []
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.base = Path(tempfile.mkdtemp(prefix="fake-pg-"))
+        self.datadir, self.sockets, self.port = self.base / "data", self.base / "sockets", 5432
+        self.configured = ""
+        self.at_start: list[str] = []
+        self.queries: list[tuple[str, str]] = []
+        self.recovering = 2
+        self.removed = False
+        _FakePostgres.made.append(self)
+
+    def _own(self, path: Path) -> None:
+        pass
+
+    def configure(self, extra: str = "") -> None:
+        self.configured = extra
+
+    def start(self) -> None:
+        self.at_start = sorted(p.name for p in self.datadir.iterdir())
+
+    def sql(self, query: str, database: str = "postgres") -> str:
+        self.queries.append((query, database))
+        if query == "SELECT pg_is_in_recovery()":
+            self.recovering -= 1
+            return "t" if self.recovering > 0 else "f"
+        if query.startswith("SELECT string_agg(datname"):
+            return "miniflux,postgres"
+        return "42"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base)
+        self.removed = True
+
+
+def test_db_verify_of_a_directory_store_restores_without_stale_server_files_and_replays_every_wal(
+        store: FileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = "feeds-db-g1/base/b1/"
+    store.put(base + "backup.info", _info(T0).replace(b"version=150010", b"version=160004"))
+    store.put(base + "data.tar.gz", _tar(tmp_path / "data.tar.gz", {"PG_VERSION": b"16\n", "standby.signal": b"",
+                                                                     "postmaster.pid": b"123\n"}))
+    store.put("feeds-db-g1/wals/0000000100000000/000000010000000000000001.gz", gzip.compress(b"wal"))
+    store.put("feeds-db-g1/wals/0000000100000000/000000010000000000000002", b"wal")
+    majors: list[int | None] = []
+
+    def server_bin(major: int | None = None) -> Path:
+        majors.append(major)
+        return tmp_path / "bin"
+
+    monkeypatch.setattr(dbverify, "server_bin", server_bin)
+    monkeypatch.setattr(dbverify, "Postgres", _FakePostgres)
+    monkeypatch.setattr(dbverify, "primary_settings", lambda pg, backup_id: "max_connections = 200\n")
+    begun: list[bool] = []
+    report = dbverify.verify(store.url, "SELECT count(*) FROM feeds", env="testing", begun=lambda: begun.append(True))
+    pg = _FakePostgres.made[-1]
+    assert pg.at_start == ["PG_VERSION", "recovery.signal"]  # a standby.signal would keep it recovering for ever
+    assert pg.configured == (f"restore_command = 'cp {pg.base / 'wal'}/%f %p'\nrecovery_target_action = 'promote'\n"
+                             "max_connections = 200\n")
+    assert majors == [16] and begun == [True] and pg.removed
+    assert (report.generation, report.backup_id, report.wal_files, report.postgres_major) == (1, "b1", 2, 16)
+    assert (report.databases, report.query_result) == (["miniflux", "postgres"], "42")
+    assert ("SELECT count(*) FROM feeds", "miniflux") in pg.queries
+    assert report.notes == ["verified generation g1, base backup b1 (2026-11-24 03:00:00+00:00): the one bootstrap "
+                            "would recover from"]
+
+
+def test_db_verify_to_a_time_replays_up_to_it_and_a_recovery_that_never_ends_fails_at_its_deadline(
+        store: FileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = "feeds-db-g1/base/b1/"
+    store.put(base + "backup.info", _info(T0))
+    store.put(base + "data.tar.gz", _tar(tmp_path / "data.tar.gz", {"PG_VERSION": b"15\n"}))
+    _wal(store, 1, T0 + timedelta(hours=2))
+    monkeypatch.setattr(dbverify, "server_bin", lambda major=None: tmp_path / "bin")
+    monkeypatch.setattr(dbverify, "Postgres", _FakePostgres)
+    monkeypatch.setattr(dbverify, "primary_settings", lambda pg, backup_id: "")
+    target = T0 + timedelta(hours=1)
+    report = dbverify.verify(store.url, env="testing", target=target)
+    pg = _FakePostgres.made[-1]
+    assert "recovery_target_time = '2026-11-24 04:00:00+00:00'\n" in pg.configured
+    assert report.notes[0].startswith("restored generation g1, base backup b1")
+    assert report.notes[0].endswith("the newest that ended by 2026-11-24 04:00:00+00:00; WAL replayed up to that time")
+    assert report.query_result is None
+    clock = FakeClock(start=100.0)
+    monkeypatch.setattr(time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
+    monkeypatch.setattr(_FakePostgres, "sql", lambda self, query, database="postgres": "t")
+    with pytest.raises(DatabaseError, match="did not finish within 3s"):
+        dbverify.verify(store.url, env="testing", timeout=3)
+    assert clock.now == 103.5  # polled every 0.5 s until past the deadline
+    assert _FakePostgres.made[-1].removed
