@@ -93,7 +93,7 @@ MODULES: dict[str, tuple[str, str]] = {
                                   "tests/test_failclosed.py -k 'boundaries or vault or snapshot or manifest or "
                                   "doubt or future or retention or unreachable or another'", ""),
     "cattle/database/ondemand.py": ("tests/test_boundaries_ondemand.py", ""),
-    "cattle/dr/history.py": ("tests/test_audit.py tests/test_boundaries_rehearse.py tests/test_report.py", ""),
+    "cattle/dr/history.py": ("tests/test_boundaries_history.py tests/test_audit.py tests/test_report.py", ""),
     "cattle/dr/runnerfacts.py": ("tests/test_boundaries_runnerfacts.py tests/test_runnerfacts.py", ""),
     "cattle/vault/endpoint.py": ("tests/test_baoendpoint.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_adopt.py", ""),
