@@ -259,6 +259,10 @@ def test_the_primarys_recovery_settings_are_read_from_pg_control(tmp_path: Path)
     tool.write_text("#!/bin/sh\necho 'could not open file' >&2\nexit 1\n")
     with pytest.raises(DatabaseError, match=r"does not verify \(could not open file\)"):
         dbverify.primary_settings(cast(Postgres, pg), "b1")
+    tool.write_text(f"#!/bin/sh\necho '{'a' * 100}{'b' * 200}' >&2\nexit 1\n")  # only its last 200 characters
+    with pytest.raises(DatabaseError) as raised:
+        dbverify.primary_settings(cast(Postgres, pg), "b1")
+    assert raised.value.message.endswith(f"does not verify ({'b' * 200})")
 
 
 def test_db_verify_of_an_empty_store_or_one_that_is_not_a_database_store_refuses(tmp_path: Path) -> None:
