@@ -224,6 +224,10 @@ def test_a_directory_store_backup_is_one_data_archive_and_nothing_else(store: Fi
     store.put(base + "backup.info", _info(T0))
     with pytest.raises(DatabaseError, match="found: nothing"):
         dbverify._restore_from_directory(store, base, tmp_path / "data", _corrupt)
+    store.put(base + "base.tar", b"one archive, but not the data one")
+    with pytest.raises(DatabaseError, match=r"found: base\.tar$"):
+        dbverify._restore_from_directory(store, base, tmp_path / "data", _corrupt)
+    (store.directory / base / "base.tar").unlink()
     store.put(base + "data.tar.gz", _tar(tmp_path / "data.tar.gz", {"PG_VERSION": b"16\n"}))
     dbverify._restore_from_directory(store, base, tmp_path / "data", _corrupt)
     assert (tmp_path / "data" / "PG_VERSION").read_bytes() == b"16\n"
