@@ -321,3 +321,26 @@ def test_the_coldstart_record_is_a_history_kind_of_its_own() -> None:
     with pytest.raises(history.HistoryError, match="no events"):
         history.checked({"kind": "coldstart", "env": "testing", "started": 1.0, "result": "ok"}, "x")
     assert coldchecks.NOT_READY_BEFORE.startswith("a cold start proves nothing")
+
+
+def test_workloads_are_back_only_when_every_pod_that_was_ready_is_ready_again(repo_copy: Path) -> None:
+    def workload(kind: str, name: str, ready: int) -> dict[str, Any]:
+        status = ({"desiredNumberScheduled": 2, "numberReady": ready} if kind == "DaemonSet"
+                  else {"readyReplicas": ready})
+        return {"kind": kind, "metadata": {"name": name, "namespace": "apps"}, "spec": {"replicas": 2},
+                "status": status}
+
+    objects = [workload("Deployment", "web", 2), workload("StatefulSet", "db", 2), workload("DaemonSet", "agent", 2),
+               workload("Deployment", "scaled-down", 0)]
+    checks = _checks(repo_copy, FakeKube(objects), _Clock())
+    states = checks._workloads(checks.kube)  # type: ignore[arg-type]
+    assert states == {("Deployment", "apps", "web"): True, ("StatefulSet", "apps", "db"): True,
+                      ("DaemonSet", "apps", "agent"): True, ("Deployment", "apps", "scaled-down"): False}
+    before = Before(["node-a"], [], sorted(key for key, ready in states.items() if ready))
+    assert checks.workloads(before).detail == "3 Deployments/StatefulSets/DaemonSets have their pods ready again"
+    objects[2]["status"]["numberReady"] = 1  # one node agent's pod still marked not Ready after the power cut
+    clock = _Clock()
+    with pytest.raises(ColdStartFailed, match="3 Deployments/StatefulSets/DaemonSets with their pods ready: not "
+                                              "within 900s"):
+        _checks(repo_copy, FakeKube(objects), clock).workloads(before)
+    assert 900 <= clock.now < 1000

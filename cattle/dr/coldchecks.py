@@ -110,12 +110,15 @@ class LiveChecks:
 
     @staticmethod
     def _workloads(kube: Kube) -> dict[tuple[str, str, str], bool]:
-        """Every Deployment and StatefulSet, and whether all the replicas it asks for are ready."""
+        """Every Deployment, StatefulSet and DaemonSet, and whether all the pods it asks for are ready."""
         found = {}
-        for kind in ("Deployment", "StatefulSet"):
+        for kind in ("Deployment", "StatefulSet", "DaemonSet"):
             for obj in kube.list("apps/v1", kind):
-                wanted = (obj.get("spec") or {}).get("replicas", 1)
-                ready = (obj.get("status") or {}).get("readyReplicas") or 0
+                status = obj.get("status") or {}
+                if kind == "DaemonSet":
+                    wanted, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady") or 0
+                else:
+                    wanted, ready = (obj.get("spec") or {}).get("replicas", 1), status.get("readyReplicas") or 0
                 meta = obj["metadata"]
                 found[(kind, str(meta["namespace"]), str(meta["name"]))] = ready >= wanted
         return found
@@ -190,13 +193,13 @@ class LiveChecks:
         return Outcome(f"{len(before.nodes)} Ready: {', '.join(before.nodes)}")
 
     def workloads(self, before: Before) -> Outcome:
-        """Every Deployment and StatefulSet that had its replicas ready before has them ready again (pods marked not
-        Ready while their node was down turn Ready only when the node's agent runs them again)."""
+        """Every Deployment, StatefulSet and DaemonSet that had its pods ready before has them ready again (pods marked
+        not Ready while their node was down turn Ready only when the node's agent runs them again)."""
         def ready() -> bool:
             now = self._workloads(self._kube())
             return all(now.get(key) for key in before.workloads)
-        self._until(f"{len(before.workloads)} Deployments/StatefulSets with their replicas ready", ready)
-        return Outcome(f"{len(before.workloads)} Deployments/StatefulSets have their replicas ready again")
+        self._until(f"{len(before.workloads)} Deployments/StatefulSets/DaemonSets with their pods ready", ready)
+        return Outcome(f"{len(before.workloads)} Deployments/StatefulSets/DaemonSets have their pods ready again")
 
     def _kube(self) -> Kube:
         return self.kube if self.kube is not None else self._connect()
