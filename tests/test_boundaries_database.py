@@ -19,11 +19,12 @@ from typing import ClassVar, cast
 
 import pytest
 
+from cattle import tools
 from cattle.database import backups as database
 from cattle.database import verify as dbverify
 from cattle.database.postgres import Postgres
-from cattle.errors import DatabaseError, StoreError
-from cattle.stores import FileStore
+from cattle.errors import DatabaseError, StoreError, ToolError
+from cattle.stores import FileStore, S3Store, s3_client
 from tests.waiting import FakeClock
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -380,4 +381,27 @@ def test_db_verify_to_a_time_replays_up_to_it_and_a_recovery_that_never_ends_fai
     with pytest.raises(DatabaseError, match="did not finish within 3s"):
         dbverify.verify(store.url, env="testing", timeout=3)
     assert clock.now == 103.5  # polled every 0.5 s until past the deadline
+    assert _FakePostgres.made[-1].removed
+
+
+def test_a_failed_barman_cloud_restore_is_named_with_the_last_300_characters_of_its_error(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    prefix = f"pg-{os.urandom(4).hex()}"
+    store = S3Store(f"s3://backups/{prefix}", "backups", prefix, s3_client(s3_endpoint))
+    store.put("feeds-db-g1/base/b1/backup.info", _info(T0))
+    monkeypatch.setattr(dbverify, "server_bin", lambda major=None: tmp_path / "bin")
+    monkeypatch.setattr(dbverify, "Postgres", _FakePostgres)
+    ran: list[list[str]] = []
+
+    def barman(argv: list[object], timeout: float = 0) -> None:
+        ran.append([str(a) for a in argv])
+        raise ToolError("barman-cloud-restore failed", stderr=f"  {'a' * 100}{'b' * 300}\n")
+
+    monkeypatch.setattr(tools, "run", barman)
+    with pytest.raises(DatabaseError) as raised:
+        dbverify.verify(store.url, env="testing")
+    assert raised.value.message.endswith(f"restoring feeds-db-g1/base/b1/{{}} failed: {'b' * 300}")
+    assert ran[0][1:] == ["--endpoint-url", s3_endpoint, f"s3://backups/{prefix}", "feeds-db-g1", "b1",
+                          str(_FakePostgres.made[-1].datadir)]
     assert _FakePostgres.made[-1].removed
