@@ -8,12 +8,14 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from cattle import env
-from cattle.manifests import validate
+from cattle.manifests import clusterfit, deprecations, policy, validate, versiontable
+from cattle.manifests.render import RenderedObject, Rendering
 from cattle.problems import Problem
 from tests.conftest import REPO
 
@@ -119,3 +121,23 @@ def test_the_vendored_crds_are_every_yaml_file_plain_or_gzipped(tmp_path: Path) 
     for name in ("a/x.yaml", "b.yaml.gz", "c.yml", "README.md"):
         (crds / name).write_text("")
     assert validate.vendored_crd_files(tmp_path) == [crds / "a" / "x.yaml", crds / "b.yaml.gz"]
+
+
+def test_one_environments_report_counts_its_objects_and_kinds_and_times_itself(
+        production: env.Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = [RenderedObject({"kind": kind, "metadata": {"name": str(n)}}, "apps", "a.yaml")
+               for n, kind in enumerate(["ConfigMap", "ConfigMap", "Deployment"])]
+    rendering = Rendering("production", objects, [Problem("production", "x", "y", "rendering", "fix", "render")])
+    monkeypatch.setattr(validate, "render", lambda environment, variables: rendering)
+    found = Problem("production", "a.yaml", "ConfigMap/0", "policy", "fix", "schema")
+    monkeypatch.setattr(policy, "check", lambda rendering, store, unpinned: [found])
+    for module in (clusterfit, versiontable):
+        monkeypatch.setattr(module, "check", lambda environment, rendering: [])
+    monkeypatch.setattr(deprecations, "check", lambda *args: [])
+    monkeypatch.setattr(validate, "protected_database_problems", lambda environment: [])
+    ticks = iter([100.0, 102.5])
+    monkeypatch.setattr("cattle.manifests.validate.time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    report = validate.validate_env(production, {}, None, [])
+    assert (report.env, report.objects, dict(report.kinds)) == ("production", 3, {"ConfigMap": 2, "Deployment": 1})
+    assert [p.message for p in report.problems] == ["rendering", "policy"]
+    assert report.seconds == 2.5 and report.warnings == [] and not report.ok
