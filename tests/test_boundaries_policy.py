@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from cattle.manifests import policy
 from cattle.manifests.render import KUSTOMIZATION_API, RenderedObject, Rendering
@@ -158,6 +159,9 @@ def test_namespaces_must_be_declared_builtin_or_absent_for_cluster_scoped_kinds(
                      rule="namespaces") == []
     assert [m for _, m in _problems(store, config("other"), config(None), rule="namespaces")] == [
         "namespace 'other' is not declared in this environment", "namespaced object has no namespace"]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "other", "namespace": "mine"}}
+    assert [m for _, m in _problems(store, declared, service, config("other"), rule="namespaces")] == [
+        "namespace 'other' is not declared in this environment"]  # only a Namespace declares one
 
 
 def test_an_object_applied_by_two_kustomizations_is_a_duplicate(store: SchemaStore) -> None:
@@ -167,3 +171,11 @@ def test_an_object_applied_by_two_kustomizations_is_a_duplicate(store: SchemaSto
                                       RenderedObject(config, "infra", "c.yaml")])
     assert [(p.file, p.message) for p in policy.check(rendering, store) if p.rule == "duplicates"] == [
         ("c.yaml", "also applied by Kustomization apps")]
+
+
+def test_an_oci_source_as_kustomize_prints_it_is_checked_and_another_groups_kind_is_not(store: SchemaStore) -> None:
+    parsed = yaml.safe_load("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\n"
+                            "metadata: {name: oci, namespace: default}\nspec: {ref: {tag: latest}}\n")
+    assert [m for _, m in _problems(store, parsed, rule="pinning")] == ["OCI ref tag 'latest' is not pinned"]
+    other = {**_oci({"tag": "latest"}), "apiVersion": "example.com/v1"}
+    assert _problems(store, other, rule="pinning") == []
