@@ -4,6 +4,7 @@ mutation survivors of cattle/manifests/policy.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -21,7 +22,8 @@ def store() -> SchemaStore:
 
 def _problems(store: SchemaStore, *objects: dict[str, Any], rule: str, unpinned: dict[str, str] | None = None,
               where: str = "apps") -> list[tuple[str, str]]:
-    rendering = Rendering("testing", [RenderedObject(o, where, f"{o['kind']}.yaml") for o in objects])
+    parsed = [json.loads(json.dumps(o)) for o in objects]  # strings as kustomize's output gives them, not interned
+    rendering = Rendering("testing", [RenderedObject(o, where, f"{o['kind']}.yaml") for o in parsed])
     return [(p.object, p.message) for p in policy.check(rendering, store, unpinned) if p.rule == rule]
 
 
