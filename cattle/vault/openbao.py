@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from cattle.errors import VaultError, VaultInUse
 from cattle.secrets import keys, sopsconfig, sopsfile
 from cattle.secrets.keys import Identity
 from cattle.stores import Store
-from cattle.vault import pending, snapshots
+from cattle.vault import pending, raftpeers, snapshots
 
 SEAL_KEY_ID = "cattle-seal-1"
 CANARY_MOUNT = "cattle"
@@ -31,6 +32,7 @@ CANARY_PATH = "canary"
 BACKUP_POLICY = "cattle-backup"
 BACKUP_POLICY_HCL = """
 path "sys/storage/raft/snapshot" { capabilities = ["read"] }
+path "sys/storage/raft/autopilot/state" { capabilities = ["read"] }
 path "cattle/data/canary" { capabilities = ["create", "update", "read"] }
 path "sys/mounts" { capabilities = ["read"] }
 path "sys/auth" { capabilities = ["read"] }
@@ -74,6 +76,7 @@ class RestoreReport:
     already_restored: bool = False
     initialised_target: bool = False
     root_access: str = ""  # what vault.verify found about the init record's root token (cattle.vault.setup)
+    addr: str = ""  # where the active node answers after the restore (it moves when the node was restarted)
 
 
 def _secret_values(root: Path, env: str, name: str) -> dict[str, str]:
@@ -357,12 +360,17 @@ def _unfinished(addr: str, env: str, store: Store, identities: list[Identity]) -
 
 def restore(addr: str, env: str, store: Store, identities: list[Identity], seal: SealMaterial,
             credentials: Login, snapshot: str = "latest", token: str | None = None, force: bool = False,
-            timeout: float = 120, recipients: list[str] | None = None, keep_pending: bool = True) -> RestoreReport:
+            timeout: float = 120, recipients: list[str] | None = None, keep_pending: bool = True,
+            restart_active: Callable[[], str] | None = None) -> RestoreReport:
     """Restore a snapshot onto the OpenBao at `addr` and verify it; see the module docstring for the rules.
 
     Onto a fresh server, the throwaway init's token is kept in the store (encrypted for `recipients`, default the
     snapshot's) until the restore is verified, so an interrupted or refused restore can be finished by a re-run
-    (cattle.vault.pending); `keep_pending=False` for a throwaway server that is wiped afterwards."""
+    (cattle.vault.pending); `keep_pending=False` for a throwaway server that is wiped afterwards.
+
+    `restart_active()` restarts the active node and returns where it answers then: a node restored from another
+    cluster's snapshot keeps that cluster's old raft TLS keyring in memory, and nodes joining it cannot reach it
+    until it restarts (cattle.vault.raftpeers); give it for a cluster of more than one node."""
     started = time.monotonic()
     manifest = snapshots.find(store, env, snapshot)
     if manifest.env != env:
@@ -395,12 +403,13 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
 
         token, initialised = initialise_fresh(addr, keep), True
     elif manifest.canary and _canary(addr, credentials) == manifest.canary:
+        addr = _every_node(addr, credentials, timeout, restart_active, restarted=False)  # a re-run checks again
         if keep_pending:
             for done in pending.all_of(store, env, identities):
                 if done.snapshot == manifest.id:
                     pending.delete(store, done)
         return RestoreReport(manifest.id, env, manifest.created, time.monotonic() - started,
-                             inventory(login(addr, credentials)), already_restored=True)
+                             inventory(login(addr, credentials)), already_restored=True, addr=addr)
     else:
         record = _unfinished(addr, env, store, identities) if keep_pending and not token else None
         if record is not None:
@@ -422,6 +431,7 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
         counts = inventory(login(addr, credentials))
         if manifest.counts and counts != manifest.counts:
             raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")
+        addr = _every_node(addr, credentials, timeout, restart_active, restarted=restart_active is not None)
     except VaultError as exc:
         if record is None:
             raise
@@ -433,7 +443,27 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
             if done.id == record.id or (not done.root_token and done.id < record.id):
                 pending.delete(store, done)
     return RestoreReport(manifest.id, env, manifest.created, time.monotonic() - started, counts,
-                         initialised_target=initialised)
+                         initialised_target=initialised, addr=addr)
+
+
+def _every_node(addr: str, credentials: Login, timeout: float, restart_active: Callable[[], str] | None,
+                restarted: bool) -> str:
+    """Make sure every raft node holds what the active node holds; returns where the active node answers.
+
+    `restarted`: restart the active node first (after a snapshot was applied). Otherwise it is restarted only
+    when nodes lag behind and a way to restart it was given."""
+    if restarted and restart_active is not None:
+        addr = restart_active()
+        wait_active(addr, timeout)
+    try:
+        raftpeers.wait_agree(login(addr, credentials), addr, timeout)
+    except VaultError:
+        if restarted or restart_active is None:
+            raise
+        addr = restart_active()
+        wait_active(addr, timeout)
+        raftpeers.wait_agree(login(addr, credentials), addr, timeout)
+    return addr
 
 
 def describe_counts(counts: dict[str, Any]) -> str:

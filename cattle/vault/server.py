@@ -48,6 +48,7 @@ class BaoServer:
     seal_key_id: str = "cattle-seal-1"
     directory: Path | None = None
     port: int = field(default_factory=free_port)
+    cluster_port: int = field(default_factory=free_port)  # kept across restarts: raft peers know a node by it
     join: str | None = None  # the API address of a node to join as a raft peer
     node_id: str = "local"
     process: subprocess.Popen[bytes] | None = None
@@ -58,7 +59,7 @@ class BaoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _config(self, base: Path) -> str:
-        cluster_port = free_port()
+        cluster_port = self.cluster_port
         seal = ""
         if self.seal_key_hex is not None:
             key_file = base / "seal.key"
@@ -81,7 +82,7 @@ class BaoServer:
             except VaultError as exc:
                 if "address already in use" not in str(exc):
                     raise
-                self.port = free_port()
+                self.port, self.cluster_port = free_port(), free_port()
         return self._start_once(timeout)
 
     def _start_once(self, timeout: float) -> BaoServer:
