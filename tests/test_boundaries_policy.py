@@ -168,8 +168,9 @@ def test_namespaces_must_be_declared_builtin_or_absent_for_cluster_scoped_kinds(
 
 def test_an_object_applied_by_two_kustomizations_is_a_duplicate(store: SchemaStore) -> None:
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}}
+    apps_again = "".join(["ap", "ps"])  # the same name, not the same string object
     rendering = Rendering("testing", [RenderedObject(config, "apps", "a.yaml"),
-                                      RenderedObject(config, "apps", "b.yaml"),
+                                      RenderedObject(config, apps_again, "b.yaml"),
                                       RenderedObject(config, "infra", "c.yaml")])
     assert [(p.file, p.message) for p in policy.check(rendering, store) if p.rule == "duplicates"] == [
         ("c.yaml", "also applied by Kustomization apps")]
