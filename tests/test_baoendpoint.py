@@ -89,3 +89,46 @@ def test_restore_refuses_a_standby_and_leaves_it_alone(two_nodes: TwoNodes, tmp_
         vault.restore(two_nodes.follower.addr, "testing", store, [identity], two_nodes.seal, login,
                       token=two_nodes.root_token, force=True)
     assert vault.health(two_nodes.follower.addr) == 429
+
+
+class _PodsComingBack:
+    """The API as a StatefulSet's pod is deleted and made again: gone, then Pending, then Running (new uid)."""
+
+    def __init__(self, active: list[str]) -> None:
+        self.active: list[str] = active
+        self.calls: list[str] = []
+        self.states: list[dict[str, object] | None] = [
+            None, {"metadata": {"uid": "new"}, "status": {"phase": "Pending"}},
+            {"metadata": {"uid": "new"}, "status": {"phase": "Running"}}]
+
+    def request(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+        self.calls.append(f"{method} {path} {kwargs.get('query')}")
+        return {"items": [{"metadata": {"name": name, "uid": "old"}} for name in self.active]}
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        self.calls.append(f"delete {kind} {namespace}/{name}")
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, object] | None:
+        self.calls.append(f"get {kind} {namespace}/{name}")
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+def test_the_active_pod_is_restarted_and_reached_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(baoendpoint.time, "sleep", lambda _: None)
+    monkeypatch.setattr(baoendpoint, "reach", lambda _stack, _forward, _timeout: ("http://127.0.0.1:1234", 200))
+    kube = _PodsComingBack(["openbao-1"])
+    with ExitStack() as stack:
+        addr = baoendpoint.restart_active(stack, kube, _forwarder({}, []))  # type: ignore[arg-type]
+    assert addr == "http://127.0.0.1:1234"
+    assert kube.calls == ["GET /api/v1/namespaces/openbao/pods [('labelSelector', 'openbao-active=true')]",
+                          "delete Pod openbao/openbao-1", "get Pod openbao/openbao-1", "get Pod openbao/openbao-1",
+                          "get Pod openbao/openbao-1"]  # waited through gone and Pending for Running
+
+
+def test_restarting_with_no_active_pod_or_one_that_never_returns_is_a_clear_error() -> None:
+    with ExitStack() as stack, pytest.raises(VaultError, match="no active OpenBao pod to restart"):
+        baoendpoint.restart_active(stack, _PodsComingBack([]), _forwarder({}, []))  # type: ignore[arg-type]
+    gone = _PodsComingBack(["openbao-0"])
+    gone.states = [None]
+    with ExitStack() as stack, pytest.raises(VaultError, match="did not come back Running within 0s"):
+        baoendpoint.restart_active(stack, gone, _forwarder({}, []), timeout=0)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from cattle import env
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.database.backups import MARKER, Decision
 from cattle.errors import CattleError, ConfigError, PreflightError
+from cattle.kube import Kube
 from cattle.secrets import keys
 from cattle.vault import endpoint as baoendpoint
 from cattle.vault import openbao
@@ -290,10 +291,36 @@ def test_openbao_is_reached_at_the_flag_then_the_envs_then_the_common_address_el
     monkeypatch.setattr(baoendpoint, "reach",
                         lambda _stack, _forward: ("http://127.0.0.1:18200 (port-forward)", 200))
     monkeypatch.setattr(vaultrestore, "bring_up",
-                        lambda _env, addr, decision, ca: f"{decision} at {addr}, {ca}")
+                        lambda _env, addr, decision, ca, restart: f"{decision} at {addr}, {ca}, {restart}")
     detail = bootstrap.restore_state(env.load("testing"), (None, None), given, "restored", "CA")  # type: ignore[arg-type]
-    assert detail == f"restored at {used}, CA"
+    assert detail == f"restored at {used}, CA, None"  # one OpenBao node: nothing to restart after a restore
     assert waited == ([] if used.endswith("(port-forward)") else [(used, 300)])  # reach waits on its own
+
+
+@pytest.mark.parametrize("given", [None, "http://flag:8200"])
+def test_several_openbao_nodes_in_the_cluster_get_the_active_pod_restarted_after_a_restore(
+        monkeypatch: pytest.MonkeyPatch, given: str | None) -> None:
+    monkeypatch.delenv("CATTLE_VAULT_ADDR_STAGING", raising=False)
+    monkeypatch.delenv(bootstrap.VAULT_ADDR_VARIABLE, raising=False)
+    monkeypatch.setattr(openbao, "wait_ready", lambda addr, timeout: None)
+    monkeypatch.setattr(baoendpoint, "reach", lambda _stack, _forward: ("http://127.0.0.1:18200", 200))
+    closed: list[bool] = []
+
+    class FakeKube:
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(Kube, "from_kubeconfig", classmethod(lambda cls, path, context: FakeKube()))
+    handed: list[object] = []
+    monkeypatch.setattr(vaultrestore, "bring_up", lambda _env, addr, decision, ca, restart: handed.append(restart))
+    staging = env.load("staging")
+    assert bootstrap._rendered_facts(staging, None)[2] == 3  # server.ha.replicas of staging's OpenBao release
+    bootstrap.restore_state(staging, (None, None), given, "restored", "CA", 3)  # type: ignore[arg-type]
+    if given:  # an address given by hand: cattle cannot restart that node (the restore says how, if needed)
+        assert handed == [None]
+    else:
+        [restart] = handed
+        assert restart.func is baoendpoint.restart_active and closed == [True]  # type: ignore[attr-defined]
 
 
 KUBECONFIG_TWO_CONTEXTS = """apiVersion: v1

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from cattle import console, env
-from cattle.bootstrap import fluxinstall, gitsource, imagepulls, preflight, reconcile
+from cattle.bootstrap import fluxinstall, gitsource, imagepulls, openbaostate, preflight, reconcile
+from cattle.bootstrap.openbaostate import cluster_ca, openbao_nodes, restore_state
 from cattle.bootstrap.plan import Facts, Plan, build_plan
 from cattle.bootstrap.timeline import Timeline
 from cattle.database import backups as database
@@ -27,11 +27,9 @@ from cattle.schemas import crd_kinds
 from cattle.secrets import files as secrets
 from cattle.secrets import keys, sopsconfig
 from cattle.stores import Store, open_store
-from cattle.vault import endpoint as baoendpoint
-from cattle.vault import openbao as vault
 from cattle.vault import restore as vaultdrill
 
-VAULT_ADDR_VARIABLE = "CATTLE_VAULT_ADDR"
+VAULT_ADDR_VARIABLE = openbaostate.VAULT_ADDR_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -57,16 +55,26 @@ OPENBAO_RELEASE = ("HelmRelease", "openbao", "openbao")
 def _expected(environment: env.Environment, bootstrap_vars: dict[str, str] | None
               ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
     """The Flux Kustomizations and HelmReleases git declares for the env, and the Kustomizations' dependsOn."""
+    expected, depends, _ = _rendered_facts(environment, bootstrap_vars)
+    return expected, depends
+
+
+def _rendered_facts(environment: env.Environment, bootstrap_vars: dict[str, str] | None
+                    ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], int]:
+    """What the rebuild needs from the one rendering: the Flux objects to wait for, dependsOn, OpenBao's nodes."""
     rendering = render(environment, bootstrap_vars)
     expected: list[tuple[str, str, str]] = []
     depends: dict[str, list[str]] = {}
+    nodes = 1
     for item in rendering.objects:
         kind, meta = item.obj.get("kind"), item.obj.get("metadata") or {}
+        if (str(kind), str(meta.get("namespace")), str(meta.get("name"))) == OPENBAO_RELEASE:
+            nodes = openbao_nodes(item.obj)
         if kind in reconcile.KINDS and str(item.obj.get("apiVersion")) == reconcile.KINDS[str(kind)]:
             expected.append((str(kind), str(meta.get("namespace")), str(meta.get("name"))))
             if kind == "Kustomization":
                 depends[str(meta.get("name"))] = [d["name"] for d in item.obj["spec"].get("dependsOn") or []]
-    return expected, depends
+    return expected, depends, nodes
 
 
 def gather_facts(environment: env.Environment, provider: Provider, options: Options, git_url: str,
@@ -103,25 +111,6 @@ def serve_host(provider: Provider) -> str:
                           "address of this machine that the cluster can reach",
                           "set it, or push and pass --git-url (or set git.url in the environment file)")
     return docker_gateway(provider.docker_network)
-
-
-def cluster_ca(kube: Kube) -> str | None:
-    """The CA pods trust for the API server (ConfigMap kube-root-ca.crt, which every namespace gets)."""
-    found = kube.get("v1", "ConfigMap", "kube-root-ca.crt", baoendpoint.NAMESPACE) or {}
-    return str((found.get("data") or {}).get("ca.crt") or "") or None
-
-
-def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, str | None],
-                  vault_addr: str | None, decision: vaultdrill.VaultDecision, ca_cert: str | None = None) -> str:
-    """Bring OpenBao up as the plan decided: restore the snapshot, or initialise a fresh one."""
-    with ExitStack() as stack:
-        addr = (vault_addr or os.environ.get(f"{VAULT_ADDR_VARIABLE}_{environment.name.upper()}")
-                or os.environ.get(VAULT_ADDR_VARIABLE))
-        if addr:
-            vault.wait_ready(addr, 300)
-        else:
-            addr, _ = baoendpoint.reach(stack, baoendpoint.kubectl_forwarder(*kubeconfig))
-        return vaultdrill.bring_up(environment, addr, decision, ca_cert)
 
 
 DB_STORE_VARIABLE = "CATTLE_DB_STORE"
@@ -191,6 +180,7 @@ class Planned:
     flux_objects: list[dict[str, Any]]  # the Flux install, from clusters/flux-system
     expected: list[tuple[str, str, str]]  # the Flux objects the reconcile waits for, from the one rendering
     depends: dict[str, list[str]]
+    openbao_nodes: int = 1  # server.ha.replicas of git's OpenBao HelmRelease
 
 
 def plan(name: str | env.Environment, options: Options) -> Planned:
@@ -219,12 +209,12 @@ def plan(name: str | env.Environment, options: Options) -> Planned:
     facts = gather_facts(environment, provider, options, git_url, vault_decision, database_reason, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
-    expected, depends = _expected(environment, db_decision.variables if db_decision else None)
+    expected, depends, nodes = _rendered_facts(environment, db_decision.variables if db_decision else None)
     the_plan = build_plan(facts, flux_objects,
                           flux.sync_objects(environment, git_url, with_credentials=credentials is not None),
                           [flux.GIT_SECRET] if credentials else [], expected, depends)
     return Planned(environment, the_plan, vault_decision, db_decision, blocked, provider, flux_objects, expected,
-                   depends)
+                   depends, nodes)
 
 
 def run(name: str | env.Environment, options: Options | None = None, timeline: Timeline | None = None,
@@ -320,7 +310,7 @@ def _execute(planned: Planned, options: Options, timeline: Timeline,
         def bring_up_vault() -> None:  # as soon as OpenBao is up: the secret store of platform-configs needs it
             with timeline.phase("restore", waiting=True) as vault_event:
                 vault_event.detail = restore_state(environment, provider.kubeconfig(), options.vault_addr,
-                                                   planned.vault, cluster_ca(kube))
+                                                   planned.vault, cluster_ca(kube), planned.openbao_nodes)
             vault_done.append(vault_event.detail)
 
         waiter = reconcile.Waiter(kube, expected, on_ready={OPENBAO_RELEASE: bring_up_vault},

@@ -3,11 +3,14 @@ initialised the cluster (the chart's `openbao-active` Service selects no pod unt
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from cattle import console, portforward
+from cattle.errors import VaultError
+from cattle.kube import Kube
 from cattle.vault import openbao as vault
 
 NAMESPACE = "openbao"
@@ -31,3 +34,32 @@ def reach(stack: ExitStack, forward: Forwarder, timeout: float = 300) -> tuple[s
     addr = stack.enter_context(forward(ACTIVE_SERVICE))
     vault.wait_active(addr, timeout)
     return addr, 200
+
+
+ACTIVE_LABEL = "openbao-active=true"  # set on the active pod by the chart's service_registration "kubernetes"
+
+
+def restart_active(stack: ExitStack, kube: Kube, forward: Forwarder, timeout: float = 300) -> str:
+    """Delete the active OpenBao pod (its StatefulSet starts it again on the same volume, and the static seal
+    unseals it) and reach the active node again; returns its address. After a snapshot of another cluster was
+    restored, the active node keeps that cluster's raft TLS keyring until it restarts (cattle.vault.raftpeers)."""
+    listed = kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods", query=[("labelSelector", ACTIVE_LABEL)])
+    pods = (listed or {}).get("items") or []
+    if not pods:
+        raise VaultError(f"no active OpenBao pod to restart (no pod labelled {ACTIVE_LABEL} in {NAMESPACE})",
+                         "kubectl -n openbao get pods --show-labels")
+    name, uid = pods[0]["metadata"]["name"], pods[0]["metadata"]["uid"]
+    with console.step(f"restarting the active OpenBao pod {name} so it loads the restored raft keyring"):
+        kube.delete("v1", "Pod", name, NAMESPACE)
+        deadline = time.monotonic() + timeout
+        while True:
+            pod = kube.get("v1", "Pod", name, NAMESPACE) or {}
+            if (pod.get("metadata") or {}).get("uid") not in (None, uid) and \
+                    (pod.get("status") or {}).get("phase") == "Running":
+                break
+            if time.monotonic() > deadline:
+                raise VaultError(f"OpenBao pod {name} did not come back Running within {timeout:.0f}s after cattle "
+                                 "restarted it", f"kubectl -n {NAMESPACE} describe pod {name}")
+            time.sleep(1)
+    addr, _ = reach(stack, forward, timeout)
+    return addr
