@@ -152,6 +152,10 @@ def test_headlines_in_plain_words(built: report.Built) -> None:
     assert envs["production"].headline().startswith("production: never drilled (protected: a drill destroys the "
                                                      "cluster).")
     assert "vault and secrets NOT READY" in envs["production"].headline()
+    # a rehearsal that did not pass restored nothing: it is not called a restore, and its cause is named
+    assert "Its real backups were restored" not in envs["production"].headline()
+    assert ("A restore rehearsal of its real backups on 2026-11-23 did not pass: vault and secrets NOT READY, "
+            "database RESTORED (recent Vault snapshot: the latest Vault snapshot") in envs["production"].headline()
     assert envs["production"].proof_level == "bad"
 
 

@@ -343,7 +343,12 @@ class EnvReport:
             return text + " No restore rehearsal recorded either: recovery is not proven."
         parts = [f"{r.title.split(' (')[0].lower()} {r.word}" for r in self.rehearsals]
         newest = max(r.started for r in self.rehearsals)
-        text += f" Its real backups were restored in a rehearsal on {day(newest)}: {', '.join(parts)}."
+        if all(r.ok for r in self.rehearsals):
+            text += f" Its real backups were restored in a rehearsal on {day(newest)}: {', '.join(parts)}."
+        else:  # a rehearsal that failed (or never reached its store) restored nothing: say what stopped it
+            failed = next(r for r in self.rehearsals if not r.ok)
+            text += (f" A restore rehearsal of its real backups on {day(newest)} did not pass: {', '.join(parts)} "
+                     f"({failed.summary()[:160]}).")
         if self.recency != "ok":
             text += f" That was {age(self.now - newest)} ago (one a week is expected)."
         return text
