@@ -313,8 +313,10 @@ def audit(c: Context, env: str | None = None, provider: str | None = None, conte
     except CattleError as exc:
         raise Exit(f"error: audit could not compare the cluster with git: {exc}", code=AUDIT_FAILED) from None
     print(findings.format_json(result) if format == "json" else findings.format_text(result))
-    saved = history.save(repo_root(), auditing.record(result, started))
-    print(saved.describe(), file=sys.stderr)
+    if c.config.run.dry:  # --dry: read-only, so it runs, but keeps no run record either
+        print("--dry: no run record kept", file=sys.stderr)
+    else:
+        print(history.save(repo_root(), auditing.record(result, started)).describe(), file=sys.stderr)
     if not result.ok:
         raise Exit(code=1)
 
