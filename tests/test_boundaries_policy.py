@@ -182,3 +182,13 @@ def test_an_oci_source_as_kustomize_prints_it_is_checked_and_another_groups_kind
     assert [m for _, m in _problems(store, parsed, rule="pinning")] == ["OCI ref tag 'latest' is not pinned"]
     other = {**_oci({"tag": "latest"}), "apiVersion": "example.com/v1"}
     assert _problems(store, other, rule="pinning") == []
+
+
+def test_only_a_cloudnative_pg_clusters_image_is_checked(store: SchemaStore) -> None:
+    def cluster(api_version: str) -> dict[str, Any]:
+        return {"apiVersion": api_version, "kind": "Cluster", "metadata": {"name": "db", "namespace": "default"},
+                "spec": {"imageName": "ghcr.io/cloudnative-pg/postgresql:16"}}
+
+    assert [m for _, m in _problems(store, cluster("postgresql.cnpg.io/v1"), rule="pinning")] == [
+        "image 'ghcr.io/cloudnative-pg/postgresql:16' is pinned by tag only (a tag can be re-pushed)"]
+    assert _problems(store, cluster("cluster.x-k8s.io/v1beta1"), rule="pinning") == []
