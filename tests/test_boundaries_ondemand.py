@@ -4,6 +4,7 @@ CloudNativePG for, each phase said once, completed or failed as CNPG reports, an
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -35,7 +36,9 @@ class _Kube:
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         self.gets.append((api_version, kind, name, namespace, self.clock.now))
-        return self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
+        answer = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
+        parsed: dict[str, Any] | None = json.loads(json.dumps(answer))  # as the API answers: no interned strings
+        return parsed
 
 
 @pytest.fixture
@@ -90,3 +93,10 @@ def test_a_backup_that_never_completes_fails_at_its_deadline(clock: FakeClock) -
     pending = _Kube(clock, [None])
     with pytest.raises(DatabaseError, match=r"\(phase pending\)"):
         ondemand.request_backup(cast(Kube, pending), Path(REPO), timeout=1)
+
+
+def test_by_default_a_backup_is_waited_for_30_minutes(clock: FakeClock) -> None:
+    kube = _Kube(clock, [_status("running")])
+    with pytest.raises(DatabaseError, match=r"did not complete within 1800s \(phase running\)"):
+        ondemand.request_backup(cast(Kube, kube), REPO)
+    assert kube.gets[-1][4] == 1000.0 + 1798
