@@ -97,6 +97,7 @@ def test_the_e2e_jobs_setup_passes_preflight_and_the_cluster_reaches_the_store_w
     github_env = tmp_path / "github-env"
     github_env.touch()
     port = free_port()
+    checkout = (secrets_repo / "clusters/testing/cluster-vars.yaml").read_bytes()
     result = subprocess.run([sys.executable, str(REPO / SCRIPT), "--port", str(port)], cwd=REPO,
                             env={**os.environ, "GITHUB_ENV": str(github_env)}, capture_output=True, text=True,
                             check=False, timeout=120)
@@ -121,4 +122,7 @@ def test_the_e2e_jobs_setup_passes_preflight_and_the_cluster_reaches_the_store_w
     # item 5: the cluster reaches the store at the address it reaches the served checkout at, worked out at run time
     host = bootstrap.serve_host(get_provider(env.load("testing"), "kind", state_dir(secrets_repo)))
     assert host == "172.19.0.1"
-    assert vars_file["BACKUP_S3_ENDPOINT"] == f"http://{host}:{port}"
+    assert exported["CATTLE_BACKUP_S3_ENDPOINT"] == f"http://{host}:{port}"
+    # handed to Flux by bootstrap over cluster-vars, so the checkout the job serves is left as it is
+    assert (secrets_repo / "clusters/testing/cluster-vars.yaml").read_bytes() == checkout
+    assert bootstrap.bootstrap_overrides() == {"BACKUP_S3_ENDPOINT": f"http://{host}:{port}"}

@@ -356,3 +356,20 @@ def test_a_dry_run_writes_no_run_record(secrets_repo: Path, no_kind: None) -> No
     with pytest.raises(PreflightError):
         bootstrap.run("testing", bootstrap.Options(dry_run=True))
     assert not list((secrets_repo / ".cattle/runs").glob("*.json"))
+
+
+def test_the_backup_endpoint_of_this_run_reaches_both_layers_that_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$CATTLE_BACKUP_S3_ENDPOINT goes into cattle-bootstrap, which Flux reads after cluster-vars (a later
+    reference's keys win): the ObjectStore (apps) and the OpenBao backup CronJob (platform-configs) both use it."""
+    from cattle.manifests.render import render
+
+    monkeypatch.setenv(bootstrap.BACKUP_ENDPOINT_VARIABLE, "http://172.19.0.1:9000")
+    rendering = render(env.load("testing"), {"DB_RECOVERY": "initdb", **bootstrap.bootstrap_overrides()})
+    store = rendering.find("ObjectStore", "feeds", "feeds-backups")
+    cronjob = rendering.find("CronJob", "openbao", "openbao-backup")
+    assert store is not None and cronjob is not None
+    assert store.obj["spec"]["configuration"]["endpointURL"] == "http://172.19.0.1:9000"
+    assert "http://172.19.0.1:9000" in [e.get("value") for c in cronjob.obj["spec"]["jobTemplate"]["spec"]["template"]
+                                        ["spec"]["containers"] for e in c.get("env") or []]
+    monkeypatch.delenv(bootstrap.BACKUP_ENDPOINT_VARIABLE)
+    assert bootstrap.bootstrap_overrides() == {}  # without it, cluster-vars' value stands

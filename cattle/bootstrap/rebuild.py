@@ -152,6 +152,17 @@ def plan_database(environment: env.Environment, allow_empty: bool,
         return None, preflight.Check("database store", False, exc.message, exc.hint)
 
 
+BACKUP_ENDPOINT_VARIABLE = "CATTLE_BACKUP_S3_ENDPOINT"
+
+
+def bootstrap_overrides() -> dict[str, str]:
+    """Values this run sets over cluster-vars through the cattle-bootstrap ConfigMap: the in-cluster backup store's
+    endpoint from $CATTLE_BACKUP_S3_ENDPOINT (a store whose address is only known on the machine that runs the
+    rebuild, such as the CI job's own S3 server), so nothing in the checkout has to change."""
+    endpoint = os.environ.get(BACKUP_ENDPOINT_VARIABLE)
+    return {"BACKUP_S3_ENDPOINT": endpoint} if endpoint else {}
+
+
 def database_choice(environment: env.Environment, kube: Kube,
                     decision: database.Decision) -> tuple[dict[str, str], str]:
     """The planned initdb/recovery for the CNPG Cluster, applied before Flux creates it (kept once it exists)."""
@@ -209,7 +220,8 @@ def plan(name: str | env.Environment, options: Options) -> Planned:
     facts = gather_facts(environment, provider, options, git_url, vault_decision, database_reason, failed)
     flux_objects = fluxinstall.manifests(environment.root)
     credentials = gitsource.credentials_secret()
-    expected, depends, nodes = _rendered_facts(environment, db_decision.variables if db_decision else None)
+    expected, depends, nodes = _rendered_facts(environment, {**db_decision.variables, **bootstrap_overrides()}
+                                               if db_decision else None)
     the_plan = build_plan(facts, flux_objects,
                           flux.sync_objects(environment, git_url, with_credentials=credentials is not None),
                           [flux.GIT_SECRET] if credentials else [], expected, depends)
@@ -299,7 +311,7 @@ def _execute(planned: Planned, options: Options, timeline: Timeline,
             event.detail = "sops-age" + (" + git credentials" if credentials else "")
         with timeline.phase("database") as event:
             decision_vars, event.detail = database_choice(environment, kube, planned.database)
-            kube.apply(flux.bootstrap_configmap(decision_vars), force=True)
+            kube.apply(flux.bootstrap_configmap({**decision_vars, **bootstrap_overrides()}), force=True)
         with timeline.phase("sync") as event:
             for obj in flux.sync_objects(environment, git_url, with_credentials=credentials is not None):
                 kube.apply(obj, force=True)
