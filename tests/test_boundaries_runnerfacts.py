@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ def test_too_few_cpus_alone_or_too_little_memory_alone_stops_the_job(testing: en
     assert runnerfacts.gather(testing, Machine(64, 2 ** 30)).failures == [
         "this machine (64 CPU, 1.00Gi) is smaller than the declared capacity (2 CPU, 6.52Gi)"]
     assert runnerfacts.gather(testing, Machine(2, plenty)).failures == []
+    assert runnerfacts.gather(testing, Machine(64, plenty)).failures == []
 
 
 def test_kind_is_checked_only_for_a_kind_environment_and_a_missing_one_is_named(
@@ -65,10 +67,11 @@ def test_kind_is_checked_only_for_a_kind_environment_and_a_missing_one_is_named(
     assert runnerfacts.gather(testing, Machine(2, 2 ** 40)).failures == [
         "kind (none) is not the pinned v0.33.0: run ./scripts/setup where a Docker engine runs"]
     monkeypatch.setattr(runnerfacts, "installed_kind", lambda: "v0.27.0")  # installed, but never asked for
-    other = dataclasses.replace(testing, provider="".join(["k3", "d"]))
-    facts = runnerfacts.gather(other, Machine(2, 2 ** 40))
-    assert facts.failures == [] and facts.kind_installed is None
-    assert dict(facts.rows())["kind"] == "not installed (pinned v0.33.0, clusters/kind.yaml)"
+    for provider in ("k3d", "kubeconfig"):  # sorting before "kind" and after it
+        other = dataclasses.replace(testing, provider="".join(provider))  # an equal string, not the literal
+        facts = runnerfacts.gather(other, Machine(2, 2 ** 40))
+        assert facts.failures == [] and facts.kind_installed is None
+        assert dict(facts.rows())["kind"] == "not installed (pinned v0.33.0, clusters/kind.yaml)"
 
 
 def test_workloads_without_requests_stop_the_job(testing: env.Environment, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +113,18 @@ def test_memory_is_memtotal_in_bytes_and_none_without_meminfo(tmp_path: Path) ->
     assert runnerfacts.machine(meminfo).memory_bytes == 2048
     assert runnerfacts.machine(tmp_path / "absent").memory_bytes == 0
     assert runnerfacts.machine(tmp_path / "absent").cpus >= 1
+
+
+def test_the_cpus_are_the_ones_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    if hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, {min(allowed)})
+            assert runnerfacts.machine().cpus == 1
+        finally:
+            os.sched_setaffinity(0, allowed)
+        monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert runnerfacts.machine().cpus == 1  # cpu_count() may not know: one CPU, never zero
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert runnerfacts.machine().cpus == 3
