@@ -172,7 +172,8 @@ class _BringUp:
             self.calls.append(f"find before {before}")
             return record
 
-        def restore(environment: object, addr: str, snapshot: str) -> vault.RestoreReport:
+        def restore(environment: object, addr: str, snapshot: str,
+                    restart_active: object = None) -> vault.RestoreReport:
             self.calls.append(f"restore {snapshot}")
             if isinstance(restored, Exception):
                 raise restored
