@@ -372,9 +372,10 @@ def test(c: Context, lint_only: bool = False, k: str | None = None, tier: str = 
         workers = min(2 * (os.cpu_count() or 2), 8)
         runs.append(("the main suite", f"{python} -m pytest -n {workers} --dist loadgroup{select}"))
     if tier in ("all", "controlplane"):
-        # one test at a time: each starts a whole control plane (two for --env all); the tier makes its own
-        # network namespace (tests/controlplane/conftest.py), so nothing it starts reaches beyond loopback
-        runs.append(("the control plane tier", f"{python} -m pytest tests/controlplane{select}"))
+        # two tests at a time, each in a network namespace of its own (tests/controlplane/conftest.py), so nothing
+        # a test starts reaches beyond its loopback: a test mostly waits on the controllers, and each starts a whole
+        # control plane (two for --env all)
+        runs.append(("the control plane tier", f"{python} -m pytest -n 2 --dist loadgroup tests/controlplane{select}"))
     for what, command in runs:
         result = c.run(command, echo=True, warn=True, pty=False)
         if result is None or result.exited == 5:

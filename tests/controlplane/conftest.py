@@ -31,7 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
     try:
-        if not netns.isolated():
+        # each xdist worker gets a namespace of its own (workers inherit the controller's): two tiers at once never
+        # share a loopback, so their servers cannot take each other's ports
+        if not netns.isolated() or os.environ.get("PYTEST_XDIST_WORKER"):
             netns.enter_private_namespace()
         netns.keep_servers_ports_apart()
     except OSError as exc:
