@@ -231,3 +231,24 @@ def test_baseline_entries_need_a_reason(tmp_path: Path) -> None:
         baseline.load(tmp_path)
     rules = baseline.load(REPO)
     assert all(rules.skip.values()) and all(rules.managers.values()) and all(r["reason"] for r in rules.objects)
+
+
+def test_a_hand_edited_secret_never_shows_its_values(git_side: tuple[Any, ...]) -> None:
+    objects = _clean(_items())
+    secret = copy.deepcopy(next(o for o in objects if o["metadata"]["name"] == "sops-age"))
+    secret["metadata"].update(name="grafana-admin", namespace="monitoring", uid="uid-grafana",
+                              labels={checks.KUSTOMIZE_LABEL: "secrets"})
+    secret["data"] = {"admin-password": "aHVudGVyMg=="}  # hunter2
+    secret["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration":
+                                         '{"data":{"admin-password":"aHVudGVyMg=="}}'}
+    secret["metadata"]["managedFields"] = [{"manager": "kubectl-client-side-apply", "operation": "Update",
+                                            "fieldsV1": {"f:data": {"f:admin-password": {}}, "f:metadata": {
+                                                "f:annotations": {"f:kubectl.kubernetes.io/last-applied-configuration":
+                                                                  {}}}}}]
+    found = checks.audit(_facts(git_side, [*objects, secret]))
+    edits = [f for f in found if f.where == "Secret/monitoring/grafana-admin"]
+    assert {f.field for f in edits} == {"data.admin-password",
+                                        "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration"}
+    shown = json.dumps([f.why for f in found])
+    assert "aHVudGVyMg" not in shown and "hunter2" not in shown
+    assert all("(a value of a Secret, not shown)" in f.why for f in edits)

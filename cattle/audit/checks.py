@@ -187,14 +187,23 @@ def hand_edits(facts: Facts, ownership: Ownership) -> list[Finding]:
                                       f"{fields.text(paths[0])}", REVERT, fields.text(paths[0])))
                 continue
             for path in paths:
-                live_value = fields.shown(fields.value_at(obj, path))
-                git_value = fields.shown(fields.value_at(git, path)) if git is not None else None
+                live_value, git_value = _values(obj, git, path)
                 why = (f"set to {live_value} by {how}; " +
                        (f"{restores} {git_value}" if git_value is not None else restores))
                 found.append(_finding(obj, HAND_EDIT, why, REVERT, fields.text(path)))
         if git is not None:
             found += _unowned(obj, git, owned)
     return found
+
+
+def _values(obj: dict[str, Any], git: dict[str, Any] | None, path: fields.Path) -> tuple[str, str | None]:
+    """The live value at a path and git's, as shown in a finding; a Secret's values never are, whatever the path
+    (kubectl apply's last-applied annotation holds the data too; findings go into run records pushed to a branch)."""
+    live, restored = fields.value_at(obj, path), fields.value_at(git, path) if git is not None else None
+    if obj.get("kind") == "Secret":
+        same = "the same value" if live == restored else "another value"
+        return "(a value of a Secret, not shown)", same if git is not None else None
+    return fields.shown(live), fields.shown(restored) if git is not None else None
 
 
 def _unowned(obj: dict[str, Any], git: dict[str, Any], owned: set[fields.Path]) -> list[Finding]:
