@@ -77,24 +77,22 @@ class KindProvider(LocalCluster):
         rank = {role: i for i, role in enumerate(START_ORDER)}
         return [name for name, _ in sorted(rows, key=lambda r: (rank.get(r[1], len(START_ORDER)), r[0]))]
 
+    def _docker_each(self, verb: str, names: list[str], past: str, hint: str) -> None:
+        """`docker VERB` each node container in turn; the first that fails stops it, named with docker's error."""
+        for name in names:
+            try:
+                tools.run(["docker", verb, name], timeout=180)
+            except ToolError as exc:
+                raise ProviderError(f"node {name} of kind cluster {self.cluster} did not {past}: "
+                                    f"{(exc.stderr or exc.message).splitlines()[-1][:300]}",
+                                    hint.format(name=name)) from exc
+
     def stop_nodes(self) -> list[str]:
         """Power off: `docker stop` every node container (workers first); returns them in start order."""
         names = self.node_containers()
-        for name in reversed(names):
-            try:
-                tools.run(["docker", "stop", name], timeout=180)
-            except ToolError as exc:
-                raise ProviderError(f"node {name} of kind cluster {self.cluster} did not stop: "
-                                    f"{(exc.stderr or exc.message).splitlines()[-1][:300]}",
-                                    f"docker inspect {name}") from exc
+        self._docker_each("stop", list(reversed(names)), "stop", "docker inspect {name}")
         return names
 
     def start_nodes(self, names: list[str]) -> None:
         """Power on: `docker start` every node container in order (the API server's node before the workers)."""
-        for name in names:
-            try:
-                tools.run(["docker", "start", name], timeout=180)
-            except ToolError as exc:
-                raise ProviderError(f"node {name} of kind cluster {self.cluster} did not start: "
-                                    f"{(exc.stderr or exc.message).splitlines()[-1][:300]}",
-                                    f"docker start {name}; docker logs {name}") from exc
+        self._docker_each("start", names, "start", "docker start {name}; docker logs {name}")
