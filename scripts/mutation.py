@@ -77,7 +77,7 @@ MODULES: dict[str, tuple[str, str]] = {
                               "tests/test_boundaries.py::test_rehearse_judges_a_snapshot_by_its_age_in_hours_at_the_"
                               "26h_limit", ""),
     "cattle/database/verify.py": ("tests/test_boundaries_database.py -k 'verify or wal_file or data_archive or "
-                                  "primarys' && " + PYTEST + " tests/test_database.py -k 'db_verify or "
+                                  "barman or primarys' && " + PYTEST + " tests/test_database.py -k 'db_verify or "
                                   "point_in_time or directory_store or named_generation'", ""),
     "cattle/database/backups.py": ("tests/test_boundaries_database.py tests/test_database.py tests/test_failclosed.py "
                                    "-k 'boundaries_database or (database and not db_verify and not directory_store "
