@@ -1,0 +1,184 @@
+"""Issue 31: the runbook's scenarios run verbatim against the local testing environment.
+
+Each test takes the ```bash blocks of one section of docs/runbook.md as they are (editing the runbook changes what
+runs; a command that no longer works turns the test red), applies a small explicit substitution table, and runs the
+result with bash (`-eu -o pipefail`) as an on-call engineer's shell would, in a scratch working directory, against
+local stand-ins: a real OpenBao from `vault.local`, the testing environment's own directory stores, a real
+PostgreSQL backed up with barman-cloud, keys under a scratch `$HOME`.
+
+What differs locally, and nothing else (SUBSTITUTIONS and each test's own rows):
+- `./scripts/cattle` -> this checkout's scripts/cattle, by absolute path (the working directory is scratch, so what
+  the commands write lands there or in the repository copy, never in the checkout);
+- the environment `production` -> `testing` (the only environment a test may rebuild and whose stores are local);
+- addresses and times only the local stand-ins know (the port vault.local chose, a time inside the test's WAL);
+- what a person pastes (a key into `install /dev/stdin`) comes from a file on the shell's stdin.
+
+A command that cannot run here is listed in that test's SKIPPED with the reason, and each test checks that exactly
+those commands were skipped: a new runbook command is run, never silently left out. The total-loss scenario (a
+rebuild needs a cluster) runs on the control plane tier: tests/controlplane/test_runbook_total_loss.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+RUNBOOK = REPO / "docs" / "runbook.md"
+
+
+@dataclass(frozen=True)
+class Substitution:
+    old: str
+    new: str
+    why: str
+
+
+# applied to every scenario (after the skipped commands are taken out)
+SUBSTITUTIONS = (
+    Substitution("./scripts/cattle", str(REPO / "scripts" / "cattle"),
+                 "the checkout, by absolute path: the shell's working directory is a scratch directory"),
+    Substitution("production", "testing", "the environment: testing is the one with local stores and keys"),
+)
+
+
+def section(heading: str, path: Path = RUNBOOK) -> str:
+    """The text of the section whose heading is `heading` (any level), up to the next heading of its level or
+    higher."""
+    lines = path.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if re.fullmatch(rf"(#+) {re.escape(heading)}", line)]
+    assert len(starts) == 1, f"{path.name} has {len(starts)} sections named {heading!r}"
+    level = len(lines[starts[0]].split(" ")[0])
+    end = next((i for i in range(starts[0] + 1, len(lines))
+                if (m := re.match(r"(#+) ", lines[i])) and len(m.group(1)) <= level), len(lines))
+    return "\n".join(lines[starts[0] + 1:end]) + "\n"
+
+
+def commands(text: str) -> list[str]:
+    """The commands of a section's ```bash blocks, in order: one per logical line (backslash continuations joined),
+    as written, comments included."""
+    found: list[str] = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M):
+        for line in block.replace("\\\n", "\\\n\0").splitlines():
+            if line.startswith("\0"):
+                found[-1] += "\n" + line[1:]
+            elif line.strip():
+                found.append(line)
+    return found
+
+
+def bare(command: str) -> str:
+    """A command without its trailing comment: what SKIPPED tables name."""
+    return re.sub(r"\s+#\s.*$", "", command).strip()
+
+
+def script(heading: str, skipped: dict[str, str], substitutions: tuple[Substitution, ...]) -> str:
+    """The section's commands as one bash script: SKIPPED commands left out (each must be found), then every
+    substitution applied (each must match something, so a stale row is noticed)."""
+    written = commands(section(heading))
+    assert written, f"docs/runbook.md's section {heading!r} has no bash block"
+    left_out = [bare(c) for c in written if bare(c) in skipped]
+    assert sorted(left_out) == sorted(skipped), (
+        f"skipped exactly what SKIPPED names: found {left_out}, expected {sorted(skipped)}")
+    runnable = "\n".join(c for c in written if bare(c) not in skipped) + "\n"
+    for row in substitutions:
+        assert row.old in runnable, f"substitution {row.old!r} matches nothing in {heading!r} ({row.why})"
+        runnable = runnable.replace(row.old, row.new)
+    return runnable
+
+
+@dataclass
+class Shell:
+    """An on-call engineer's shell: a scratch $HOME (keys under ~/.config/cattle), a scratch working directory."""
+    home: Path
+    cwd: Path
+
+    def environment(self) -> dict[str, str]:
+        drop = ("CATTLE_CONFIG_HOME", "XDG_CONFIG_HOME", "CATTLE_CWD", "VAULT_", "BAO_")
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        return {**environ, "HOME": str(self.home)}
+
+    def run(self, text: str, stdin: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        path = self.cwd / "runbook.sh"
+        path.write_text(text)
+        with open(stdin or os.devnull, "rb") as given:
+            proc = subprocess.run(["bash", "-eu", "-o", "pipefail", str(path)], cwd=self.cwd, stdin=given,
+                                  env=self.environment(), capture_output=True, timeout=timeout, check=False)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.fixture
+def shell(secrets_repo: Path, key_home: Path, tmp_path: Path) -> Shell:
+    """The keys secrets_repo made, moved to where the runbook puts them (~/.config/cattle/age)."""
+    home = tmp_path / "home"
+    shutil.copytree(key_home, home / ".config" / "cattle")
+    cwd = tmp_path / "terminal"
+    cwd.mkdir()
+    return Shell(home, cwd)
+
+
+def _no_vault_variables() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+
+
+# --- OpenBao lost its data, the cluster is fine --------------------------------------------------------------
+
+OPENBAO_SKIPPED = {
+    "kubectl -n openbao port-forward openbao-0 8200 &":
+        "needs the cluster's OpenBao pod; vault.local's real OpenBao on 127.0.0.1 (testing's seal key) stands in",
+}
+
+
+def test_openbao_restore_runs_verbatim(shell: Shell, secrets_repo: Path) -> None:
+    """docs/runbook.md "OpenBao lost its data": vault.snapshots and vault.restore, as written, onto an empty OpenBao
+    started by vault.local with testing's seal key, from testing's own store; the snapshot's canary is back."""
+    from cattle import env as environments
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault.server import BaoServer
+    from tests.vaultkit import everything, populate
+
+    testing = environments.load("testing", secrets_repo)
+    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as lost:  # the OpenBao whose data is gone: its snapshot is in the store
+        root = vault.client(lost.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(lost.addr)
+        populate(vault.client(lost.addr, root), login, secrets_per_mount=3)
+        manifest = vaultdrill.backup(testing, lost.addr, None)
+        before = everything(vault.client(lost.addr, root))
+
+    local = subprocess.Popen([sys.executable, str(REPO / "tasks.py"), "vault.local", "--env", "testing"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_no_vault_variables())
+    try:
+        assert local.stdout is not None
+        address = re.search(r"http://127\.0\.0\.1:\d+", local.stdout.readline())
+        assert address is not None, "vault.local printed no address"
+        text = script("OpenBao lost its data, the cluster is fine", OPENBAO_SKIPPED, (
+            *SUBSTITUTIONS,
+            Substitution("http://127.0.0.1:8200", address.group(0), "the port vault.local chose, not a port-forward"),
+        ))
+        proc = shell.run(text)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        listing, restored = proc.stdout.split("\nsnapshot ", 1)
+        assert manifest.id in listing and "cannot use" not in listing
+        assert restored.startswith(f"{manifest.id} (") and ": restored in " in restored
+        assert vault.applied_login(address.group(0), login)
+        canary = vault.login(address.group(0), login).secrets.kv.v2.read_secret_version(
+            path=vault.CANARY_PATH, mount_point=vault.CANARY_MOUNT, raise_on_deleted_version=True)
+        assert canary["data"]["data"]["snapshot"] == manifest.id
+        assert everything(vault.client(address.group(0), root)) == before  # the snapshot's root token works again
+
+        again = shell.run(text)  # "Running it again is safe"
+        assert again.returncode == 0 and "already restored" in again.stdout, again.stdout + again.stderr
+    finally:
+        local.send_signal(signal.SIGINT)
+        local.communicate(timeout=120)
