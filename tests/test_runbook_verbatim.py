@@ -102,17 +102,21 @@ class Shell:
     home: Path
     cwd: Path
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, changes: dict[str, str | None]) -> dict[str, str]:
         drop = ("CATTLE_CONFIG_HOME", "XDG_CONFIG_HOME", "CATTLE_CWD", "VAULT_", "BAO_")
         environ = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-        return {**environ, "HOME": str(self.home)}
+        environ.update({k: v for k, v in changes.items() if v is not None})
+        return {k: v for k, v in {**environ, "HOME": str(self.home)}.items() if changes.get(k, "") is not None}
 
-    def run(self, text: str, stdin: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    def run(self, text: str, stdin: Path | None = None, timeout: int = 900,
+            environment: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `text` with bash; `environment` sets (or, with None, unsets) variables on top of this process's."""
         path = self.cwd / "runbook.sh"
         path.write_text(text)
         with open(stdin or os.devnull, "rb") as given:
             proc = subprocess.run(["bash", "-eu", "-o", "pipefail", str(path)], cwd=self.cwd, stdin=given,
-                                  env=self.environment(), capture_output=True, timeout=timeout, check=False)
+                                  env=self.environment(environment or {}), capture_output=True, timeout=timeout,
+                                  check=False)
         return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
@@ -182,3 +186,33 @@ def test_openbao_restore_runs_verbatim(shell: Shell, secrets_repo: Path) -> None
     finally:
         local.send_signal(signal.SIGINT)
         local.communicate(timeout=120)
+
+
+# --- Point-in-time restore: "someone dropped a table at 14:02" -----------------------------------------------
+
+def test_point_in_time_restore_runs_verbatim(shell: Shell, secrets_repo: Path, s3_endpoint: str) -> None:
+    """docs/runbook.md's point-in-time restore, as written (testing for production, the drill's own time for the
+    runbook's 14:01:30), on a copy of a real barman-cloud store (PostgreSQL: a row in the base backup, a row before
+    the target, the table dropped and re-created with a row after it) in testing's own database store: the table
+    as it was at the target, both rows before it and none after, in the query's answer and in the dump."""
+    from tests.test_database import _dropped_table_drill, _needs_postgres
+
+    _needs_postgres()
+    store, _, target = _dropped_table_drill(s3_endpoint)
+    copy = secrets_repo / ".cattle" / "backups" / "testing" / "postgres"  # testing's backups.database
+    for name in store.keys(""):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(store.get(name))
+    text = script('Point-in-time restore: "someone dropped a table at 14:02"', {}, (
+        *SUBSTITUTIONS,
+        Substitution("2026-12-04 14:01:30Z", target, "a time between the drill's commits before and after the drop"),
+    ))
+    proc = shell.run(text, environment={"CATTLE_DB_STORE": None})  # testing's own store, not the fixture's
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " DONE " in proc.stdout and "g1" in proc.stdout  # db.backups
+    restored = proc.stdout[proc.stdout.index("OK: "):]
+    assert restored.startswith(f"OK: testing's database as it was at {target[:19]}")
+    assert "; query: 2\n" in restored  # in-the-base-backup and before-the-target; the later table is not there
+    assert "wrote a pg_dump of database " in restored
+    [dump] = [p for p in (shell.cwd / "feeds-at-1401.sql", secrets_repo / "feeds-at-1401.sql") if p.exists()]
+    assert "before-the-target" in dump.read_text() and "after-the-target" not in dump.read_text()
