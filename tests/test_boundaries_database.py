@@ -73,6 +73,10 @@ def test_a_store_holding_something_else_is_not_empty_and_names_five_of_it(store:
     with pytest.raises(DatabaseError) as six:
         database.decide(store, "testing", protected=False)
     assert "(other/0, other/1, other/2, other/3, other/4 (and 1 more)); refusing" in six.value.message
+    for n in range(6, 12):
+        store.put(f"other/{n}", b"?")
+    with pytest.raises(DatabaseError, match=r" \(and 7 more\)\); refusing"):
+        database.decide(store, "testing", protected=False)
     assert database.decide(store, "testing", protected=True, allow_empty=True).mode == "initdb"
 
 
