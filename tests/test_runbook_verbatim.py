@@ -216,3 +216,77 @@ def test_point_in_time_restore_runs_verbatim(shell: Shell, secrets_repo: Path, s
     assert "wrote a pg_dump of database " in restored
     [dump] = [p for p in (shell.cwd / "feeds-at-1401.sql", secrets_repo / "feeds-at-1401.sql") if p.exists()]
     assert "before-the-target" in dump.read_text() and "after-the-target" not in dump.read_text()
+
+
+# --- The age key is lost --------------------------------------------------------------------------------------
+
+def test_lost_age_key_runs_verbatim(shell: Shell, secrets_repo: Path, tmp_path: Path) -> None:
+    """docs/runbook.md "The age key is lost", as written (testing for production; the break-glass identity typed
+    into `install /dev/stdin` comes from the shell's stdin): testing's files and a Vault snapshot were encrypted for
+    the break-glass key as well (secrets/break-glass.pub, secrets.updatekeys, as docs/secrets.md says); with
+    testing's own key gone, secrets.check passes on the break-glass key, secrets.rotate re-keys every file to a new
+    key (break-glass still a recipient), and vault.verify still restores the snapshot taken before."""
+    from cattle import env as environments
+    from cattle import tools
+    from cattle.secrets import files as secrets
+    from cattle.secrets.keys import write_new_key
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault.server import BaoServer
+    from tests.vaultkit import populate
+
+    safe = write_new_key(tmp_path / "safe" / "break-glass.txt")  # the offline copy
+    (secrets_repo / "secrets" / "break-glass.pub").write_text(safe.public + "\n")
+    assert secrets.update_recipients(secrets_repo, "testing")  # every testing file now opens with break-glass too
+    testing = environments.load("testing", secrets_repo)
+    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as server:
+        root = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(server.addr)
+        populate(vault.client(server.addr, root), login, secrets_per_mount=2)
+        manifest = vaultdrill.backup(testing, server.addr, None)
+    assert safe.public in manifest.recipients
+
+    keys = shell.home / ".config" / "cattle" / "age"
+    lost = (keys / "testing.txt").read_text()
+    (keys / "testing.txt").unlink()  # the key is lost
+    typed = tmp_path / "typed"
+    typed.write_text(safe.secret + "\n")  # what the custodian types from the safe's copy
+    text = script("The age key is lost", {}, SUBSTITUTIONS)
+    proc = shell.run(text, stdin=typed)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "secrets.check: ok" in proc.stdout
+    assert "rotated: new public key " in proc.stdout
+    assert f"OK: snapshot {manifest.id} (" in proc.stdout  # encrypted before the rotation, for break-glass
+
+    new = (keys / "testing.txt").read_text()
+    assert safe.secret not in new and lost not in new  # a new key, neither the lost one nor break-glass
+    [kept] = keys.glob("testing.txt.rotated-*")
+    assert kept.read_text().strip() == safe.secret  # kept for the snapshots taken before
+    sops_yaml = (secrets_repo / ".sops.yaml").read_text()
+    new_public = re.search(r"rotated: new public key (age1\w+)", proc.stdout)
+    assert new_public is not None and new_public.group(1) in sops_yaml and safe.public in sops_yaml
+    seal_file = secrets_repo / "secrets" / "testing" / "openbao-seal-key.secret.yaml"
+    for identity in (next(line for line in new.splitlines() if line.startswith("AGE-SECRET-KEY-")), safe.secret):
+        opened = subprocess.run([tools.find("sops"), "decrypt", str(seal_file)], capture_output=True, text=True,
+                                env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SOPS_AGE_KEY": identity},
+                                check=False, timeout=60)
+        assert opened.returncode == 0, opened.stderr  # the new key alone, and break-glass alone, open every file
+    kept.unlink()  # the SOPS files need neither the lost key nor the rotated-away one
+    check = shell.run(f"{REPO / 'scripts' / 'cattle'} secrets.check --env testing\n")
+    assert check.returncode == 0 and "secrets.check: ok" in check.stdout, check.stdout + check.stderr
+
+
+def test_rotation_without_a_key_that_opens_every_file_is_still_refused(secrets_repo: Path, key_home: Path) -> None:
+    """The other side of the lost-key fix (secrets.rotate accepts a key at hand that opens every file, such as
+    break-glass): with only a key that opens none of them, it refuses before .sops.yaml changes."""
+    from cattle.errors import SecretsError
+    from cattle.secrets import files as secrets
+    from cattle.secrets.keys import write_new_key
+
+    (key_home / "age" / "testing.txt").unlink()
+    write_new_key(key_home / "age" / "testing.txt")  # someone else's key: opens nothing of testing
+    before = (secrets_repo / ".sops.yaml").read_text()
+    with pytest.raises(SecretsError, match=r"the current key of testing \(age1\w+\) is not on this machine"):
+        secrets.rotate(secrets_repo, "testing")
+    assert (secrets_repo / ".sops.yaml").read_text() == before

@@ -229,6 +229,16 @@ def update_recipients(root: Path, env: str) -> list[Path]:
     return reencrypt_all(root, env, keys.candidate_identities(env))
 
 
+def _all_decrypt(root: Path, env: str, identities: list[Identity]) -> bool:
+    """Every file of the env opens with these keys (e.g. the break-glass identity when the env's key is lost)."""
+    try:
+        for relpath in secret_files(root, env):
+            sopsfile.decrypt(root, relpath, identities)
+    except SecretsError:
+        return False
+    return bool(identities)
+
+
 def rotate(root: Path, env: str) -> Identity:
     """Re-key every file of the env to a new age key.
 
@@ -247,7 +257,8 @@ def rotate(root: Path, env: str) -> Identity:
     new_key = keys.parse_identities(pending.read_text(), str(pending))[0] if pending.is_file() \
         else keys.write_new_key(pending)
     everything = keys.candidate_identities(env)
-    if old_recipient and old_recipient != new_key.public and not any(i.public == old_recipient for i in everything):
+    if old_recipient and old_recipient != new_key.public and not any(i.public == old_recipient for i in everything) \
+            and not _all_decrypt(root, env, everything):  # the break-glass key opens every file as well
         raise SecretsError(f"the current key of {env} ({old_recipient}) is not on this machine",
                            "rotation must decrypt every file first: get the current key from custody")
     sopsconfig.set_env_recipient(root, env, new_key.public)
