@@ -52,10 +52,10 @@ SUBSTITUTIONS = (
 
 
 def section(heading: str, path: Path = RUNBOOK) -> str:
-    """The text of the section whose heading is `heading` (any level), up to the next heading of its level or
-    higher."""
+    """The text of the one section whose heading (any level) starts with `heading`, up to the next heading of its
+    level or higher."""
     lines = path.read_text().splitlines()
-    starts = [i for i, line in enumerate(lines) if re.fullmatch(rf"(#+) {re.escape(heading)}", line)]
+    starts = [i for i, line in enumerate(lines) if re.match(rf"(#+) {re.escape(heading)}", line)]
     assert len(starts) == 1, f"{path.name} has {len(starts)} sections named {heading!r}"
     level = len(lines[starts[0]].split(" ")[0])
     end = next((i for i in range(starts[0] + 1, len(lines))
@@ -290,3 +290,29 @@ def test_rotation_without_a_key_that_opens_every_file_is_still_refused(secrets_r
     with pytest.raises(SecretsError, match=r"the current key of testing \(age1\w+\) is not on this machine"):
         secrets.rotate(secrets_repo, "testing")
     assert (secrets_repo / ".sops.yaml").read_text() == before
+
+
+# --- Total loss, step 2: rehearse (no cluster needed) ---------------------------------------------------------
+
+def test_total_loss_rehearsal_runs_verbatim(shell: Shell, secrets_repo: Path) -> None:
+    """docs/runbook.md step 2, as written (testing for production): with testing's key under ~/.config/cattle and a
+    snapshot of its OpenBao in its own store, dr.rehearse ends `testing: READY`. Steps 3 and 4 (the rebuild and
+    status) run on the control plane tier (tests/controlplane/test_runbook_total_loss.py), whose stand-in chart
+    sources the rehearsal's validate would rightly refuse."""
+    from cattle import env as environments
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault.server import BaoServer
+    from tests.vaultkit import populate
+
+    testing = environments.load("testing", secrets_repo)
+    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as lost:
+        root = vault.client(lost.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(lost.addr)
+        populate(vault.client(lost.addr, root), login, secrets_per_mount=2)
+        manifest = vaultdrill.backup(testing, lost.addr, None)
+    proc = shell.run(script("2. Rehearse before you touch anything", {}, SUBSTITUTIONS))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "✗" not in proc.stdout and f"snapshot {manifest.id} restored and unsealed, canary present" in proc.stdout
+    assert "\ntesting: READY" in proc.stdout, proc.stdout
