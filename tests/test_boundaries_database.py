@@ -409,3 +409,12 @@ def test_a_failed_barman_cloud_restore_is_named_with_the_last_300_characters_of_
     assert ran[0][1:] == ["--endpoint-url", s3_endpoint, f"s3://backups/{prefix}", "feeds-db-g1", "b1",
                           str(_FakePostgres.made[-1].datadir)]
     assert _FakePostgres.made[-1].removed
+
+
+def test_a_backups_end_in_another_zone_or_without_one_is_compared_in_utc(store: FileStore) -> None:
+    store.put("feeds-db-g1/base/east/backup.info", b"status=DONE\nend_time=2026-11-24 05:00:00+02:00\n")  # 03:00 UTC
+    store.put("feeds-db-g1/base/naive/backup.info", b"status=DONE\nend_time=2026-11-24 03:40:00\n")  # taken as UTC
+    _wal(store, 1, T0 + timedelta(hours=2))
+    found = database.generations(store)
+    assert database.point_in_time(store, "testing", found, T0 + timedelta(minutes=30))[0].backup_id == "east"
+    assert database.point_in_time(store, "testing", found, T0 + timedelta(minutes=40))[0].backup_id == "naive"

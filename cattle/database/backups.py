@@ -210,7 +210,7 @@ def point_in_time(store: Store, env: str, found: dict[int, list[str]], target: d
     wanted = target.isoformat(sep=" ")
     complete = [(b, _ended(b)) for b in base_backups(store, chosen_generation, found[chosen_generation])
                 if b.status == "DONE"]
-    before = [b for b, ended in complete if ended is not None and ended <= target]
+    before = [(b, ended) for b, ended in complete if ended is not None and ended <= target]
     if not before:
         oldest = min((ended for _, ended in complete if ended is not None), default=None)
         raise DatabaseError(f"{env}: {wanted} is before the oldest base backup of generation g{chosen_generation} in "
@@ -229,7 +229,7 @@ def point_in_time(store: Store, env: str, found: dict[int, list[str]], target: d
                             f"{store.url} (the newest WAL file was archived at {until}): the changes up to that time "
                             "are not in the store",
                             "choose a time up to then; for the newest state the store holds, leave --to out")
-    chosen = max(before, key=lambda b: (b.end_time, b.backup_id))
+    chosen = max(before, key=lambda pair: (pair[1], pair[0].backup_id))[0]  # by time: end_time's zones may differ
     later = [b.backup_id for b, ended in complete if ended is not None and ended > target]
     if later:
         skipped.append(f"base backup(s) {', '.join(sorted(later))} of g{chosen_generation}: they ended after {wanted}")
