@@ -13,7 +13,9 @@ import pytest
 
 from cattle import console, env
 from cattle.dr import history, rehearse
-from cattle.errors import CattleError, VaultError
+from cattle.errors import CattleError, SecretsError, VaultError
+from cattle.secrets import files as secrets
+from cattle.secrets import keys, sopsfile
 from cattle.vault import restore as vaultdrill
 from cattle.vault import snapshots
 
@@ -116,3 +118,22 @@ def test_every_check_runs_in_order_even_after_a_failure(monkeypatch: pytest.Monk
         ("Vault snapshot restores", True)]
     assert said == [f"checking: {f.check}" for f in result.findings]
     assert result.findings[3].detail.startswith("_snapshot_age ok (")
+
+
+def test_one_secret_file_that_does_not_decrypt_fails_the_secrets_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    identity = keys.Identity("AGE-SECRET-KEY-1X", "age1x", "the key file")
+    files = [Path("secrets/testing/a.secret.yaml"), Path("secrets/testing/b.secret.yaml")]
+    monkeypatch.setattr(keys, "candidate_identities", lambda env: [identity])
+    monkeypatch.setattr(secrets, "secret_files", lambda root, env: files)
+    answers: dict[Path, bytes | SecretsError] = {files[0]: b"plain", files[1]: b"plain"}
+    monkeypatch.setattr(sopsfile, "decrypt_all", lambda root, relpaths, identities: answers)
+    testing = env.load("testing", Path(__file__).parent.parent)
+    assert rehearse._secrets(testing) == "2 secret files decrypt with the key file"
+    answers[files[1]] = SecretsError("b.secret.yaml: MAC mismatch", "restore it from git")
+    result = rehearse.Rehearsal("testing")
+    rehearse._check(result, "secrets decrypt", lambda: rehearse._secrets(testing))
+    assert result.findings == [rehearse.Finding("secrets decrypt", False,
+                                                "b.secret.yaml: MAC mismatch — restore it from git")]
+    monkeypatch.setattr(keys, "candidate_identities", lambda env: [])
+    with pytest.raises(SecretsError, match="no age key for environment 'testing'"):
+        rehearse._secrets(testing)
