@@ -50,7 +50,7 @@ def test_a_snapshot_exactly_at_the_limit_is_recent_and_one_second_past_it_is_not
 
 def test_a_check_records_its_detail_with_its_duration_and_an_error_with_its_hint(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    ticks = itertools.count(100.0, 2.5)  # every reading 2.5 s after the one before
+    ticks = itertools.count(1.0, 2.5)  # every reading 2.5 s after the one before, soon after boot
     monkeypatch.setattr(time, "monotonic", lambda: next(ticks))
     result = rehearse.Rehearsal("testing")
     rehearse._check(result, "tools", lambda: "kubectl 1.31")
