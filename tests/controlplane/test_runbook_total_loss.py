@@ -1,4 +1,4 @@
-"""Issue 31: the runbook's total-loss scenario, steps 3-4 (rebuild, confirm), run verbatim on the control
+"""Issue 31: the runbook's total-loss scenario, steps 1, 3 and 4 (keys, rebuild, confirm), run verbatim on the control
 plane tier: the ```bash blocks of docs/runbook.md's sections as written, through bash and ./scripts/cattle, against a
 real kube-apiserver and the real Flux controllers, with the newest Vault snapshot of testing in its store.
 
@@ -22,8 +22,12 @@ pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]  # a whole rebuild on
 
 # step 2 (dr.rehearse, "no cluster needed") runs in the main suite (tests/test_runbook_verbatim.py): here the tier
 # has pointed git's chart sources at its stand-in chart server, which the rehearsal's validate rightly refuses
-SECTIONS = ("3. Rebuild, cluster included", "4. Confirm")
+SECTIONS = ("1. Keys", "3. Rebuild, cluster included", "4. Confirm")
 TIER_SKIPPED = {
+    "export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...":
+        "no bucket: testing's Vault and database stores are directories here (the tier's and the fixture's)",
+    "export AWS_ENDPOINT_URL=...": "no bucket, so no S3 endpoint",
+    "export CATTLE_GIT_TOKEN=...": "no private git host: the checkout is served to the tier's Flux (--serve)",
     "./scripts/cattle bootstrap --env production":
         "creates the cluster with OpenTofu in the cloud account (infra/production/): no cloud here; the tier is a "
         "cluster made by hand, so the runbook's fallback command (the next one) rebuilds it",
@@ -67,7 +71,9 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
         manifest = vaultdrill.backup(testing, lost.addr, None)
 
     home = tmp_path / "home"
-    shutil.copytree(key_home, home / ".config" / "cattle")  # where step 1 installs the key
+    shutil.copytree(key_home, home / ".config" / "cattle")
+    pasted = tmp_path / "from-the-password-manager"
+    shutil.move(home / ".config" / "cattle" / "age" / "testing.txt", pasted)  # step 1 installs it from stdin
     shell = Shell(home, tmp_path / "terminal")
     shell.cwd.mkdir()
     substitutions = tier_substitutions(tier.plane.kubeconfig)
@@ -77,10 +83,10 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
         skipped |= its_skips
         used |= its_substitutions
     assert skipped == set(TIER_SKIPPED), "skipped exactly the commands TIER_SKIPPED names"
-    assert used == {s.old for s in substitutions}, "every substitution matches a command of steps 3-4"
+    assert used == {s.old for s in substitutions}, "every substitution matches a command of steps 1, 3 and 4"
 
-    try:
-        rebuild = shell.run(found[SECTIONS[0]], timeout=1500)
+    try:  # steps 1 and 3 in one shell: what step 1 exports, step 3 has
+        rebuild = shell.run(found[SECTIONS[0]] + found[SECTIONS[1]], stdin=pasted, timeout=1500)
     except Exception as exc:
         raise AssertionError(f"{exc}\n{tier.diagnosis()}") from exc
     said = rebuild.stdout + rebuild.stderr
@@ -92,8 +98,10 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
     canary = vault.login(vault_addr(), login).secrets.kv.v2.read_secret_version(
         path=vault.CANARY_PATH, mount_point=vault.CANARY_MOUNT, raise_on_deleted_version=True)
     assert canary["data"]["data"]["snapshot"] == manifest.id  # the lost OpenBao's data is back
+    installed = home / ".config" / "cattle" / "age" / "testing.txt"
+    assert installed.read_text() == pasted.read_text() and installed.stat().st_mode & 0o777 == 0o600
 
-    confirm = shell.run(found[SECTIONS[1]])
+    confirm = shell.run(found[SECTIONS[2]])
     assert confirm.returncode == 0, confirm.stdout + confirm.stderr
     rows = [line.split() for line in confirm.stdout.splitlines() if line.startswith(("Kustomization ", "HelmRelease "))]
     assert {row[0] for row in rows} == {"Kustomization", "HelmRelease"}, confirm.stdout
