@@ -123,7 +123,8 @@ def test_every_check_runs_in_order_even_after_a_failure(monkeypatch: pytest.Monk
 def test_one_secret_file_that_does_not_decrypt_fails_the_secrets_check(monkeypatch: pytest.MonkeyPatch) -> None:
     identity = keys.Identity("AGE-SECRET-KEY-1X", "age1x", "the key file")
     files = [Path("secrets/testing/a.secret.yaml"), Path("secrets/testing/b.secret.yaml")]
-    monkeypatch.setattr(keys, "candidate_identities", lambda env: [identity])
+    pending = keys.Identity("AGE-SECRET-KEY-1Y", "age1y", "the pending rotation's key file")
+    monkeypatch.setattr(keys, "candidate_identities", lambda env: [identity, pending])  # named by the first
     monkeypatch.setattr(secrets, "secret_files", lambda root, env: files)
     answers: dict[Path, bytes | SecretsError] = {files[0]: b"plain", files[1]: b"plain"}
     monkeypatch.setattr(sopsfile, "decrypt_all", lambda root, relpaths, identities: answers)
