@@ -81,11 +81,12 @@ def bare(command: str) -> str:
     return re.sub(r"\s+#\s.*$", "", command).strip()
 
 
-def script(heading: str, skipped: dict[str, str], substitutions: tuple[Substitution, ...]) -> str:
+def script(heading: str, skipped: dict[str, str], substitutions: tuple[Substitution, ...],
+           path: Path = RUNBOOK) -> str:
     """The section's commands as one bash script: SKIPPED commands left out (each must be found), then every
     substitution applied (each must match something, so a stale row is noticed)."""
-    written = commands(section(heading))
-    assert written, f"docs/runbook.md's section {heading!r} has no bash block"
+    written = commands(section(heading, path))
+    assert written, f"{path.name}'s section {heading!r} has no bash block"
     left_out = [bare(c) for c in written if bare(c) in skipped]
     assert sorted(left_out) == sorted(skipped), (
         f"skipped exactly what SKIPPED names: found {left_out}, expected {sorted(skipped)}")
@@ -316,3 +317,27 @@ def test_total_loss_rehearsal_runs_verbatim(shell: Shell, secrets_repo: Path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "✗" not in proc.stdout and f"snapshot {manifest.id} restored and unsealed, canary present" in proc.stdout
     assert "\ntesting: READY" in proc.stdout, proc.stdout
+
+
+def test_the_extraction_runs_what_the_runbook_says_and_notices_stale_rows(tmp_path: Path) -> None:
+    """The guard itself, on a runbook of the test's own: continuations joined, comments kept, a new command is in
+    the script (it runs), a SKIPPED command the runbook no longer has and a substitution that matches nothing are
+    errors, and the next section's commands are not taken."""
+    doc = tmp_path / "runbook.md"
+    doc.write_text("# Runbook\n\n## A. One (1 min)\n\ntext\n\n```bash\n./scripts/cattle x --env production \\\n"
+                   "  --flag v   # why\ncurl https://example.com   # later\n"
+                   "./scripts/cattle new --env production\n```\n"
+                   "\n### A sub-section\n\n```bash\necho sub\n```\n\n## B. Two\n\n```bash\necho other\n```\n")
+    assert commands(section("A. One", doc)) == [
+        "./scripts/cattle x --env production \\\n  --flag v   # why", "curl https://example.com   # later",
+        "./scripts/cattle new --env production", "echo sub"]
+    skip = {"curl https://example.com": "no network"}
+    text = script("A. One", skip, SUBSTITUTIONS, doc)
+    assert "curl" not in text and "echo other" not in text
+    assert f"{REPO}/scripts/cattle new --env testing" in text  # a new command runs
+    with pytest.raises(AssertionError, match="skipped exactly what SKIPPED names"):
+        script("A. One", {**skip, "kubectl gone": "a command the runbook no longer has"}, SUBSTITUTIONS, doc)
+    with pytest.raises(AssertionError, match="matches nothing"):
+        script("A. One", skip, (*SUBSTITUTIONS, Substitution("14:01:30Z", "now", "stale")), doc)
+    with pytest.raises(AssertionError, match="has 0 sections"):
+        section("C. Gone", doc)
