@@ -9,6 +9,8 @@ are exactly TIER_SKIPPED, each with its reason."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -69,6 +71,16 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
         vault.wait_active(lost.addr)
         populate(vault.client(lost.addr, root), login, secrets_per_mount=2)
         manifest = vaultdrill.backup(testing, lost.addr, None)
+    # ... and the database store its newest complete base backup (CNPG does not run on the tier: the decision and
+    # the ConfigMap that tells the cluster to recover are what a rebuild does with it)
+    database_store = Path(os.environ["CATTLE_DB_STORE"].removeprefix("file://"))
+    base = database_store / "feeds-db-g1" / "base" / "20261204T031500"
+    base.mkdir(parents=True)
+    (base / "backup.info").write_text("backup_label=None\nstatus=DONE\nend_time=2026-12-04 03:15:00+00:00\n"
+                                      "version=170002\nsize=123456\n")
+    wal = database_store / "feeds-db-g1" / "wals" / "0000000100000000" / "000000010000000000000003.gz"
+    wal.parent.mkdir(parents=True)
+    wal.write_bytes(b"wal")
 
     home = tmp_path / "home"
     shutil.copytree(key_home, home / ".config" / "cattle")
@@ -92,12 +104,18 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
     said = rebuild.stdout + rebuild.stderr
     assert rebuild.returncode == 0, f"{said}\n{tier.diagnosis()}"
     assert f"restore the newest Vault snapshot {manifest.id}" in said  # the dry run's plan
+    assert "database: recover generation g1 from base backup 20261204T031500" in said
     for line in ("✓ preflight", "✓ flux", "✓ secrets", "✓ sync", "✓ restore", "✓ reconcile", "✓ verify",
                  "RTO (testing): "):
         assert line in said, f"{line!r} not in the rebuild's output:\n{said}"
     canary = vault.login(vault_addr(), login).secrets.kv.v2.read_secret_version(
         path=vault.CANARY_PATH, mount_point=vault.CANARY_MOUNT, raise_on_deleted_version=True)
     assert canary["data"]["data"]["snapshot"] == manifest.id  # the lost OpenBao's data is back
+    decided = json.loads(tier.plane.kubectl("get", "configmap", "-n", "flux-system", "cattle-bootstrap", "-o",
+                                            "json").stdout)["data"]
+    assert (decided["DB_BOOTSTRAP"], decided["DB_GENERATION"], decided["DB_RECOVERY_GENERATION"]) == (
+        "recovery", "g2", "g1")
+    assert json.loads((database_store / "cattle-generation.json").read_text())["current"] == "g2"  # step 5
     installed = home / ".config" / "cattle" / "age" / "testing.txt"
     assert installed.read_text() == pasted.read_text() and installed.stat().st_mode & 0o777 == 0o600
 
@@ -109,8 +127,6 @@ def test_the_runbooks_total_loss_steps_run_verbatim_on_the_tier(tier: Tier, secr
 
 
 def vault_addr() -> str:
-    import os
-
     return os.environ["CATTLE_VAULT_ADDR_TESTING"]  # the tier's OpenBao (Tier sets it)
 
 
