@@ -331,3 +331,9 @@ def test_latest_typed_on_the_command_line_is_the_newest_snapshot(production: env
     decision = vaultdrill.plan_vault(production, snapshot=typed, store=store, identities=[identity])
     assert (decision.action, decision.snapshot) == ("restore", newest.id)
     assert decision.reason == f"restore the newest Vault snapshot {newest.id}"
+
+
+def test_the_decision_for_latest_given_as_an_equal_string_is_the_newest(production: env.Environment) -> None:
+    catalog = snapshots.Catalog(STORE, "production", valid=(_manifest(1), _manifest(2)))
+    decision = vaultdrill.decide(production, catalog, STORE, snapshot="".join(["lat", "est"]))
+    assert (decision.action, decision.snapshot) == ("restore", _manifest(2).id)
