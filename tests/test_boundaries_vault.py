@@ -337,3 +337,11 @@ def test_the_decision_for_latest_given_as_an_equal_string_is_the_newest(producti
     catalog = snapshots.Catalog(STORE, "production", valid=(_manifest(1), _manifest(2)))
     decision = vaultdrill.decide(production, catalog, STORE, snapshot="".join(["lat", "est"]))
     assert (decision.action, decision.snapshot) == ("restore", _manifest(2).id)
+
+
+def test_only_503_is_called_sealed(production: env.Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway's 504 in front of OpenBao is not a sealed OpenBao: configure goes on and says what OpenBao answers."""
+    monkeypatch.setattr(vault, "health", lambda addr: 504)
+    monkeypatch.setattr(vault, "client", lambda addr, token: pytest.fail(f"reached {addr}"))
+    with pytest.raises(pytest.fail.Exception, match="reached http://bao:8200"):
+        vaultdrill.configure(production, "http://bao:8200", "root", None)
