@@ -192,3 +192,17 @@ def test_only_a_cloudnative_pg_clusters_image_is_checked(store: SchemaStore) -> 
     assert [m for _, m in _problems(store, cluster("postgresql.cnpg.io/v1"), rule="pinning")] == [
         "image 'ghcr.io/cloudnative-pg/postgresql:16' is pinned by tag only (a tag can be re-pushed)"]
     assert _problems(store, cluster("cluster.x-k8s.io/v1beta1"), rule="pinning") == []
+
+
+def test_a_helmreleases_chart_source_or_chart_ref_must_exist(store: SchemaStore) -> None:
+    repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "repo", "namespace": "default"}}
+    assert _problems(store, _helmrelease("1.2.3"), repo, rule="references") == []
+    assert [m for _, m in _problems(store, _helmrelease("1.2.3"), rule="references")] == [
+        "chart.spec.sourceRef HelmRepository default/repo does not exist"]
+    by_ref = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+              "metadata": {"name": "chart", "namespace": "default"},
+              "spec": {"chartRef": {"kind": "OCIRepository", "name": "oci"}}}
+    assert [m for _, m in _problems(store, by_ref, rule="references")] == [
+        "chartRef OCIRepository default/oci does not exist"]
+    assert _problems(store, by_ref, _oci({"tag": "1.2.3"}), rule="references") == []
