@@ -172,6 +172,18 @@ def test_a_named_generation_says_which_newer_one_it_skipped(s3_endpoint: str) ->
         database.recovery_point(store, "staging", database.generations(store), generation=3)
 
 
+def dropped_table_in_testings_store(s3_endpoint: str, root: Path) -> str:
+    """The dropped-table drill's backups copied into testing's own database store (backups.database, a directory
+    under the checkout `root`); returns the target time. Needs PostgreSQL."""
+    _needs_postgres()
+    store, _, target = _dropped_table_drill(s3_endpoint)
+    copy = root / ".cattle" / "backups" / "testing" / "postgres"
+    for name in store.keys(""):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(store.get(name))
+    return target
+
+
 def _dropped_table_drill(s3_endpoint: str) -> tuple[S3Store, str, str]:
     """A real PostgreSQL backed up with barman-cloud to moto: a row in the base backup, a row before the target
     time, then "someone dropped a table" and a row after it, all archived; returns the store, its URL, the target."""
@@ -259,12 +271,7 @@ def test_every_database_task_reads_a_directory_store_as_it_reads_s3(s3_endpoint:
     import re
     import shlex
 
-    _needs_postgres()
-    store, _, target = _dropped_table_drill(s3_endpoint)
-    copy = repo_copy / ".cattle" / "backups" / "testing" / "postgres"  # testing's backups.database
-    for name in store.keys(""):
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        (copy / name).write_bytes(store.get(name))
+    target = dropped_table_in_testings_store(s3_endpoint, repo_copy)
     text = (REPO_ROOT / "docs" / "database.md").read_text()
     block = re.search(r"<!-- local: db-restore -->\n```bash\n(.*?)```", text, re.S)
     assert block is not None

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from cattle.vault import snapshots
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -196,14 +197,9 @@ def test_point_in_time_restore_runs_verbatim(shell: Shell, secrets_repo: Path, s
     runbook's 14:01:30), on a copy of a real barman-cloud store (PostgreSQL: a row in the base backup, a row before
     the target, the table dropped and re-created with a row after it) in testing's own database store: the table
     as it was at the target, both rows before it and none after, in the query's answer and in the dump."""
-    from tests.test_database import _dropped_table_drill, _needs_postgres
+    from tests.test_database import dropped_table_in_testings_store
 
-    _needs_postgres()
-    store, _, target = _dropped_table_drill(s3_endpoint)
-    copy = secrets_repo / ".cattle" / "backups" / "testing" / "postgres"  # testing's backups.database
-    for name in store.keys(""):
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        (copy / name).write_bytes(store.get(name))
+    target = dropped_table_in_testings_store(s3_endpoint, secrets_repo)
     text = script('Point-in-time restore: "someone dropped a table at 14:02"', {}, (
         *SUBSTITUTIONS,
         Substitution("2026-12-04 14:01:30Z", target, "a time between the drill's commits before and after the drop"),
@@ -221,31 +217,36 @@ def test_point_in_time_restore_runs_verbatim(shell: Shell, secrets_repo: Path, s
 
 # --- The age key is lost --------------------------------------------------------------------------------------
 
+def _snapshot_in_testings_store(secrets_repo: Path) -> snapshots.Manifest:
+    """A snapshot of a populated OpenBao with testing's seal key, taken into testing's own Vault store."""
+    from cattle import env as environments
+    from cattle.vault import openbao as vault
+    from cattle.vault import restore as vaultdrill
+    from cattle.vault.server import BaoServer
+    from tests.vaultkit import populate
+
+    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
+    with BaoServer(seal.key_hex, seal.key_id) as server:
+        root = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
+        vault.wait_active(server.addr)
+        populate(vault.client(server.addr, root), login, secrets_per_mount=2)
+        return vaultdrill.backup(environments.load("testing", secrets_repo), server.addr, None)
+
+
 def test_lost_age_key_runs_verbatim(shell: Shell, secrets_repo: Path, tmp_path: Path) -> None:
     """docs/runbook.md "The age key is lost", as written (testing for production; the break-glass identity typed
     into `install /dev/stdin` comes from the shell's stdin): testing's files and a Vault snapshot were encrypted for
     the break-glass key as well (secrets/break-glass.pub, secrets.updatekeys, as docs/secrets.md says); with
     testing's own key gone, secrets.check passes on the break-glass key, secrets.rotate re-keys every file to a new
     key (break-glass still a recipient), and vault.verify still restores the snapshot taken before."""
-    from cattle import env as environments
     from cattle import tools
     from cattle.secrets import files as secrets
     from cattle.secrets.keys import write_new_key
-    from cattle.vault import openbao as vault
-    from cattle.vault import restore as vaultdrill
-    from cattle.vault.server import BaoServer
-    from tests.vaultkit import populate
 
     safe = write_new_key(tmp_path / "safe" / "break-glass.txt")  # the offline copy
     (secrets_repo / "secrets" / "break-glass.pub").write_text(safe.public + "\n")
     assert secrets.update_recipients(secrets_repo, "testing")  # every testing file now opens with break-glass too
-    testing = environments.load("testing", secrets_repo)
-    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
-    with BaoServer(seal.key_hex, seal.key_id) as server:
-        root = vault.client(server.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
-        vault.wait_active(server.addr)
-        populate(vault.client(server.addr, root), login, secrets_per_mount=2)
-        manifest = vaultdrill.backup(testing, server.addr, None)
+    manifest = _snapshot_in_testings_store(secrets_repo)
     assert safe.public in manifest.recipients
 
     keys = shell.home / ".config" / "cattle" / "age"
@@ -300,19 +301,8 @@ def test_total_loss_rehearsal_runs_verbatim(shell: Shell, secrets_repo: Path) ->
     snapshot of its OpenBao in its own store, dr.rehearse ends `testing: READY`. Steps 3 and 4 (the rebuild and
     status) run on the control plane tier (tests/controlplane/test_runbook_total_loss.py), whose stand-in chart
     sources the rehearsal's validate would rightly refuse."""
-    from cattle import env as environments
-    from cattle.vault import openbao as vault
-    from cattle.vault import restore as vaultdrill
-    from cattle.vault.server import BaoServer
-    from tests.vaultkit import populate
 
-    testing = environments.load("testing", secrets_repo)
-    seal, login = vault.seal_material(secrets_repo, "testing"), vault.backup_login(secrets_repo, "testing")
-    with BaoServer(seal.key_hex, seal.key_id) as lost:
-        root = vault.client(lost.addr).sys.initialize(recovery_shares=1, recovery_threshold=1)["root_token"]
-        vault.wait_active(lost.addr)
-        populate(vault.client(lost.addr, root), login, secrets_per_mount=2)
-        manifest = vaultdrill.backup(testing, lost.addr, None)
+    manifest = _snapshot_in_testings_store(secrets_repo)
     proc = shell.run(script("2. Rehearse before you touch anything", {}, SUBSTITUTIONS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "✗" not in proc.stdout and f"snapshot {manifest.id} restored and unsealed, canary present" in proc.stdout
