@@ -107,6 +107,35 @@ def _needs_postgres() -> None:
         pytest.skip("needs Debian's PostgreSQL server (./scripts/setup --test installs it)")
 
 
+def _archiving_primary(source: Postgres) -> Path:
+    """Start `source` as a stock primary archiving its WAL into a directory of its own; returns that directory.
+    CNPG's default max_connections is 100, and recovery aborts on a server with fewer."""
+    archive = source.base / "archive"
+    archive.mkdir()
+    source._own(archive)
+    source.init()
+    source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n"
+                     "max_connections = 100\nmax_locks_per_transaction = 128\n")
+    source.start()
+    return archive
+
+
+def _base_backup(source: Postgres, s3_endpoint: str, destination: str) -> None:
+    """barman-cloud-backup of `source` into the store, as generation g1 of feeds-db."""
+    tools.run([dbverify.barman_cloud("barman-cloud-backup"), "--endpoint-url", s3_endpoint, "-z",
+               "-h", str(source.sockets), "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
+              timeout=300)
+
+
+def _ship_wal(source: Postgres, archive: Path, s3_endpoint: str, destination: str) -> None:
+    """Once `source` has archived every switched segment, upload the archive with barman-cloud-wal-archive."""
+    until(lambda: source.sql("SELECT last_archived_wal IS NOT NULL AND failed_count = 0 "
+                             "FROM pg_stat_archiver") == "t")
+    for wal in sorted(archive.iterdir()):
+        subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
+                        "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+
+
 @pytest.mark.slow
 def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _needs_postgres()
@@ -114,27 +143,14 @@ def test_db_verify_restores_a_real_backup_with_its_wal(s3_endpoint: str, monkeyp
     store = _store(s3_endpoint)
     destination = f"s3://backups/{store.prefix}"
     with Postgres() as source:
-        archive = source.base / "archive"
-        archive.mkdir()
-        source._own(archive)
-        source.init()
-        # A stock primary: CNPG's default max_connections is 100; recovery aborts on a server with fewer.
-        source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n"
-                         "max_connections = 100\nmax_locks_per_transaction = 128\n")
-        source.start()
+        archive = _archiving_primary(source)
         source.sql("CREATE TABLE cattle_canary (id serial PRIMARY KEY, v text NOT NULL)")
         source.sql("INSERT INTO cattle_canary (v) VALUES ('before-backup')")
-        tools.run([dbverify.barman_cloud("barman-cloud-backup"), "--endpoint-url", s3_endpoint, "-z",
-                   "-h", str(source.sockets), "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
-                  timeout=300)
+        _base_backup(source, s3_endpoint, destination)
         source.sql("INSERT INTO cattle_canary (v) VALUES ('after-backup')")
         source.sql("SELECT pg_switch_wal()")
         source.sql("SELECT pg_switch_wal()")
-        until(lambda: source.sql("SELECT last_archived_wal IS NOT NULL AND failed_count = 0 "
-                                 "FROM pg_stat_archiver") == "t")
-        for wal in sorted(archive.iterdir()):
-            subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
-                            "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+        _ship_wal(source, archive, s3_endpoint, destination)
     [data] = [n for n in store.keys("feeds-db-g1/base/") if "/data.tar" in n]
     real = data.split("/")[2]
     store.put("feeds-db-g1/base/29991231T000000/data.tar", b"an upload that never finished")  # no backup.info
@@ -190,18 +206,10 @@ def _dropped_table_drill(s3_endpoint: str) -> tuple[S3Store, str, str]:
     store = _store(s3_endpoint)
     destination = f"s3://backups/{store.prefix}"
     with Postgres() as source:
-        archive = source.base / "archive"
-        archive.mkdir()
-        source._own(archive)
-        source.init()
-        source.configure(f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n"
-                         "max_connections = 100\nmax_locks_per_transaction = 128\n")
-        source.start()
+        archive = _archiving_primary(source)
         source.sql("CREATE TABLE feeds (id serial PRIMARY KEY, v text NOT NULL)")
         source.sql("INSERT INTO feeds (v) VALUES ('in-the-base-backup')")
-        tools.run([dbverify.barman_cloud("barman-cloud-backup"), "--endpoint-url", s3_endpoint, "-z",
-                   "-h", str(source.sockets), "-p", str(source.port), "-U", "postgres", destination, "feeds-db-g1"],
-                  timeout=300)
+        _base_backup(source, s3_endpoint, destination)
         source.sql("INSERT INTO feeds (v) VALUES ('before-the-target')")
         target = source.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
                             "'YYYY-MM-DD HH24:MI:SS.US') || 'Z'")  # after that commit, before the next one
@@ -209,11 +217,7 @@ def _dropped_table_drill(s3_endpoint: str) -> tuple[S3Store, str, str]:
         source.sql("CREATE TABLE feeds (id serial PRIMARY KEY, v text NOT NULL)")
         source.sql("INSERT INTO feeds (v) VALUES ('after-the-target')")
         source.sql("SELECT pg_switch_wal()")
-        until(lambda: source.sql("SELECT last_archived_wal IS NOT NULL AND failed_count = 0 "
-                                 "FROM pg_stat_archiver") == "t")
-        for wal in sorted(archive.iterdir()):
-            subprocess.run([str(dbverify.barman_cloud("barman-cloud-wal-archive")), "--endpoint-url", s3_endpoint,
-                            "-z", destination, "feeds-db-g1", str(wal)], check=True, timeout=120)
+        _ship_wal(source, archive, s3_endpoint, destination)
     return store, destination, target
 
 
