@@ -418,3 +418,18 @@ def test_a_backups_end_in_another_zone_or_without_one_is_compared_in_utc(store: 
     found = database.generations(store)
     assert database.point_in_time(store, "testing", found, T0 + timedelta(minutes=30))[0].backup_id == "east"
     assert database.point_in_time(store, "testing", found, T0 + timedelta(minutes=40))[0].backup_id == "naive"
+
+
+def test_the_newest_base_backup_is_chosen_by_time_not_by_the_text_of_its_end(store: FileStore) -> None:
+    # "05:00+02:00" is 03:00 UTC and sorts after "04:00:00+00:00" as text: the 04:00 UTC backup is the newest
+    store.put("feeds-db-g1/base/east/backup.info", b"status=DONE\nend_time=2026-11-24 05:00:00+02:00\n")
+    store.put("feeds-db-g1/base/utc/backup.info", b"status=DONE\nend_time=2026-11-24 04:00:00+00:00\n")
+    chosen, skipped = database.recovery_point(store, "testing", database.generations(store))
+    assert chosen.backup_id == "utc" and skipped == []
+
+
+def test_a_complete_backup_without_a_readable_end_is_a_doubt_that_stops_the_choice(store: FileStore) -> None:
+    _backup(store, 1, "b1", T0)
+    store.put("feeds-db-g1/base/b2/backup.info", b"status=DONE\nend_time=yesterday\n")
+    with pytest.raises(DatabaseError, match=r"base backup\(s\) b2 of g1 .* no end_time cattle can read"):
+        database.recovery_point(store, "testing", database.generations(store))

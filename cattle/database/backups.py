@@ -171,7 +171,13 @@ def recovery_point(store: Store, env: str, found: dict[int, list[str]],
         raise DatabaseError(f"{env}: {which} g{latest} in {store.url} has no complete "
                             f"base backup ({states})", "inspect the bucket; take a backup of the running "
                             "cluster (./scripts/cattle db.backup), or restore an older generation deliberately")
-    chosen = max(complete, key=lambda b: (b.end_time, b.backup_id))
+    unknown = [b.backup_id for b in complete if _ended(b) is None]
+    if unknown:
+        raise DatabaseError(f"{env}: base backup(s) {', '.join(unknown)} of g{latest} in {store.url} are complete but "
+                            "their backup.info has no end_time cattle can read: which one is newest is a guess",
+                            "inspect those backup.info files; take a new backup (./scripts/cattle db.backup), or "
+                            "remove the broken one deliberately")
+    chosen = max(complete, key=lambda b: (_ended(b), b.backup_id))  # by time, not text: zones may differ
     skipped = [f"newer generation g{g}: generation g{latest} was asked for" for g in sorted(found) if g > latest]
     skipped += [f"newer base backup {b.backup_id} of g{latest}: not complete ({b.status})" for b in backups
                 if b.status != "DONE" and b.backup_id > chosen.backup_id]
