@@ -52,7 +52,8 @@ esac
     step = _pages_step()
     assert set(step["env"]) >= {"GH_TOKEN", "REPOSITORY", "REF_NAME"}
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GH_TOKEN": "t", "REPOSITORY": "o/r", "REF_NAME": ref,
-           "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+           "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+           "RUNNER_TEMP": str(tmp_path)}  # set on every runner; unset, two cases at once shared /pages.err
     result = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr  # never a failure: the page is still attached
     assert f"deploy={deploy}" in output.read_text()
