@@ -100,9 +100,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/secrets/scratch.py": ("tests/test_scratch.py", ""),
     "cattle/secrets/spec.py": ("tests/test_dns.py tests/test_secrets.py -k 'dns or generate or missing_file or "
                                "throwaway or check_catches_planted'", ""),
-    "cattle/secrets/sopsconfig.py": ("tests/test_boundaries_sopsconfig.py tests/test_secrets.py tests/test_boundaries.py "
-                                     "-k 'boundaries_sopsconfig or recipient or rule or own_key or break_glass or "
-                                     "wrong or throwaway'", ""),
+    "cattle/secrets/sopsconfig.py": ("tests/test_boundaries_sopsconfig.py tests/test_secrets.py "
+                                     "tests/test_boundaries.py -k 'boundaries_sopsconfig or recipient or rule or "
+                                     "own_key or break_glass or wrong or throwaway'", ""),
     "cattle/secrets/sopsfile.py": ("tests/test_secrets.py tests/test_boundaries.py -k 'check or tamper or invalid_yaml "
                                    "or round_trip or encrypt or recipient or rotat'", ""),
     "cattle/secrets/files.py": ("tests/test_secrets.py tests/test_scratch.py -k 'generate or missing_file or rotat or "
