@@ -98,8 +98,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/vault/endpoint.py": ("tests/test_baoendpoint.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_adopt.py", ""),
     "cattle/secrets/scratch.py": ("tests/test_scratch.py", ""),
-    "cattle/secrets/spec.py": ("tests/test_dns.py tests/test_secrets.py -k 'dns or generate or missing_file or "
-                               "throwaway or check_catches_planted'", ""),
+    "cattle/secrets/spec.py": ("tests/test_boundaries_spec.py tests/test_dns.py tests/test_secrets.py -k "
+                               "'boundaries_spec or dns or generate or missing_file or throwaway or "
+                               "check_catches_planted'", ""),
     "cattle/secrets/sopsconfig.py": ("tests/test_boundaries_sopsconfig.py tests/test_secrets.py "
                                      "tests/test_boundaries.py -k 'boundaries_sopsconfig or recipient or rule or "
                                      "own_key or break_glass or wrong or throwaway'", ""),
