@@ -104,8 +104,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/secrets/sopsconfig.py": ("tests/test_boundaries_sopsconfig.py tests/test_secrets.py "
                                      "tests/test_boundaries.py -k 'boundaries_sopsconfig or recipient or rule or "
                                      "own_key or break_glass or wrong or throwaway'", ""),
-    "cattle/secrets/sopsfile.py": ("tests/test_secrets.py tests/test_boundaries.py -k 'check or tamper or invalid_yaml "
-                                   "or round_trip or encrypt or recipient or rotat'", ""),
+    "cattle/secrets/sopsfile.py": ("tests/test_boundaries_sopsfile.py tests/test_secrets.py tests/test_boundaries.py "
+                                   "-k 'boundaries_sopsfile or check or tamper or invalid_yaml or round_trip or "
+                                   "encrypt or recipient or rotat'", ""),
     "cattle/secrets/files.py": ("tests/test_secrets.py tests/test_scratch.py -k 'generate or missing_file or rotat or "
                                 "throwaway or encrypt or scratch or check_catches_wrong'", ""),
     # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes

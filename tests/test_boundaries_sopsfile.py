@@ -1,0 +1,100 @@
+"""SOPS files at their edges, with the real sops and age: what counts as a SOPS file (an empty file, two documents,
+a sops block without a MAC or without a recipient), the messages that name the keys tried and the place of a YAML
+error, and several files decrypted at once, each with its own outcome in the order given (issue 32, mutation
+survivors of cattle/secrets/sopsfile.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cattle.errors import SecretsError
+from cattle.secrets import keys, sopsfile
+
+GRAFANA = Path("secrets/testing/grafana-admin.secret.yaml")
+
+
+def _encrypted(root: Path) -> dict[str, object]:
+    return yaml.safe_load((root / GRAFANA).read_text())  # type: ignore[no-any-return]
+
+
+def test_only_one_mapping_with_a_complete_sops_block_is_a_sops_file(secrets_repo: Path) -> None:
+    doc = _encrypted(secrets_repo)
+    block = sopsfile.metadata(secrets_repo / GRAFANA)
+    assert block == doc["sops"] and block is not None and block["mac"]
+    testing = keys.find_identity("testing")
+    assert testing is not None and sopsfile.recipients(secrets_repo / GRAFANA) == [testing.public]
+
+    def written(text: str | bytes) -> Path:
+        path = secrets_repo / "secrets/testing/edge.secret.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return path
+
+    whole = yaml.safe_dump(doc)
+    without_mac = yaml.safe_dump({**doc, "sops": {**doc["sops"], "mac": ""}})  # type: ignore[dict-item]
+    without_age = yaml.safe_dump({**doc, "sops": {**doc["sops"], "age": []}})  # type: ignore[dict-item]
+    assert sopsfile.metadata(written(whole)) == block
+    for text in ("", "---\n", whole + "---\n" + whole, f"- {whole!r}\n", "sops: just text\n", without_mac,
+                 without_age, "kind: Secret\nstringData: {a: [\n", b"\xff\xfe kind: Secret\n"):
+        assert sopsfile.metadata(written(text)) is None, text
+        assert sopsfile.recipients(written(text)) == []
+    assert sopsfile.metadata(secrets_repo / "secrets/testing/absent.secret.yaml") is None
+
+
+def test_a_yaml_error_without_a_place_is_named_without_one(secrets_repo: Path) -> None:
+    relpath = Path("secrets/testing/two.secret.yaml")
+    with pytest.raises(SecretsError) as caught:  # two documents: yamlio says so, with no line to point at
+        sopsfile.encrypt(secrets_repo, relpath, b"kind: Secret\nstringData: {a: b}\n---\nkind: Secret\n")
+    assert caught.value.message == f"{relpath}: not valid YAML"
+    with pytest.raises(SecretsError) as caught:  # the place is 1-based, line and column
+        sopsfile.encrypt(secrets_repo, relpath, b"kind: Secret\nstringData: {a: b\n")
+    assert caught.value.message == f"{relpath}: not valid YAML at line 3, column 1"
+
+
+def test_a_document_that_is_no_mapping_is_not_taken_for_an_encrypted_one(secrets_repo: Path) -> None:
+    relpath = Path("secrets/testing/list.secret.yaml")
+    with pytest.raises(SecretsError) as caught:  # a list holding "sops": sops itself refuses it, not cattle's check
+        sopsfile.encrypt(secrets_repo, relpath, b"- sops\n- kind\n")
+    assert "already SOPS-encrypted" not in caught.value.message
+    assert caught.value.message.startswith(f"sops could not encrypt {relpath} (exit ")
+    assert caught.value.hint == f"run sops by hand to see why: sops encrypt {relpath}"
+    encrypted = sopsfile.encrypt(secrets_repo, relpath, b"kind: Secret\nstringData: {sopsy: value}\n")
+    assert yaml.safe_load(encrypted)["sops"]["mac"]
+
+
+def test_the_keys_tried_and_the_files_recipients_are_named(secrets_repo: Path, tmp_path: Path) -> None:
+    stranger = keys.write_new_key(tmp_path / "stranger.txt")
+    other = keys.write_new_key(tmp_path / "other.txt")
+    testing = keys.find_identity("testing")
+    assert testing is not None
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [stranger, other])
+    assert caught.value.message == (f"none of the keys at hand can decrypt {GRAFANA} (keys tried: {stranger.public}, "
+                                    f"{other.public}; file is for {testing.public})")
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [])
+    assert f"(keys tried: none; file is for {testing.public})" in caught.value.message
+    (secrets_repo / "secrets/testing/plain.secret.yaml").write_text("kind: Secret\nstringData: {a: b}\n")
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, Path("secrets/testing/plain.secret.yaml"), [testing])
+    assert caught.value.message == "secrets/testing/plain.secret.yaml is not SOPS-encrypted"
+
+
+def test_several_files_decrypt_at_once_each_with_its_own_outcome_in_order(secrets_repo: Path) -> None:
+    testing = keys.find_identity("testing")
+    assert testing is not None
+    names = sorted((secrets_repo / "secrets/testing").glob("*.secret.yaml"))
+    relpaths = [p.relative_to(secrets_repo) for p in names]
+    broken = Path("secrets/testing/zz-broken.secret.yaml")
+    (secrets_repo / broken).write_text("kind: Secret\n")
+    asked = [broken, *relpaths[::-1], GRAFANA]
+    found = sopsfile.decrypt_all(secrets_repo, asked, [testing])
+    assert list(found) == [broken, *relpaths[::-1]]  # GRAFANA asked twice: one entry, where first asked
+    assert isinstance(found[broken], SecretsError) and "not SOPS-encrypted" in found[broken].message
+    for relpath in relpaths:
+        plain = found[relpath]
+        assert isinstance(plain, bytes)
+        assert yaml.safe_load(plain)["metadata"]["name"] == relpath.name.removesuffix(".secret.yaml")
+    assert len(relpaths) > sopsfile.DECRYPT_WORKERS  # more files than workers: every one is decrypted
