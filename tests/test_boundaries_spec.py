@@ -6,6 +6,7 @@ cattle/secrets/spec.py)."""
 from __future__ import annotations
 
 import base64
+import datetime
 import string
 from pathlib import Path
 
@@ -147,7 +148,8 @@ def test_the_manifest_of_a_tls_secret_and_of_an_opaque_one(tmp_path: Path) -> No
     values = spec.generate_values(tls)
     cert = x509.load_pem_x509_certificate(values["tls.crt"].encode())
     assert cert.subject.rfc4514_string() == "CN=hooks.acme.io"
-    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 365
+    # valid from 5 minutes before it was made (a clock a little behind) for 365 days (both ends from one `now`)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=365, minutes=5)
     assert values["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert spec.manifest(tls, values) == {
         "apiVersion": "v1", "kind": "Secret",
