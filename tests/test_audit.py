@@ -1,6 +1,7 @@
 """`cattle audit` over objects a real API server wrote (tests/fixtures/audit/live-planted.json: read from the control
 plane tier after a rebuild and real kubectl create, scale, label, annotate, edit and patch) and git's real rendering
-of the testing environment. The tier test (tests/controlplane/test_audit.py) runs the same against a live cluster."""
+of the testing environment. The tier runs the same against a live cluster (tests/controlplane/audit_checks.py,
+after test_rebuild.py's rebuild from nothing)."""
 
 from __future__ import annotations
 

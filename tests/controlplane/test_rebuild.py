@@ -14,6 +14,7 @@ import pytest
 
 from cattle.bootstrap import rebuild as bootstrap
 from cattle.bootstrap.timeline import Timeline
+from tests.controlplane import audit_checks
 from tests.controlplane.conftest import CONTEXT
 from tests.controlplane.tier import GIT, Tier
 
@@ -44,7 +45,10 @@ def _rebuild(tier: Tier, **extra: object) -> Timeline:
     return timeline
 
 
-def test_a_rebuild_from_nothing_reaches_every_flux_object_ready(tier: Tier, secrets_repo: Path) -> None:
+def test_a_rebuild_from_nothing_reaches_every_flux_object_ready_and_the_audit_then_sees_only_what_was_planted(
+        tier: Tier, secrets_repo: Path, tmp_path: Path) -> None:
+    """The rebuild, then `cattle audit` on the cluster it made (tests/controlplane/audit_checks.py): one rebuild for
+    both, the tier's dearest step."""
     timeline = _rebuild(tier)  # the checkout served to the cluster by GitServer (--serve)
     phases = [e.phase for e in timeline.events if not e.phase.startswith("reconcile ")]
     assert phases == ["preflight", "secrets: age key", "cluster", "flux", "secrets", "database", "sync",
@@ -62,6 +66,9 @@ def test_a_rebuild_from_nothing_reaches_every_flux_object_ready(tier: Tier, secr
     # dependsOn: platform-controllers turned Ready only after secrets, apps and platform-configs after it
     ready = {e.phase.removeprefix("reconcile "): e.end for e in timeline.events if e.phase.startswith("reconcile ")}
     assert ready["secrets"] <= ready["platform-controllers"] <= min(ready["apps"], ready["platform-configs"])
+
+    audit_checks.sees_every_class_planted(tier, secrets_repo, tmp_path)
+    audit_checks.says_it_cannot_tell_when_the_cluster_is_unreachable(tier)
 
 
 # What a re-run must leave alone: every object's identity and spec (generation), and the contents of every
