@@ -51,6 +51,9 @@ def test_a_yaml_error_without_a_place_is_named_without_one(secrets_repo: Path) -
     with pytest.raises(SecretsError) as caught:  # the place is 1-based, line and column
         sopsfile.encrypt(secrets_repo, relpath, b"kind: Secret\nstringData: {a: b\n")
     assert caught.value.message == f"{relpath}: not valid YAML at line 3, column 1"
+    with pytest.raises(SecretsError) as caught:  # an odd 0-based line and column: + 1 is no | 1 or ^ 1 there
+        sopsfile.encrypt(secrets_repo, relpath, b"kind: x\n  bad: indent\n")
+    assert caught.value.message == f"{relpath}: not valid YAML at line 2, column 6"
 
 
 def test_a_document_that_is_no_mapping_is_not_taken_for_an_encrypted_one(secrets_repo: Path) -> None:
@@ -98,3 +101,50 @@ def test_several_files_decrypt_at_once_each_with_its_own_outcome_in_order(secret
         assert isinstance(plain, bytes)
         assert yaml.safe_load(plain)["metadata"]["name"] == relpath.name.removesuffix(".secret.yaml")
     assert len(relpaths) > sopsfile.DECRYPT_WORKERS  # more files than workers: every one is decrypted
+
+
+def test_no_sops_key_of_the_users_shell_is_tried_beside_the_keys_given(secrets_repo: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong key must not look right: sops itself would also try $SOPS_AGE_KEY_FILE (a bug until the fourth
+    session: tools.run added the caller's environment back to the one without SOPS_* variables)."""
+    testing = keys.find_identity("testing")
+    assert testing is not None
+    production = Path("secrets/production/grafana-admin.secret.yaml")
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(keys.key_file("production")))
+    monkeypatch.setenv("SOPS_AGE_KEY_CMD", f"cat {keys.key_file('production')}")
+    with pytest.raises(SecretsError, match="none of the keys at hand can decrypt"):
+        sopsfile.decrypt(secrets_repo, production, [testing])
+    assert yaml.safe_load(sopsfile.decrypt(secrets_repo, GRAFANA, [testing]))["kind"] == "Secret"
+
+
+@pytest.fixture
+def fake_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A script in place of sops (tools.find's answer in sopsfile only): the test writes what it does."""
+    script = tmp_path / "fake-sops"
+    monkeypatch.setattr(sopsfile.tools, "find", lambda name: script)
+    return script
+
+
+def _acts(script: Path, body: str) -> None:
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
+def test_a_sops_killed_by_a_signal_has_failed(secrets_repo: Path, fake_sops: Path) -> None:
+    _acts(fake_sops, "kill -KILL $$")  # returncode -9: not 0, and not above it either
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [])
+    assert caught.value.message == f"sops could not decrypt {GRAFANA}: "
+
+
+def test_sops_messages_are_cut_to_their_last_200_or_300_characters(secrets_repo: Path, fake_sops: Path) -> None:
+    tail = "".join(chr(ord("a") + i % 26) for i in range(400))
+    _acts(fake_sops, f"printf '%s' 'MAC mismatch {tail}' >&2; exit 1")
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [])
+    assert caught.value.message == (f"{GRAFANA} is corrupt or was tampered with (MAC check failed): "
+                                    f"{tail[-200:]}")
+    _acts(fake_sops, f"printf '%s' 'something else {tail}' >&2; exit 3")
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [])
+    assert caught.value.message == f"sops could not decrypt {GRAFANA}: {tail[-300:]}"

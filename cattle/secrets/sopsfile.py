@@ -7,6 +7,7 @@ that only the keys passed in are tried (no user-wide key file can make a wrong k
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +32,19 @@ def _sops_env(identities: list[Identity]) -> Iterator[dict[str, str]]:
         yield env
 
 
+SOPS_TIMEOUT = 300  # seconds, as tools.run's
+
+
 def _run(argv: list[str], root: Path, identities: list[Identity], stdin: bytes | None = None) -> bytes:
+    sops = str(tools.find("sops"))
     with _sops_env(identities) as env:
-        proc = tools.run([tools.find("sops"), *argv], input=stdin, env=env, cwd=root, check=False)
+        # subprocess.run, not tools.run: tools.run adds os.environ back to the env it is given, and with it a
+        # SOPS_AGE_KEY_FILE (or _CMD) of the user's shell: a key sops would try beside the ones passed in
+        try:
+            proc = subprocess.run([sops, *argv], input=stdin, env=env, cwd=root, capture_output=True,
+                                  timeout=SOPS_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"sops did not finish within {SOPS_TIMEOUT}s", argv=argv) from exc
     if proc.returncode != 0:
         raise ToolError(proc.stderr.decode(errors="replace").strip(), argv=argv, returncode=proc.returncode,
                         stderr=proc.stderr.decode(errors="replace"))
