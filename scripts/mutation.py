@@ -95,7 +95,10 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/database/ondemand.py": ("tests/test_boundaries_ondemand.py", ""),
     "cattle/dr/history.py": ("tests/test_boundaries_history.py tests/test_audit.py tests/test_report.py", ""),
     "cattle/dr/runnerfacts.py": ("tests/test_boundaries_runnerfacts.py tests/test_runnerfacts.py", ""),
-    "cattle/vault/endpoint.py": ("tests/test_baoendpoint.py", ""),
+    "cattle/vault/endpoint.py": ("tests/test_boundaries_endpoint.py tests/test_baoendpoint.py", ""),
+    "cattle/vault/raftpeers.py": ("tests/test_boundaries_raftpeers.py", ""),
+    "cattle/dr/coldstart.py": ("tests/test_coldstart.py", ""),
+    "cattle/dr/coldchecks.py": ("tests/test_coldstart.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_adopt.py", ""),
     "cattle/secrets/scratch.py": ("tests/test_scratch.py", ""),
     "cattle/secrets/spec.py": ("tests/test_boundaries_spec.py tests/test_dns.py tests/test_secrets.py -k "
