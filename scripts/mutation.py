@@ -110,8 +110,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/secrets/sopsfile.py": ("tests/test_boundaries_sopsfile.py tests/test_secrets.py tests/test_boundaries.py "
                                    "-k 'boundaries_sopsfile or check or tamper or invalid_yaml or round_trip or "
                                    "encrypt or recipient or rotat'", ""),
-    "cattle/secrets/files.py": ("tests/test_secrets.py tests/test_scratch.py -k 'generate or missing_file or rotat or "
-                                "throwaway or encrypt or scratch or check_catches_wrong'", ""),
+    "cattle/secrets/files.py": ("tests/test_boundaries_files.py tests/test_secrets.py tests/test_scratch.py -k "
+                                "'boundaries_files or generate or missing_file or rotat or throwaway or encrypt or "
+                                "scratch or check_catches_wrong'", ""),
     # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes
     "cattle/vault/openbao.py": ("tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
                                 "openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
