@@ -117,7 +117,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/vault/openbao.py": ("tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
                                 "openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
                                 "wrong or another or sealed or unreachable or refused or interrupted or stopped'", ""),
-    "cattle/vault/pending.py": ("tests/test_vault.py -k 'interrupted or refused_restore or stopped or signals'", ""),
+    "cattle/vault/pending.py": ("tests/test_boundaries_pending.py tests/test_vault.py -k 'boundaries_pending or "
+                                "interrupted or refused_restore or stopped or signals'", ""),
     "cattle/vault/setup.py": ("tests/test_vault.py -k 'init_record or configure or interrupted or refused_restore'",
                               ""),
     "cattle/vault/server.py": ("tests/test_vault.py tests/test_baoendpoint.py -k 'port_taken or dead_local or "

@@ -55,6 +55,8 @@ def test_an_unhealthy_node_is_behind_even_at_the_leaders_index_and_the_leader_is
 def test_a_node_without_an_index_is_at_zero() -> None:
     state = _state("a", _node("a", 1), _node("b", None))
     assert raftpeers.behind(state) == ["b (voter, raft index None of 1)"]
+    # a leader at index 0 (none reported): a healthy node without an index has reached it
+    assert raftpeers.behind(_state("a", _node("a", None), _node("b", None))) == []
 
 
 def test_an_index_given_is_waited_for_instead_of_the_leaders() -> None:
