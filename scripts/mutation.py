@@ -100,7 +100,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/dr/coldstart.py": ("tests/test_coldstart.py", ""),
     "cattle/dr/coldchecks.py": ("tests/test_coldstart.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_boundaries_adopt.py tests/test_adopt.py", ""),
-    "cattle/secrets/scratch.py": ("tests/test_scratch.py", ""),
+    "cattle/secrets/scratch.py": ("tests/test_boundaries_scratch.py tests/test_scratch.py", ""),
     "cattle/secrets/spec.py": ("tests/test_boundaries_spec.py tests/test_dns.py tests/test_secrets.py -k "
                                "'boundaries_spec or dns or generate or missing_file or throwaway or "
                                "check_catches_planted'", ""),
