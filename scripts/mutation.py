@@ -123,8 +123,9 @@ MODULES: dict[str, tuple[str, str]] = {
                               "init_record or configure or interrupted or refused_restore'", ""),
     "cattle/vault/server.py": ("tests/test_boundaries_server.py tests/test_vault.py tests/test_baoendpoint.py -k "
                                "'boundaries_server or port_taken or dead_local or baoendpoint or verify_drill'", ""),
-    "cattle/database/postgres.py": ("tests/test_boundaries_database.py tests/test_database.py -k 'primarys or "
-                                    "db_verify or directory_store'", ""),
+    "cattle/database/postgres.py": ("tests/test_boundaries_postgres.py tests/test_boundaries_database.py "
+                                    "tests/test_database.py -k 'boundaries_postgres or primarys or db_verify or "
+                                    "directory_store'", ""),
 }
 
 
