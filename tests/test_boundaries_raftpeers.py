@@ -62,6 +62,8 @@ def test_a_node_without_an_index_is_at_zero() -> None:
 def test_an_index_given_is_waited_for_instead_of_the_leaders() -> None:
     state = _state("a", _node("a", 12), _node("b", 11), _node("c", 10))
     assert raftpeers.behind(state, 11) == ["c (voter, raft index 10 of 11)"]
+    # past the index waited for (the leader moved on, and so did they) is caught up too
+    assert raftpeers.behind(state, 10) == []
     assert raftpeers.behind(state) == ["b (voter, raft index 11 of 12)", "c (voter, raft index 10 of 12)"]
 
 
