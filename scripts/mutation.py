@@ -191,7 +191,10 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
                 keep_a_sample(session, sample)
         started = time.monotonic()
         kept.parent.mkdir(parents=True, exist_ok=True)
-        execute = subprocess.Popen([str(tool), "exec", str(config), str(session)], cwd=copy)
+        # the tests get SIGHUP's default back: a run started under nohup would hand them its ignored SIGHUP, and
+        # test_scratch's SIGHUP case then hangs to its timeout for every mutant, each counted as killed
+        execute = subprocess.Popen([str(tool), "exec", str(config), str(session)], cwd=copy,
+                                   preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         try:
             while True:
                 try:
