@@ -148,9 +148,12 @@ def private_copy(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def test_command(fast: str, slow: str) -> str:
+def test_command(fast: str, slow: str, tmp: Path) -> str:
+    """The mutant's tests, with a temp directory of this run's own: a mutant of cattle.secrets.scratch that sweeps
+    live directories (or any mutant that removes what it should not) must not reach another run's scratch base
+    ($TMPDIR/cattle-scratch-<uid>), as it did once, killing a concurrent test suite's PostgreSQL."""
     command = f"{FAST_PYTEST} {fast}"
-    return f"{command} && {PYTEST} {slow}" if slow else command
+    return f"export TMPDIR={tmp}; " + (f"{command} && {PYTEST} {slow}" if slow else command)
 
 
 def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = None,
@@ -163,13 +166,14 @@ def run(module: str, tool: Path, fast_only: bool = False, sample: int | None = N
     with tempfile.TemporaryDirectory(prefix="cattle-mutation-") as tmp:
         copy = Path(tmp) / "repo"
         private_copy(copy)
+        (Path(tmp) / "tmp").mkdir()
         config = Path(tmp) / "cosmic-ray.toml"
         config.write_text(
             "[cosmic-ray]\n"
             f'module-path = "{module}"\n'
             "timeout = 900.0\n"
             "excluded-modules = []\n"
-            f"test-command = {json.dumps('bash -c ' + json.dumps(test_command(fast, slow)))}\n"
+            f"test-command = {json.dumps('bash -c ' + json.dumps(test_command(fast, slow, Path(tmp) / 'tmp')))}\n"
             '[cosmic-ray.distributor]\nname = "local"\n')
         session = Path(tmp) / "session.sqlite"
         if again:
