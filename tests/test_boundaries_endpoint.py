@@ -4,6 +4,7 @@ target and port, and the restart's deadline to the second (issue 32, boundaries 
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any
@@ -110,7 +111,10 @@ class _Pods:
 
 
 def _pod(uid: str, phase: str) -> dict[str, Any]:
-    return {"metadata": {"name": "openbao-1", "uid": uid}, "status": {"phase": phase}}
+    """Through JSON, as the API answers: the phase an equal string, not the interned literal."""
+    pod: dict[str, Any] = json.loads(json.dumps({"metadata": {"name": "openbao-1", "uid": uid},
+                                                 "status": {"phase": phase}}))
+    return pod
 
 
 @pytest.fixture
@@ -145,6 +149,22 @@ def test_only_a_new_pod_running_counts_as_back(clock: FakeClock, reached: list[f
     assert kube.gets == 5
     assert clock.now == 1004.0  # one second between reads
     assert reached == [60]
+
+
+def test_a_new_pod_in_a_phase_other_than_running_is_not_back(clock: FakeClock, reached: list[float]) -> None:
+    kube = _Pods([_pod("new", phase) for phase in ("Pending", "Unknown", "Succeeded", "Failed", "Running")])
+    _restart(kube, timeout=60)
+    assert kube.gets == 5
+
+
+def test_of_two_pods_listed_the_first_is_restarted_and_its_own_uid_waited_on(clock: FakeClock,
+                                                                          reached: list[float]) -> None:
+    # a failover in progress: both pods still labelled active
+    listed = {"items": [{"metadata": {"name": "openbao-1", "uid": "old"}},
+                        {"metadata": {"name": "openbao-2", "uid": "other"}}]}
+    kube = _Pods([_pod("old", "Running"), _pod("new", "Running")], listed=listed)
+    _restart(kube, timeout=60)
+    assert kube.gets == 2  # the old openbao-1 still Running is not back; the new one is
 
 
 def test_a_pod_that_never_comes_back_fails_after_its_timeout_to_the_second(clock: FakeClock,
