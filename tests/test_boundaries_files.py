@@ -85,6 +85,11 @@ def test_init_refusing_names_how_many_files_and_for_whom(secrets_repo: Path) -> 
         secrets.init(secrets_repo, "testing")
     assert caught.value.message.startswith(f"secrets/testing holds {count} file(s) encrypted for {testing.public}; ")
     assert not keys.key_file("testing").exists()
+    for relpath in secrets.secret_files(secrets_repo, "testing")[1:]:  # one file left: the first is the one named
+        (secrets_repo / relpath).unlink()
+    with pytest.raises(SecretsError) as caught:
+        secrets.init(secrets_repo, "testing")
+    assert caught.value.message.startswith(f"secrets/testing holds 1 file(s) encrypted for {testing.public}; ")
 
 
 def test_init_with_force_warns_about_files_for_another_key(secrets_repo: Path,
@@ -130,6 +135,10 @@ def test_an_edit_that_changes_nothing_leaves_the_file_and_one_that_does_reencryp
     monkeypatch.setenv("EDITOR", _editor(tmp_path, "sed -i 's/admin-user: admin/admin-user: root/' \"$1\""))
     assert secrets.edit(secrets_repo, GRAFANA) is True
     assert yaml.safe_load(secrets.decrypt(secrets_repo, GRAFANA))["stringData"]["admin-user"] == "root"
+    # a change that sorts before the old text ("abc" < "root") is a change too
+    monkeypatch.setenv("EDITOR", _editor(tmp_path, "sed -i 's/admin-user: root/admin-user: abc/' \"$1\""))
+    assert secrets.edit(secrets_repo, GRAFANA) is True
+    assert yaml.safe_load(secrets.decrypt(secrets_repo, GRAFANA))["stringData"]["admin-user"] == "abc"
 
 
 def test_a_throwaway_env_moves_a_stale_key_aside_and_a_kept_env_asks_for_its_own(
