@@ -59,6 +59,14 @@ def test_the_record_for_a_snapshot_is_the_newest_written_strictly_before_it(stor
     assert vaultinit.find(store, "test", [IDENTITY], before="20261204T100000.000000Z-aaaaaa") is None
 
 
+def test_a_newest_record_that_does_not_decrypt_is_named(store: FileStore) -> None:
+    stranger = x25519.Identity.generate()
+    vaultinit.save(store, _record("test", "20261204T130000.000000Z-ffffff"), [str(stranger.to_public())])
+    with pytest.raises(VaultError, match=r"snapshot test\.20261204T130000\.000000Z-ffffff\.openbao-init\.age cannot "
+                                         "be decrypted"):
+        vaultinit.find(store, "test", [IDENTITY])
+
+
 def test_the_root_token_and_recovery_keys_are_not_in_a_records_repr() -> None:
     shown = repr(_record("test", "x"))
     assert "root-test-x" not in shown and "rk-x" not in shown
