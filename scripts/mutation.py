@@ -97,7 +97,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/dr/runnerfacts.py": ("tests/test_boundaries_runnerfacts.py tests/test_runnerfacts.py", ""),
     "cattle/vault/endpoint.py": ("tests/test_boundaries_endpoint.py tests/test_baoendpoint.py", ""),
     "cattle/vault/raftpeers.py": ("tests/test_boundaries_raftpeers.py", ""),
-    "cattle/dr/coldstart.py": ("tests/test_coldstart.py", ""),
+    "cattle/dr/coldstart.py": ("tests/test_boundaries_coldstart.py tests/test_coldstart.py", ""),
     "cattle/dr/coldchecks.py": ("tests/test_boundaries_coldchecks.py tests/test_coldstart.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_boundaries_adopt.py tests/test_adopt.py", ""),
     "cattle/secrets/scratch.py": ("tests/test_boundaries_scratch.py tests/test_scratch.py", ""),
