@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from cattle import env
 from cattle.dr import coldchecks, drill
 from cattle.dr.coldchecks import Before, ColdStartFailed, Outcome
-from cattle.errors import CattleError, PreflightError
+from cattle.errors import CattleError, KubeApiError, PreflightError
+from cattle.kube import Kube
+from cattle.providers.kubeconfig import KubeconfigProvider
 from cattle.vault import endpoint as baoendpoint
 from cattle.vault import openbao as vault
 from tests.test_coldstart import FakeKube, _checks, _Clock, _flux
@@ -189,3 +192,56 @@ def test_a_deployment_without_replicas_asks_for_one_pod(repo_copy: Path) -> None
     checks = _checks(repo_copy, FakeKube(objects), _Clock())
     assert checks._workloads(checks.kube) == {("Deployment", "apps", "none-ready"): False,  # type: ignore[arg-type]
                                               ("Deployment", "apps", "one-ready"): True}
+
+
+def test_more_replicas_ready_than_asked_for_or_none_asked_for_is_ready(repo_copy: Path) -> None:
+    # a rolling update's surge: three pods ready for two replicas; a Deployment scaled to zero has nothing to wait for
+    objects = [_parsed({"kind": "Deployment", "metadata": {"name": name, "namespace": "apps"},
+                        "spec": {"replicas": replicas}, "status": status})
+               for name, replicas, status in (("surge", 2, {"readyReplicas": 3}), ("scaled-to-zero", 0, {}))]
+    checks = _checks(repo_copy, FakeKube(objects), _Clock())
+    assert checks._workloads(checks.kube) == {("Deployment", "apps", "surge"): True,  # type: ignore[arg-type]
+                                              ("Deployment", "apps", "scaled-to-zero"): True}
+
+
+def test_flux_not_ready_before_the_power_cut_names_five_objects(repo_copy: Path) -> None:
+    waiting = []
+    for n in range(6):
+        obj = _flux("Kustomization", f"app-{n}")
+        obj["status"]["conditions"][0].update(status="False", reason="DependencyNotReady", message="waiting")
+        waiting.append(_parsed(obj))
+    with pytest.raises(PreflightError) as refused:
+        _checks(repo_copy, _Nodes({"node-a": True}, waiting), _Clock()).before()
+    assert refused.value.message.count("Kustomization flux-system/app-") == 5
+
+
+class _NoCnpg(FakeKube):
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        if kind == "Cluster":
+            raise KubeApiError("GET /apis/postgresql.cnpg.io/v1/clusters failed: 404\nthe server could not find it")
+        return super().list(api_version, kind, namespace)
+
+
+def test_no_cnpg_served_is_skipped_with_the_first_line_of_the_apis_answer(repo_copy: Path) -> None:
+    checks = _checks(repo_copy, _NoCnpg([]), _Clock())
+    assert checks._databases(checks.kube) == (  # type: ignore[arg-type]
+        [], "the API server serves no CNPG Cluster (GET /apis/postgresql.cnpg.io/v1/clusters failed: 404)")
+
+
+def test_connecting_learns_flux_and_the_cnpg_cluster_kind_from_the_repository(
+        repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    learned: list[list[str]] = []
+    closed: list[str] = []
+
+    class _Learning:
+        def learn_flux(self, objects: list[dict[str, Any]]) -> None:
+            learned.append(sorted({str(o.get("kind")) for o in objects}))
+
+        def close(self) -> None:
+            closed.append("closed")
+    monkeypatch.setattr(Kube, "from_kubeconfig", classmethod(lambda cls, path, context=None: _Learning()))
+    checks = coldchecks.LiveChecks(env.load("testing"), KubeconfigProvider("ctx"), _Clock())  # type: ignore[arg-type]
+    checks._connect()
+    checks._connect()  # a second connection closes the first
+    assert closed == ["closed"]
+    assert learned[1] == ["CustomResourceDefinition"] and len(learned) == 4
