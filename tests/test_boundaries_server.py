@@ -174,3 +174,12 @@ def test_free_ports_are_distinct_loopback_ports() -> None:
     ports = {server.free_port() for _ in range(5)}
     assert all(1024 <= p <= 65535 for p in ports)
     assert os.environ.get("FAKE_BAO_MODE") is None
+
+
+def test_stopping_a_server_never_started_or_already_stopped_does_nothing(bao: Path, tmp_path: Path) -> None:
+    BaoServer(directory=tmp_path / "never").stop()
+    node = BaoServer(directory=tmp_path / "node")
+    node.start()
+    node.stop()
+    node.stop()  # the second stop finds no process
+    assert node.process is None and (tmp_path / "node").is_dir()
