@@ -173,7 +173,7 @@ class _BringUp:
             return record
 
         def restore(environment: object, addr: str, snapshot: str,
-                    restart_active: object = None) -> vault.RestoreReport:
+                    restart_active: object = None, restart_nodes: object = None) -> vault.RestoreReport:
             self.calls.append(f"restore {snapshot}")
             if isinstance(restored, Exception):
                 raise restored

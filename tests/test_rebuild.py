@@ -291,9 +291,10 @@ def test_openbao_is_reached_at_the_flag_then_the_envs_then_the_common_address_el
     monkeypatch.setattr(baoendpoint, "reach",
                         lambda _stack, _forward: ("http://127.0.0.1:18200 (port-forward)", 200))
     monkeypatch.setattr(vaultrestore, "bring_up",
-                        lambda _env, addr, decision, ca, restart: f"{decision} at {addr}, {ca}, {restart}")
+                        lambda _env, addr, decision, ca, restart, nodes:
+                        f"{decision} at {addr}, {ca}, {restart}, {nodes}")
     detail = bootstrap.restore_state(env.load("testing"), (None, None), given, "restored", "CA")  # type: ignore[arg-type]
-    assert detail == f"restored at {used}, CA, None"  # one OpenBao node: nothing to restart after a restore
+    assert detail == f"restored at {used}, CA, None, None"  # one OpenBao node: nothing to restart after a restore
     assert waited == ([] if used.endswith("(port-forward)") else [(used, 300)])  # reach waits on its own
 
 
@@ -312,15 +313,17 @@ def test_several_openbao_nodes_in_the_cluster_get_the_active_pod_restarted_after
 
     monkeypatch.setattr(Kube, "from_kubeconfig", classmethod(lambda cls, path, context: FakeKube()))
     handed: list[object] = []
-    monkeypatch.setattr(vaultrestore, "bring_up", lambda _env, addr, decision, ca, restart: handed.append(restart))
+    monkeypatch.setattr(vaultrestore, "bring_up",
+                        lambda _env, addr, decision, ca, restart, nodes: handed.extend([restart, nodes]))
     staging = env.load("staging")
     assert bootstrap._rendered_facts(staging, None)[2] == 3  # server.ha.replicas of staging's OpenBao release
     bootstrap.restore_state(staging, (None, None), given, "restored", "CA", 3)  # type: ignore[arg-type]
     if given:  # an address given by hand: cattle cannot restart that node (the restore says how, if needed)
-        assert handed == [None]
-    else:
-        [restart] = handed
+        assert handed == [None, None]
+    else:  # the active pod, then the followers still behind (cattle.vault.openbao._every_node)
+        [restart, nodes] = handed
         assert restart.func is baoendpoint.restart_active and closed == [True]  # type: ignore[attr-defined]
+        assert nodes.func is baoendpoint.restart_pods  # type: ignore[attr-defined]
 
 
 KUBECONFIG_TWO_CONTEXTS = """apiVersion: v1

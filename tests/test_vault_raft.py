@@ -92,20 +92,22 @@ def test_a_restore_reaches_every_node_of_a_three_node_raft(how: str, nodes: list
         return vault.restore(active().addr, "production", store, [identity], seal, LOGIN, timeout=30,
                              **extra)  # type: ignore[arg-type]
 
+    def restart_nodes(ids: list[str]) -> str:  # as bootstrap does: delete the named pods, reach the active node
+        for node in nodes:
+            if node.node_id in ids:
+                restarts.append(node.node_id)
+                node.stop(wipe=False)
+                node.start()
+        return active().addr
+
     if how == "bootstrap":  # cattle initialises openbao-0 and restores while the others join it
-        try:
-            report = vault.restore(first.addr, "production", store, [identity], seal, LOGIN,
-                                   restart_active=restart_active)  # bootstrap's own timeout: a busy machine is slow
-        except VaultError as exc:
-            # seen in 1 of 3 runs: a node that joined during the restore stays sealed even after the active node's
-            # restart; cattle must then stop, naming it (never report a restore some nodes do not hold)
-            assert restarts == ["openbao-0"] and "did not catch up" in exc.message
-            stuck = [n for n in nodes[1:] if f"{n.node_id} (" in exc.message]
-            assert stuck and all(_health(n) == 503 for n in stuck), exc.message
-            pytest.xfail(f"{[n.node_id for n in stuck]} stayed sealed after the restart (cattle stopped, naming it)")
+        report = vault.restore(first.addr, "production", store, [identity], seal, LOGIN, restart_active=restart_active,
+                               restart_nodes=restart_nodes)  # bootstrap's own timeout: a busy machine is slow
         until(lambda: len(_servers(active().addr)) == 3)  # a node that joins after the restore
         raftpeers.wait_agree(vault.login(active().addr, LOGIN), active().addr, timeout=60)
-        assert restarts == ["openbao-0"]
+        # the active node always restarts; in about 1 run of 3 a follower that joined while the snapshot was applied
+        # stays behind (a standby at raft index 0 the leader cannot reach) until it restarts too
+        assert restarts[0] == "openbao-0" and set(restarts[1:]) <= {"openbao-1", "openbao-2"}, restarts
     elif how == "by hand":  # vault.restore at an address: cattle cannot restart the node, and says so
         vault.restore(first.addr, "production", store, [identity], seal, LOGIN)  # one node: agrees with itself
         join_the_others()  # nodes joining a node restored from another cluster's snapshot cannot reach it

@@ -37,11 +37,13 @@ def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, s
                   vault_addr: str | None, decision: vaultdrill.VaultDecision, ca_cert: str | None = None,
                   nodes: int = 1) -> str:
     """Bring OpenBao up as the plan decided: restore the snapshot, or initialise a fresh one. In a cluster of
-    several nodes, the active pod is restarted after a restore, so the others can join it (cattle.vault.raftpeers)."""
+    several nodes, the active pod is restarted after a restore, so the others can join it, then any follower still
+    behind (cattle.vault.raftpeers)."""
     with ExitStack() as stack:
         addr = (vault_addr or os.environ.get(f"{VAULT_ADDR_VARIABLE}_{environment.name.upper()}")
                 or os.environ.get(VAULT_ADDR_VARIABLE))
         restart: Callable[[], str] | None = None
+        restart_nodes: Callable[[list[str]], str] | None = None
         if addr:
             vault.wait_ready(addr, 300)
         else:
@@ -50,4 +52,5 @@ def restore_state(environment: env.Environment, kubeconfig: tuple[Path | None, s
             if nodes > 1:
                 kube = stack.enter_context(closing(Kube.from_kubeconfig(*kubeconfig)))
                 restart = functools.partial(baoendpoint.restart_active, stack, kube, forward)
-        return vaultdrill.bring_up(environment, addr, decision, ca_cert, restart)
+                restart_nodes = functools.partial(baoendpoint.restart_pods, stack, kube, forward)
+        return vaultdrill.bring_up(environment, addr, decision, ca_cert, restart, restart_nodes)

@@ -50,16 +50,35 @@ def restart_active(stack: ExitStack, kube: Kube, forward: Forwarder, timeout: fl
                          "kubectl -n openbao get pods --show-labels")
     name, uid = pods[0]["metadata"]["name"], pods[0]["metadata"]["uid"]
     with console.step(f"restarting the active OpenBao pod {name} so it loads the restored raft keyring"):
-        kube.delete("v1", "Pod", name, NAMESPACE)
-        deadline = time.monotonic() + timeout
-        while True:
-            pod = kube.get("v1", "Pod", name, NAMESPACE) or {}
-            if (pod.get("metadata") or {}).get("uid") not in (None, uid) and \
-                    (pod.get("status") or {}).get("phase") == "Running":
-                break
-            if time.monotonic() > deadline:
-                raise VaultError(f"OpenBao pod {name} did not come back Running within {timeout:.0f}s after cattle "
-                                 "restarted it", f"kubectl -n {NAMESPACE} describe pod {name}")
-            time.sleep(1)
+        _restart_pod(kube, name, uid, timeout)
     addr, _ = reach(stack, forward, timeout)
     return addr
+
+
+def restart_pods(stack: ExitStack, kube: Kube, forward: Forwarder, names: list[str], timeout: float = 300) -> str:
+    """Delete the named OpenBao pods (raft followers that did not catch up after a restore: node id = pod name), wait
+    until each runs again, and reach the active node again; returns its address."""
+    for name in names:
+        pod = kube.get("v1", "Pod", name, NAMESPACE)
+        if not pod:
+            raise VaultError(f"raft node {name} is behind, but there is no pod {name} in {NAMESPACE} to restart",
+                             f"kubectl -n {NAMESPACE} get pods; the node id is the pod's name (setNodeId)")
+        with console.step(f"restarting OpenBao pod {name}: its raft node did not catch up with the restore"):
+            _restart_pod(kube, name, pod["metadata"]["uid"], timeout)
+    addr, _ = reach(stack, forward, timeout)
+    return addr
+
+
+def _restart_pod(kube: Kube, name: str, uid: str, timeout: float) -> None:
+    """Delete the pod; return once its StatefulSet's new pod of that name (another uid) is Running."""
+    kube.delete("v1", "Pod", name, NAMESPACE)
+    deadline = time.monotonic() + timeout
+    while True:
+        pod = kube.get("v1", "Pod", name, NAMESPACE) or {}
+        if (pod.get("metadata") or {}).get("uid") not in (None, uid) and \
+                (pod.get("status") or {}).get("phase") == "Running":
+            return
+        if time.monotonic() > deadline:
+            raise VaultError(f"OpenBao pod {name} did not come back Running within {timeout:.0f}s after cattle "
+                             "restarted it", f"kubectl -n {NAMESPACE} describe pod {name}")
+        time.sleep(1)

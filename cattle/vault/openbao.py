@@ -361,7 +361,8 @@ def _unfinished(addr: str, env: str, store: Store, identities: list[Identity]) -
 def restore(addr: str, env: str, store: Store, identities: list[Identity], seal: SealMaterial,
             credentials: Login, snapshot: str = "latest", token: str | None = None, force: bool = False,
             timeout: float = 120, recipients: list[str] | None = None, keep_pending: bool = True,
-            restart_active: Callable[[], str] | None = None) -> RestoreReport:
+            restart_active: Callable[[], str] | None = None,
+            restart_nodes: Callable[[list[str]], str] | None = None) -> RestoreReport:
     """Restore a snapshot onto the OpenBao at `addr` and verify it; see the module docstring for the rules.
 
     Onto a fresh server, the throwaway init's token is kept in the store (encrypted for `recipients`, default the
@@ -370,7 +371,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
 
     `restart_active()` restarts the active node and returns where it answers then: a node restored from another
     cluster's snapshot keeps that cluster's old raft TLS keyring in memory, and nodes joining it cannot reach it
-    until it restarts (cattle.vault.raftpeers); give it for a cluster of more than one node."""
+    until it restarts (cattle.vault.raftpeers); give it for a cluster of more than one node. `restart_nodes(ids)`
+    restarts the named followers still behind after that and returns where the active node answers."""
     started = time.monotonic()
     manifest = snapshots.find(store, env, snapshot)
     if manifest.env != env:
@@ -403,7 +405,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
 
         token, initialised = initialise_fresh(addr, keep), True
     elif manifest.canary and _canary(addr, credentials) == manifest.canary:
-        addr = _every_node(addr, credentials, timeout, restart_active, restarted=False)  # a re-run checks again
+        addr = _every_node(addr, credentials, timeout, restart_active, restarted=False,  # a re-run checks again
+                           restart_nodes=restart_nodes)
         if keep_pending:
             for done in pending.all_of(store, env, identities):
                 if done.snapshot == manifest.id:
@@ -431,7 +434,8 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
         counts = inventory(login(addr, credentials))
         if manifest.counts and counts != manifest.counts:
             raise VaultError(f"restored server holds {counts}, the snapshot recorded {manifest.counts}")
-        addr = _every_node(addr, credentials, timeout, restart_active, restarted=restart_active is not None)
+        addr = _every_node(addr, credentials, timeout, restart_active, restarted=restart_active is not None,
+                           restart_nodes=restart_nodes)
     except VaultError as exc:
         if record is None:
             raise
@@ -446,23 +450,41 @@ def restore(addr: str, env: str, store: Store, identities: list[Identity], seal:
                          initialised_target=initialised, addr=addr)
 
 
+# seconds a follower gets to catch up before cattle restarts it (when it can): a healthy one takes seconds, a stuck
+# one never catches up, and restarting a follower that was only slow costs nothing but its restart
+FOLLOWER_PATIENCE = 60.0
+
+
 def _every_node(addr: str, credentials: Login, timeout: float, restart_active: Callable[[], str] | None,
-                restarted: bool) -> str:
+                restarted: bool, restart_nodes: Callable[[list[str]], str] | None = None) -> str:
     """Make sure every raft node holds what the active node holds; returns where the active node answers.
 
     `restarted`: restart the active node first (after a snapshot was applied). Otherwise it is restarted only
-    when nodes lag behind and a way to restart it was given."""
+    when nodes lag behind and a way to restart it was given. Nodes still behind after that are restarted once
+    through `restart_nodes` (given their node ids, the pod names): a node that joined while the snapshot was being
+    applied keeps the keyring of before and stays behind until it restarts (seen with bao 2.6.2, 1 run in 3)."""
+    patience = min(timeout, FOLLOWER_PATIENCE) if restart_nodes is not None else timeout
     if restarted and restart_active is not None:
         addr = restart_active()
         wait_active(addr, timeout)
     try:
-        raftpeers.wait_agree(login(addr, credentials), addr, timeout)
-    except VaultError:
-        if restarted or restart_active is None:
-            raise
+        raftpeers.wait_agree(login(addr, credentials), addr, patience)
+        return addr
+    except raftpeers.NodesBehind as behind:
+        lagging = behind
+    if not restarted and restart_active is not None:
         addr = restart_active()
         wait_active(addr, timeout)
-        raftpeers.wait_agree(login(addr, credentials), addr, timeout)
+        try:
+            raftpeers.wait_agree(login(addr, credentials), addr, patience)
+            return addr
+        except raftpeers.NodesBehind as behind:
+            lagging = behind
+    if restart_nodes is None or not lagging.nodes:
+        raise lagging
+    addr = restart_nodes(lagging.nodes)
+    wait_active(addr, timeout)
+    raftpeers.wait_agree(login(addr, credentials), addr, timeout)
     return addr
 
 

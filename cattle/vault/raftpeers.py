@@ -35,6 +35,23 @@ def behind(state: dict[str, Any], index: int | None = None) -> list[str]:
                                                                or int(s.get("last_index") or 0) < wanted)]
 
 
+class NodesBehind(VaultError):
+    """Raft nodes that did not catch up with the leader in time; `nodes` are their node ids (the pod names)."""
+
+    def __init__(self, message: str, hint: str, nodes: list[str]) -> None:
+        super().__init__(message, hint)
+        self.nodes = nodes
+
+
+def lagging_ids(state: dict[str, Any], index: int | None = None) -> list[str]:
+    """The node ids behind() describes, in the same order."""
+    servers = state.get("servers") or {}
+    leader = servers.get(state.get("leader")) or {}
+    wanted = leader_index(state) if index is None else index
+    return [str(s.get("id")) for s in servers.values() if s is not leader and (
+        not s.get("healthy") or int(s.get("last_index") or 0) < wanted)]
+
+
 def wait_agree(client: Any, addr: str, timeout: float = 120, poll: float = 1.0) -> int:
     """Wait until every raft node is healthy at the leader's index; returns how many nodes there are. Says so and
     returns 0 when the login may not read the autopilot state (a snapshot of a cluster configured before cattle
@@ -56,10 +73,12 @@ def wait_agree(client: Any, addr: str, timeout: float = 120, poll: float = 1.0) 
         if not lagging:
             return len(state["servers"])
         if time.monotonic() > deadline:
-            raise VaultError(f"the snapshot applied on the active node {addr}, but raft nodes did not catch up within "
+            raise NodesBehind(f"the snapshot applied on the active node {addr}, but raft nodes did not catch up within "
                              f"{timeout:.0f}s: {', '.join(lagging)}; the active node keeps the "
                              "raft TLS keyring of the cluster it ran before the snapshot in memory, so the other nodes "
                              "cannot join it or stay sealed, and after a failover the cluster would have no quorum",
-                             "restart the active node (kubectl -n openbao delete pod -l openbao-active=true) and run "
-                             "the restore again: it finds the snapshot applied and checks every node again")
+                             "restart the active node (kubectl -n openbao delete pod -l openbao-active=true), then "
+                             "the nodes named here (kubectl -n openbao delete pod NAME), and run the restore again: it "
+                             "finds the snapshot applied and checks every node again",
+                             lagging_ids(state, index) if state.get("servers") else [])
         time.sleep(poll)

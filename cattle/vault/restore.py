@@ -90,12 +90,14 @@ def backup(env: Environment, addr: str | None = None, store_url: str | None = No
 
 def restore(env: Environment, addr: str | None = None, store_url: str | None = None, snapshot: str = "latest",
             force: bool = False, token: str | None = None,
-            restart_active: Callable[[], str] | None = None) -> vault.RestoreReport:
+            restart_active: Callable[[], str] | None = None,
+            restart_nodes: Callable[[list[str]], str] | None = None) -> vault.RestoreReport:
     root = env.root
     return vault.restore(address(addr), env.name, store_for(env, store_url), keys.decryption_identities(env.name),
                          vault.seal_material(root, env.name), vault.backup_login(root, env.name), snapshot,
                          token or os.environ.get("VAULT_TOKEN"), force,
-                         recipients=sopsconfig.required_recipients(root, env.name), restart_active=restart_active)
+                         recipients=sopsconfig.required_recipients(root, env.name), restart_active=restart_active,
+                         restart_nodes=restart_nodes)
 
 
 def verify(env: Environment, store_url: str | None = None, snapshot: str = "latest",
@@ -268,13 +270,15 @@ def plan_vault(env: Environment, allow_empty: bool = False, snapshot: str = "lat
 
 
 def bring_up(env: Environment, addr: str, decision: VaultDecision, kubernetes_ca_cert: str | None = None,
-             restart_active: Callable[[], str] | None = None) -> str:
+             restart_active: Callable[[], str] | None = None,
+             restart_nodes: Callable[[list[str]], str] | None = None) -> str:
     """Make the env's OpenBao serve the platform as decided; returns what was done (never a secret).
 
     The decided snapshot is restored; or a fresh OpenBao is initialised (its init record kept in the store,
     cattle.vault.setup) and snapshotted at once, so the next rebuild restores it. Either way the platform's
     configuration (external-secrets' Kubernetes auth) is ensured with the root token of the record that applies.
-    `restart_active` restarts the active node after a restore (a cluster of several nodes, cattle.vault.raftpeers).
+    `restart_active` restarts the active node after a restore (a cluster of several nodes, cattle.vault.raftpeers),
+    `restart_nodes` the followers still behind after that.
     """
     if decision.action == "refuse":
         raise VaultError(decision.reason, decision.hint)
@@ -284,7 +288,7 @@ def bring_up(env: Environment, addr: str, decision: VaultDecision, kubernetes_ca
     live = vault.health(addr) != 501  # initialised before this run: a re-run on a serving env must not break it
     if latest is not None:
         try:
-            report = restore(env, addr, snapshot=latest, restart_active=restart_active)
+            report = restore(env, addr, snapshot=latest, restart_active=restart_active, restart_nodes=restart_nodes)
             addr = report.addr or addr  # the active node may answer elsewhere after a restart
         except VaultInUse:
             if not live:
