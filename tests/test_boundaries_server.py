@@ -7,7 +7,9 @@ tails, the seal key file 0600, no VAULT_/BAO_ variable handed to the server, and
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,6 +42,9 @@ if mode.startswith("exit"):
     sys.exit(3)
 if mode == "silent":
     time.sleep(600)
+if mode == "stubborn":
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
@@ -112,6 +117,7 @@ def test_a_server_that_exits_is_named_with_this_starts_log_only(bao: Path, tmp_p
     node = BaoServer(directory=tmp_path / "node")
     with pytest.raises(VaultError, match=r"bao server exited with 3: x+ the end of start 1\n$"):
         node.start()
+    assert node.log_tail() == "x" * 300 + " the end of start 1\n"  # the whole log, from its first character
     assert _starts(bao) == 1  # not retried
     with pytest.raises(VaultError, match="exited with 3") as second:
         node.start()
@@ -183,3 +189,21 @@ def test_stopping_a_server_never_started_or_already_stopped_does_nothing(bao: Pa
     node.stop()
     node.stop()  # the second stop finds no process
     assert node.process is None and (tmp_path / "node").is_dir()
+
+
+def test_a_server_that_ignores_sigterm_is_killed(bao: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_BAO_MODE", "stubborn")
+    node = BaoServer(directory=tmp_path / "node")
+    node.start()
+    process = node.process
+    assert process is not None
+    ticks = iter(range(0, 10_000, 4))  # the 10 s wait for SIGTERM passes in fake seconds, 4 a look
+    monkeypatch.setattr(subprocess, "_time", lambda: float(next(ticks)))
+    try:
+        node.stop()
+    finally:
+        monkeypatch.undo()
+        if process.poll() is None:  # left running by a failed stop: not this test's to leave behind
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
