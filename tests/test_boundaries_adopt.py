@@ -79,8 +79,15 @@ def test_files_are_restored_when_the_environments_no_longer_load(repo_copy: Path
     with pytest.raises(ConfigError):
         adopt.write_files(repo_copy, adopt.Settings(**{**GOOD.__dict__, "providers": {"staging": "nonsense"}}))
     assert {p: p.read_bytes() for p in (repo_copy / "clusters").glob("*/*.yaml")} == before
-    written = adopt.write_files(repo_copy, adopt.Settings(**{**GOOD.__dict__, "contexts": {"staging": "acme-st"}}))
+    # a file of the env's own beside environment.yaml, with a `context` of its own: not the cluster's
+    settings = repo_copy / "clusters" / "staging" / "app-settings.yaml"
+    settings.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-settings\ndata:\n  context: blue\n"
+                        "  provider: green\n")
+    written = adopt.write_files(repo_copy, adopt.Settings(**{**GOOD.__dict__, "contexts": {"staging": "acme-st"},
+                                                             "providers": {"staging": "kubeconfig"}}))
     assert "clusters/staging/environment.yaml" in written and "README.md" not in written  # not on GitHub
+    assert "clusters/staging/app-settings.yaml" not in written
+    assert settings.read_text().endswith("data:\n  context: blue\n  provider: green\n")
     assert env.load("staging", repo_copy).kube_context == "acme-st"
     assert adopt.write_files(repo_copy, GOOD) == []  # nothing left to change
 

@@ -29,12 +29,15 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
 @pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    yield child
-    if child.poll() is None:
-        child.kill()
-    child.wait()
+def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two child processes that wait on their stdin (killed at the end if still there)."""
+    children = [subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+                for _ in range(2)]
+    yield children
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
 
 
 def _unowned(name: str, record: object | None, age: float = 0) -> Path:
@@ -77,7 +80,8 @@ def test_a_directory_without_a_readable_record_is_left_for_its_hour_of_grace_the
     assert young.exists() and unreadable.exists()
 
 
-def test_what_is_swept_and_what_is_kept(private_tmp: Path, sleeper: subprocess.Popen[bytes]) -> None:
+def test_what_is_swept_and_what_is_kept(private_tmp: Path, sleepers: list[subprocess.Popen[bytes]]) -> None:
+    sleeper, bystander = sleepers
     owned = scratch.directory("i-owned")  # first: making one sweeps too
     mine = os.getpid()
     started = scratch._start_time(mine)
@@ -90,11 +94,12 @@ def test_what_is_swept_and_what_is_kept(private_tmp: Path, sleeper: subprocess.P
     serving = _unowned("f-serving", {"owner": 2 ** 22 + 1, "owner_start": "1", "processes": [
         [sleeper.pid, scratch._start_time(sleeper.pid)]]})
     other_pid = _unowned("g-other", {"owner": 2 ** 22 + 1, "owner_start": "1", "processes": [
-        [mine, "1"]]})  # a pid reused since: never killed
+        [bystander.pid, "1"]]})  # a pid reused since by another process: never killed
     (scratch.base() / "h-a-file").write_text("not a directory")
     assert scratch.sweep() == [old, reused, gone, serving, other_pid]
     assert young.exists() and alive.exists() and owned.exists() and (scratch.base() / "h-a-file").exists()
-    assert sleeper.wait() != 0  # stopped: its scratch directory's owner was gone
+    assert sleeper.poll() is not None  # stopped (sweep waited for it): its scratch directory's owner was gone
+    assert bystander.poll() is None and scratch._start_time(bystander.pid) is not None
 
 
 def test_files_are_overwritten_before_removal_but_not_what_a_symlink_points_at(private_tmp: Path) -> None:
