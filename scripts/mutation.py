@@ -114,8 +114,8 @@ MODULES: dict[str, tuple[str, str]] = {
                                 "'boundaries_files or generate or missing_file or rotat or throwaway or encrypt or "
                                 "scratch or check_catches_wrong'", ""),
     # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes
-    "cattle/vault/openbao.py": ("tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
-                                "openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
+    "cattle/vault/openbao.py": ("tests/test_boundaries_openbao.py tests/test_boundaries_vault.py "
+                                "tests/test_boundaries.py -k 'boundaries_vault or openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
                                 "wrong or another or sealed or unreachable or refused or interrupted or stopped'", ""),
     "cattle/vault/pending.py": ("tests/test_boundaries_pending.py tests/test_vault.py -k 'boundaries_pending or "
                                 "interrupted or refused_restore or stopped or signals'", ""),

@@ -1,0 +1,197 @@
+"""OpenBao's client side at its edges, with requests and hvac answered by stand-ins on fake time (no `bao server`):
+the health code as the server gives it and an unreachable address named, the waits for an active or ready server to
+their deadlines, a just-enabled KV v2 mount retried only while it upgrades, KV secrets counted through folders, and
+what the inventory counts (issue 32, boundaries of cattle/vault/openbao.py, whose other tests run real servers)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from hvac.exceptions import InvalidPath, InvalidRequest
+
+from cattle.errors import VaultError
+from cattle.vault import openbao as vault
+from tests.waiting import FakeClock
+
+ADDR = "http://127.0.0.1:18200"
+
+
+class _Answer:
+    def __init__(self, status_code: int, body: Any = None) -> None:
+        self.status_code = status_code
+        self.body = body
+
+    def json(self) -> Any:
+        if isinstance(self.body, Exception):
+            raise self.body
+        return self.body
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock(start=1000.0)
+    monkeypatch.setattr(time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    return fake
+
+
+class _Server:
+    """requests.get stood in: the answers given in turn (the last one repeated; an exception is raised), each health
+    code a fresh int as parsed from a status line; every URL and timeout asked recorded."""
+
+    def __init__(self) -> None:
+        self.given: list[Any] = [200]
+        self.asked: list[tuple[str, float]] = []
+
+    def get(self, url: str, timeout: float) -> _Answer:
+        self.asked.append((url, timeout))
+        answer = self.given[min(len(self.asked), len(self.given)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer if isinstance(answer, _Answer) else _Answer(int(str(answer)))
+
+
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> _Server:
+    server = _Server()
+    monkeypatch.setattr(requests, "get", server.get)
+    return server
+
+
+def _set(answers: _Server, *codes: Any) -> list[tuple[str, float]]:
+    answers.given, answers.asked = list(codes), []
+    return answers.asked
+
+
+def test_health_is_the_code_of_the_health_endpoint_asked_with_five_seconds(answers: _Server) -> None:
+    asked = _set(answers, 429)
+    assert vault.health(ADDR) == 429
+    assert asked == [(ADDR + "/v1/sys/health?uninitcode=501&sealedcode=503&standbycode=429&perfstandbycode=429", 5)]
+
+
+def test_an_unreachable_address_is_named_with_what_went_wrong(answers: _Server) -> None:
+    _set(answers, requests.ConnectionError("refused"))
+    with pytest.raises(VaultError, match=r"OpenBao at http://127\.0\.0\.1:18200 is unreachable: ConnectionError"):
+        vault.health(ADDR)
+
+
+def test_waiting_for_the_active_node_polls_every_fifth_of_a_second_to_its_deadline(answers: _Server,
+                                                                                   clock: FakeClock) -> None:
+    asked = _set(answers, 429, 429, 200)
+    vault.wait_active(ADDR, timeout=5)
+    assert len(asked) == 3 and clock.now == pytest.approx(1000.4)
+    asked = _set(answers, 429)
+    with pytest.raises(VaultError, match=r"did not become active within 1s \(health 429\)"):
+        vault.wait_active(ADDR, timeout=1)
+    assert len(asked) == 5  # at 0, 0.2, 0.4, 0.6, 0.8 s: not at 1 s, the deadline
+
+
+def test_waiting_for_the_active_node_is_a_minute_by_default(answers: _Server, clock: FakeClock) -> None:
+    _set(answers, 503)
+    with pytest.raises(VaultError, match="within 60s"):
+        vault.wait_active(ADDR)
+    assert clock.now == pytest.approx(1060.0)
+
+
+def test_waiting_until_ready_takes_an_unreachable_server_for_not_yet(answers: _Server, clock: FakeClock) -> None:
+    asked = _set(answers, requests.ConnectionError("refused"), 503, 501)
+    assert vault.wait_ready(ADDR, 30) == 501
+    assert len(asked) == 3 and clock.now == 1002.0  # a second between looks
+    asked = _set(answers, 429)
+    assert vault.wait_ready(ADDR, 30, accept=(200, 429)) == 429
+    _set(answers, requests.ConnectionError("refused"))
+    with pytest.raises(VaultError, match=r"did not come up within 3s \(health 0\)"):
+        vault.wait_ready(ADDR, 3)
+    _set(answers, 429)
+    with pytest.raises(VaultError, match=r"did not come up within 2s \(health 429\)"):
+        vault.wait_ready(ADDR, 2)  # a standby is neither active nor waiting for initialisation
+
+
+UPGRADING = InvalidRequest("Upgrading from non-versioned to versioned data. This backend will be unavailable for a "
+                           "brief period and will resume service shortly.")
+
+
+def test_a_kv_mount_is_retried_only_while_it_upgrades_and_only_to_its_deadline(clock: FakeClock) -> None:
+    tries: list[float] = []
+
+    def upgrading_twice() -> str:
+        tries.append(clock.now)
+        if len(tries) < 3:
+            raise UPGRADING
+        return "read"
+    assert vault.retry_upgrading(upgrading_twice) == "read"
+    assert tries == [1000.0, 1000.2, pytest.approx(1000.4)]
+
+    def refused() -> str:
+        raise InvalidRequest("permission denied")
+    with pytest.raises(InvalidRequest, match="permission denied"):
+        vault.retry_upgrading(refused)
+
+    def upgrading() -> str:
+        raise UPGRADING
+    started = clock.now
+    with pytest.raises(InvalidRequest, match="Upgrading"):
+        vault.retry_upgrading(upgrading)
+    assert 15.0 < clock.now - started <= 15.2 + 1e-9  # 15 s by default, then once more past it
+
+
+class _KV:
+    def __init__(self, tree: dict[str, list[str]]) -> None:
+        self.tree = tree
+
+    def list_secrets(self, path: str, mount_point: str) -> dict[str, Any]:
+        if path not in self.tree:
+            raise InvalidPath("no such path")
+        return {"data": {"keys": self.tree[path]}}
+
+
+class _Client:
+    def __init__(self, mounts: dict[str, Any], v2: dict[str, list[str]], v1: dict[str, list[str]]) -> None:
+        class Secrets:
+            class kv:
+                pass
+        self.secrets = Secrets()
+        self.secrets.kv.v2 = _KV(v2)  # type: ignore[attr-defined]
+        self.secrets.kv.v1 = _KV(v1)  # type: ignore[attr-defined]
+        outer_mounts = mounts
+
+        class Sys:
+            def list_mounted_secrets_engines(self) -> dict[str, Any]:
+                return {"data": outer_mounts}
+
+            def list_auth_methods(self) -> dict[str, Any]:
+                return {"data": {"token/": {}, "userpass/": {}}}
+
+            def list_acl_policies(self) -> dict[str, Any]:
+                return {"data": {"keys": ["default", "root", "cattle-backup"]}}
+        self.sys = Sys()
+
+
+def test_the_inventory_counts_kv_secrets_through_folders_in_either_kv_version() -> None:
+    mounts = {"secret/": {"type": "kv", "options": {"version": "2"}},
+              "old/": {"type": "kv", "options": None},  # KV version 1: no options
+              "empty/": {"type": "kv", "options": {"version": "2"}},
+              "transit/": {"type": "transit"}, "sys/": {"type": "system"}, "identity/": {"type": "identity"},
+              "cubbyhole/": {"type": "cubbyhole"}, "request_id": "not a mount"}
+    v2 = {"": ["apps/", "top"], "apps/": ["a", "b", "deeper/"], "apps/deeper/": ["c"]}
+    v1 = {"": ["x", "y/"], "y/": ["z"]}
+    assert vault.inventory(_Client(mounts, v2, v1)) == {  # type: ignore[arg-type]
+        "kv_secrets": 4 + 2 + 4, "secret_engines": 4, "auth_methods": 2, "policies": 3}
+
+
+def test_counts_are_described_in_words() -> None:
+    assert vault.describe_counts({"kv_secrets": 3, "auth_methods": 2}) == "3 kv secrets, 2 auth methods"
+
+
+def test_the_version_is_the_health_endpoints_or_unknown(answers: _Server) -> None:
+    _set(answers, _Answer(200, {"version": "2.4.1"}))
+    assert vault._version(ADDR) == "2.4.1"
+    _set(answers, _Answer(200, {}))
+    assert vault._version(ADDR) == "unknown"
+    _set(answers, _Answer(502, ValueError("not JSON")))
+    assert vault._version(ADDR) == "unknown"
+    _set(answers, requests.ConnectionError("refused"))
+    assert vault._version(ADDR) == "unknown"
