@@ -5,6 +5,7 @@ survivors of cattle/secrets/sopsfile.py)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,23 @@ def test_sops_messages_are_cut_to_their_last_200_or_300_characters(secrets_repo:
     with pytest.raises(SecretsError) as caught:
         sopsfile.decrypt(secrets_repo, GRAFANA, [])
     assert caught.value.message == f"sops could not decrypt {GRAFANA}: {tail[-300:]}"
+
+
+def test_sops_gets_300_seconds_and_one_that_takes_longer_has_failed(secrets_repo: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """As tools.run's deadline (on no clock: the run that would overrun is told so by subprocess)."""
+    given: list[float] = []
+    real_run = subprocess.run
+    sops = str(sopsfile.tools.find("sops"))
+
+    def overrunning(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        if argv[0] != sops:  # any other program runs as it would
+            return real_run(argv, **kwargs)  # type: ignore[call-overload,no-any-return]
+        given.append(float(kwargs["timeout"]))  # type: ignore[arg-type]
+        raise subprocess.TimeoutExpired(argv, float(kwargs["timeout"]))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess, "run", overrunning)
+    with pytest.raises(SecretsError) as caught:
+        sopsfile.decrypt(secrets_repo, GRAFANA, [])
+    assert caught.value.message == f"sops could not decrypt {GRAFANA}: sops did not finish within 300s"
+    assert given == [300]
