@@ -95,8 +95,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "cattle/database/ondemand.py": ("tests/test_boundaries_ondemand.py", ""),
     "cattle/dr/history.py": ("tests/test_boundaries_history.py tests/test_audit.py tests/test_report.py", ""),
     "cattle/dr/runnerfacts.py": ("tests/test_boundaries_runnerfacts.py tests/test_runnerfacts.py", ""),
-    "cattle/vault/endpoint.py": ("tests/test_boundaries_endpoint.py tests/test_baoendpoint.py", ""),
-    "cattle/vault/raftpeers.py": ("tests/test_boundaries_raftpeers.py", ""),
+    "cattle/vault/endpoint.py": ("tests/test_boundaries_endpoint.py tests/test_raft_followers.py "
+                                 "tests/test_baoendpoint.py", ""),
+    "cattle/vault/raftpeers.py": ("tests/test_boundaries_raftpeers.py tests/test_raft_followers.py", ""),
     "cattle/dr/coldstart.py": ("tests/test_boundaries_coldstart.py tests/test_coldstart.py", ""),
     "cattle/dr/coldchecks.py": ("tests/test_boundaries_coldchecks.py tests/test_coldstart.py", ""),
     "cattle/secrets/adopt.py": ("tests/test_boundaries_adopt.py tests/test_adopt.py", ""),
@@ -114,9 +115,11 @@ MODULES: dict[str, tuple[str, str]] = {
                                 "'boundaries_files or generate or missing_file or rotat or throwaway or encrypt or "
                                 "scratch or check_catches_wrong'", ""),
     # these start real OpenBao servers and PostgreSQL for most of their tests: a mutant they miss costs minutes
-    "cattle/vault/openbao.py": ("tests/test_boundaries_openbao.py tests/test_boundaries_vault.py "
-                                "tests/test_boundaries.py -k 'boundaries_vault or openbao' && " + PYTEST + " tests/test_vault.py -k 'total_loss or damaged or "
-                                "wrong or another or sealed or unreachable or refused or interrupted or stopped'", ""),
+    "cattle/vault/openbao.py": ("tests/test_boundaries_openbao.py tests/test_raft_followers.py "
+                                "tests/test_boundaries_vault.py tests/test_boundaries.py -k 'boundaries_vault or "
+                                "openbao or raft_followers' && " + PYTEST + " tests/test_vault.py -k 'total_loss or "
+                                "damaged or wrong or another or sealed or unreachable or refused or interrupted or "
+                                "stopped'", ""),
     "cattle/vault/pending.py": ("tests/test_boundaries_pending.py tests/test_vault.py -k 'boundaries_pending or "
                                 "interrupted or refused_restore or stopped or signals'", ""),
     "cattle/vault/setup.py": ("tests/test_boundaries_setup.py tests/test_vault.py -k 'boundaries_setup or "
