@@ -144,9 +144,10 @@ class _KV:
         self.tree = tree
 
     def list_secrets(self, path: str, mount_point: str) -> dict[str, Any]:
-        if path not in self.tree:
+        """The tree's paths are `mount/path`; a mount holding nothing answers 404, as OpenBao does."""
+        if f"{mount_point}/{path}" not in self.tree:
             raise InvalidPath("no such path")
-        return {"data": {"keys": self.tree[path]}}
+        return {"data": {"keys": self.tree[f"{mount_point}/{path}"]}}
 
 
 class _Client:
@@ -177,10 +178,10 @@ def test_the_inventory_counts_kv_secrets_through_folders_in_either_kv_version() 
               "empty/": {"type": "kv", "options": {"version": "2"}},
               "transit/": {"type": "transit"}, "sys/": {"type": "system"}, "identity/": {"type": "identity"},
               "cubbyhole/": {"type": "cubbyhole"}, "request_id": "not a mount"}
-    v2 = {"": ["apps/", "top"], "apps/": ["a", "b", "deeper/"], "apps/deeper/": ["c"]}
-    v1 = {"": ["x", "y/"], "y/": ["z"]}
+    v2 = {"secret/": ["apps/", "top"], "secret/apps/": ["a", "b", "deeper/"], "secret/apps/deeper/": ["c"]}
+    v1 = {"old/": ["x", "y/"], "old/y/": ["z"]}
     assert vault.inventory(_Client(mounts, v2, v1)) == {  # type: ignore[arg-type]
-        "kv_secrets": 4 + 2 + 4, "secret_engines": 4, "auth_methods": 2, "policies": 3}
+        "kv_secrets": 4 + 2 + 0, "secret_engines": 4, "auth_methods": 2, "policies": 3}
 
 
 def test_counts_are_described_in_words() -> None:
