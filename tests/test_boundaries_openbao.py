@@ -15,6 +15,7 @@ from hvac.exceptions import InvalidPath, InvalidRequest
 
 from cattle.errors import VaultError
 from cattle.vault import openbao as vault
+from cattle.vault import snapshots
 from tests.waiting import FakeClock
 
 ADDR = "http://127.0.0.1:18200"
@@ -205,3 +206,66 @@ def test_a_seal_keys_fingerprint_is_the_first_16_hex_digits_of_its_sha256() -> N
     assert vault.SealMaterial(key).fingerprint == hashlib.sha256(bytes.fromhex(key)).hexdigest()[:16]
     assert vault.SealMaterial(key).fingerprint == "ec4916dd28fc4c10"
     assert key not in repr(vault.SealMaterial(key))
+
+
+class _Restoring:
+    """apply_snapshot's OpenBao stood in: the snapshot handed over, applied from the given look on, on fake time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, clock: FakeClock, applied_from: int) -> None:
+        self.calls: list[str] = []
+        self.looks = 0
+        self.applied_from = applied_from
+        restoring = self
+
+        class Sys:
+            def restore_raft_snapshot(self, plaintext: bytes) -> None:
+                restoring.calls.append(f"restore {len(plaintext)} bytes")
+
+        class Client:
+            sys = Sys()
+        monkeypatch.setattr(vault, "client", lambda addr, token=None: Client())
+        monkeypatch.setattr(vault, "_alive", lambda addr: None)
+        monkeypatch.setattr(vault, "health", lambda addr: 503)
+        monkeypatch.setattr(vault, "wait_active", lambda addr, timeout: self.calls.append(f"active {timeout}"))
+
+    def applied(self) -> bool:
+        self.looks += 1
+        return self.looks >= self.applied_from
+
+
+def test_a_snapshot_is_waited_on_every_quarter_second_until_it_applied(monkeypatch: pytest.MonkeyPatch,
+                                                                        clock: FakeClock) -> None:
+    bao = _Restoring(monkeypatch, clock, applied_from=3)
+    vault.apply_snapshot(ADDR, "s.root", b"raft", "snap-1", bao.applied, timeout=5)
+    assert bao.calls == ["restore 4 bytes", "active 5"]
+    assert (bao.looks, clock.now) == (3, 1000.5)
+
+
+def test_a_snapshot_that_never_applies_fails_after_its_timeout(monkeypatch: pytest.MonkeyPatch,
+                                                               clock: FakeClock) -> None:
+    bao = _Restoring(monkeypatch, clock, applied_from=10_000)
+    with pytest.raises(VaultError, match=r"snapshot snap-1 did not apply within 1s \(health 503\)"):
+        vault.apply_snapshot(ADDR, "s.root", b"raft", "snap-1", bao.applied, timeout=1)
+    assert bao.looks == 6  # at 0, 0.25, 0.5, 0.75, 1 s (not past the deadline) and at 1.25 s, past it
+
+
+def test_a_restore_found_already_applied_reports_the_seconds_it_took(monkeypatch: pytest.MonkeyPatch,
+                                                                     clock: FakeClock) -> None:
+    seal = vault.SealMaterial("00" * 31 + "01")
+    manifest = snapshots.Manifest("snap-1", "testing", "2026-12-04T10:00:00Z", "2.4.1", 4, "x", "y", ["age1"],
+                                  seal.key_id, seal.fingerprint, "snap-1", {"kv_secrets": 1})
+    monkeypatch.setattr(snapshots, "find", lambda store, env, snapshot: manifest)
+    monkeypatch.setattr(snapshots, "load", lambda store, manifest, identities: b"raft")
+    monkeypatch.setattr(vault, "health", lambda addr: 200)
+    monkeypatch.setattr(vault, "_canary", lambda addr, credentials: "snap-1")
+    monkeypatch.setattr(vault, "login", lambda addr, credentials: addr)
+    monkeypatch.setattr(vault, "inventory", lambda c: {"kv_secrets": 1})
+
+    def every_node(addr: str, credentials: object, timeout: float, restart_active: object, restarted: bool,
+                   restart_nodes: object = None) -> str:
+        clock.sleep(7.0)  # the raft nodes took seven seconds to agree
+        return addr
+    monkeypatch.setattr(vault, "_every_node", every_node)
+    report = vault.restore(ADDR, "testing", object(), [], seal, vault.Login("backup", "pw"),  # type: ignore[arg-type]
+                           keep_pending=False)
+    assert report.already_restored and report.seconds == 7.0 and report.counts == {"kv_secrets": 1}
