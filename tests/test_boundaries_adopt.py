@@ -11,7 +11,9 @@ import pytest
 
 from cattle import env
 from cattle.errors import CattleError, ConfigError
-from cattle.secrets import adopt
+from cattle.secrets import adopt, keys
+from cattle.secrets import files as secrets
+from tests.conftest import EXTERNAL_SECRETS
 
 GOOD = adopt.Settings("https://git.acme.io/ops/infra.git", "infra.acme.io", "acme-dr-backups", "sre@acme.io")
 
@@ -25,6 +27,7 @@ def test_good_values_have_no_problem_and_each_bad_one_is_named_alone() -> None:
     assert adopt.check(_with(git_url="git@github.com:acme/infra.git")) == []
     assert adopt.check(_with(git_url="ssh://git@git.acme.io/ops/infra.git")) == []
     assert adopt.check(_with(bucket="a" * 3)) == [] and adopt.check(_with(bucket="a" * 63)) == []
+    assert adopt.check(_with(bucket="zeta-backups")) == []  # sorts after the placeholder, is not it
     for field, value in [("git_url", adopt.PLACEHOLDER_URL), ("git_url", "ftp://git.acme.io/infra"),
                          ("domain", "cattle.example.com"), ("domain", "example.com"), ("domain", "Infra.Acme.io"),
                          ("domain", "acme"), ("bucket", adopt.PLACEHOLDER_BUCKET), ("bucket", "a" * 2),
@@ -107,3 +110,29 @@ def test_the_checklist_names_each_key_its_state_and_its_holders() -> None:
     done.pages = "https://acme.github.io/infra/"
     assert "Source: GitHub Actions (the recovery report is published to https://acme.github.io/infra/); the" \
            in done.checklist()
+
+
+def test_the_secrets_made_for_a_new_key_are_counted_and_a_second_run_changes_none(
+        repo_copy: Path, key_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in EXTERNAL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    first = adopt.Adoption()
+    adopt.ensure_keys_and_secrets(repo_copy, first)
+    declared = {e: len(adopt.load_spec(repo_copy, e)) for e in ("production", "staging", "testing")}
+    assert first.secrets == {e: f"{n} secret(s) generated for the key" for e, n in declared.items()}
+    assert [(k.env, k.created) for k in first.keys] == [("production", True), ("staging", True), ("testing", True)]
+    again = adopt.Adoption()
+    adopt.ensure_keys_and_secrets(repo_copy, again)
+    assert again.secrets == {e: "unchanged" for e in declared}
+    assert [k.created for k in again.keys] == [False] * 3
+    assert len(secrets.secret_files(repo_copy, "testing")) == declared["testing"]
+
+
+def test_a_key_here_that_the_files_are_not_for_stops_adopt(repo_copy: Path, key_home: Path) -> None:
+    keys.key_file("production").parent.mkdir(parents=True, exist_ok=True)
+    made = keys.write_new_key(keys.key_file("production"))  # not the key the shipped files are encrypted for
+    assert made.public not in (repo_copy / ".sops.yaml").read_text()
+    with pytest.raises(adopt.SecretsError) as caught:
+        adopt.ensure_keys_and_secrets(repo_copy, adopt.Adoption())
+    assert caught.value.message == ("this machine holds a production key that is not the one production's files are "
+                                    "encrypted for")
