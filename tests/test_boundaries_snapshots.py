@@ -165,3 +165,26 @@ def test_the_catalogue_sorts_every_object_and_names_at_most_five_doubts(store: F
     assert snapshots.find(store, "testing") == mine
     with pytest.raises(VaultError, match="belongs to environment 'staging', not 'testing'"):
         snapshots.find(store, "testing", "20261102T000000.000000Z-a")
+
+
+def test_a_manifests_age_is_the_seconds_since_it_was_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshots.time, "time", lambda: NOW)
+    assert _manifest("20261109T230000.000000Z-a", created="2026-11-09T23:00:00Z").age_seconds == 3600.0
+
+
+def test_a_new_ids_fraction_is_the_microseconds_of_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshots.time, "time", lambda: NOW + 0.25)
+    assert snapshots.new_id().startswith("20261110T000000.250000Z-")
+
+
+def test_data_for_many_other_keys_is_caught_from_a_header_longer_than_a_kilobyte(store: FileStore) -> None:
+    """21 recipients make a header of about 2.3 KB: read whole (HEADER_BYTES, 64 KiB), it says no key here opens
+    it; cut short, age could not even parse it, and the check would pass it."""
+    strangers = [str(x25519.Identity.generate().to_public()) for _ in range(21)]
+    plaintext = b"raft snapshot for others"
+    blob = snapshots.encrypt(plaintext, strangers)
+    assert len(blob) > 2048
+    manifest = _manifest("20261101T000000.000000Z-a", blob=blob, plaintext=plaintext)
+    snapshots.save(store, manifest, blob)
+    assert snapshots.opens(store, manifest, [IDENTITY]) == ("its data is encrypted for no key on this machine "
+                                                           "(whatever its manifest says)")

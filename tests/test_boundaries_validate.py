@@ -67,7 +67,8 @@ def test_a_node_size_is_judged_against_the_first_cloud_the_env_pins(production: 
     assert validate.server_type_problems(wrong) == []  # a cloud without a list is not judged
     main.unlink()
     assert validate.server_type_problems(wrong) == []
-    main.write_text('source = "other/cloud"\n')
+    main.write_text('source = "example/cloud"\n')  # where 'tiny' is not offered: only the provider and cloud decide
+    assert len(validate.server_type_problems(wrong)) == 1
     assert validate.server_type_problems(dataclasses.replace(wrong, provider="kind")) == []
     assert validate.server_type_problems(dataclasses.replace(wrong, cloud=None)) == []
     (root / "infra" / "server-types.yaml").unlink()
