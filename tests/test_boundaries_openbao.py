@@ -269,3 +269,21 @@ def test_a_restore_found_already_applied_reports_the_seconds_it_took(monkeypatch
     report = vault.restore(ADDR, "testing", object(), [], seal, vault.Login("backup", "pw"),  # type: ignore[arg-type]
                            keep_pending=False)
     assert report.already_restored and report.seconds == 7.0 and report.counts == {"kv_secrets": 1}
+
+
+def test_an_imported_snapshot_applied_when_the_login_works_and_the_counts_match(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a snapshot taken without cattle (vault.import) has no canary: the backup login and the counts tell
+    login = vault.Login("backup", "pw")
+    counts = {"kv_secrets": 3, "policies": 2}
+    monkeypatch.setattr(vault, "login", lambda addr, credentials: "client")
+    monkeypatch.setattr(vault, "inventory", lambda c: {"kv_secrets": 3, "policies": 2})
+    assert vault._applied(ADDR, login, "", dict(counts))
+    assert not vault._applied(ADDR, login, "", {"kv_secrets": 4, "policies": 2})
+    assert vault.applied_login(ADDR, login)
+
+    def refused(addr: str, credentials: vault.Login) -> str:
+        raise VaultError("login as backup failed: permission denied")  # the snapshot holding the login not applied
+    monkeypatch.setattr(vault, "login", refused)
+    assert not vault._applied(ADDR, login, "", counts)
+    assert not vault.applied_login(ADDR, login)
