@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from hvac.exceptions import InvalidPath, InvalidRequest
+from pyrage import x25519
 
 from cattle.errors import VaultError
+from cattle.secrets.keys import Identity
+from cattle.stores import FileStore
 from cattle.vault import openbao as vault
-from cattle.vault import snapshots
+from cattle.vault import pending, snapshots
 from tests.waiting import FakeClock
 
 ADDR = "http://127.0.0.1:18200"
@@ -287,3 +291,31 @@ def test_an_imported_snapshot_applied_when_the_login_works_and_the_counts_match(
     monkeypatch.setattr(vault, "login", refused)
     assert not vault._applied(ADDR, login, "", counts)
     assert not vault.applied_login(ADDR, login)
+
+
+def test_a_verified_restore_deletes_its_record_and_older_tokenless_ones_only(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key = x25519.Identity.generate()
+    identity = Identity(str(key), str(key.to_public()), "test")
+    store = FileStore(f"file://{tmp_path}", tmp_path)
+    older = pending.PendingRestore("20000101T000000.000000Z-aaaaaa", "testing", "snap-0", "2000-01-01T00:00:00Z")
+    newer = pending.PendingRestore("29991231T000000.000000Z-ffffff", "testing", "snap-9", "2999-12-31T00:00:00Z")
+    other = pending.PendingRestore("20000101T000000.000000Z-bbbbbb", "testing", "snap-0", "2000-01-01T00:00:00Z",
+                                   "s.another-servers-token")
+    for record in (older, newer, other):
+        pending.save(store, record, [identity.public])
+    seal = vault.SealMaterial("00" * 31 + "01")
+    manifest = snapshots.Manifest("snap-1", "testing", "2026-12-04T10:00:00Z", "2.4.1", 4, "x", "y", [identity.public],
+                                  seal.key_id, seal.fingerprint, "snap-1", {})
+    monkeypatch.setattr(snapshots, "find", lambda store, env, snapshot: manifest)
+    monkeypatch.setattr(snapshots, "load", lambda store, manifest, identities: b"raft")
+    monkeypatch.setattr(vault, "health", lambda addr: 501)
+    monkeypatch.setattr(vault, "initialise_fresh", lambda addr, keep: keep("s.root") or "s.root")
+    monkeypatch.setattr(vault, "apply_snapshot", lambda *args, **kwargs: None)
+    monkeypatch.setattr(vault, "login", lambda addr, credentials: addr)
+    monkeypatch.setattr(vault, "inventory", lambda c: {})
+    monkeypatch.setattr(vault, "_every_node", lambda addr, *args, **kwargs: addr)
+    report = vault.restore(ADDR, "testing", store, [identity], seal, vault.Login("backup", "pw"))
+    assert report.initialised_target
+    # a token-less record newer than this restore's may be another run's, still initialising: it stays
+    assert pending.all_of(store, "testing", [identity]) == [other, newer]
