@@ -194,8 +194,9 @@ def test_counts_are_described_in_words() -> None:
 
 
 def test_the_version_is_the_health_endpoints_or_unknown(answers: _Server) -> None:
-    _set(answers, _Answer(200, {"version": "2.4.1"}))
+    asked = _set(answers, _Answer(200, {"version": "2.4.1"}))
     assert vault._version(ADDR) == "2.4.1"
+    assert asked == [(ADDR + "/v1/sys/health?uninitcode=501&sealedcode=503&standbycode=429&perfstandbycode=429", 5)]
     _set(answers, _Answer(200, {}))
     assert vault._version(ADDR) == "unknown"
     _set(answers, _Answer(502, ValueError("not JSON")))
