@@ -135,3 +135,11 @@ def test_a_login_that_may_not_read_the_state_says_so_and_counts_no_node(clock: F
     monkeypatch.setattr(console, "say", said.append)
     assert raftpeers.wait_agree(_Client([Forbidden("permission denied")]), "http://127.0.0.1:18200") == 0
     assert len(said) == 1 and "could not confirm that every raft node of http://127.0.0.1:18200" in said[0]
+
+
+def test_the_ids_behind_are_those_behind_describes_and_never_the_leaders() -> None:
+    state = _state("a", _node("a", 12, healthy=False), _node("b", 11), _node("c", 10),
+                   _node("d", 10, healthy=False, status="left"))
+    assert raftpeers.lagging_ids(state, 11) == ["c", "d"]  # b at the index and past it is caught up
+    assert raftpeers.lagging_ids(state, 10) == ["d"]
+    assert raftpeers.lagging_ids(state) == ["b", "c", "d"]
