@@ -206,3 +206,18 @@ def test_a_helmreleases_chart_source_or_chart_ref_must_exist(store: SchemaStore)
     assert [m for _, m in _problems(store, by_ref, rule="references")] == [
         "chartRef OCIRepository default/oci does not exist"]
     assert _problems(store, by_ref, _oci({"tag": "1.2.3"}), rule="references") == []
+
+
+def test_a_variable_left_where_nothing_substitutes_is_a_problem_except_in_a_crd_or_an_object_opted_out(
+        store: SchemaStore) -> None:
+    from cattle.manifests.substitute import SUBSTITUTE_ANNOTATION
+
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "apps"},
+              "data": {"url": "https://${DOMAIN}/"}}
+    assert _problems(store, config, rule="substitution") == [
+        ("ConfigMap apps/c", "${DOMAIN} is never substituted: Kustomization apps has no postBuild")]
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "things.example.com"}, "spec": {"description": "postBuild turns ${var} into a value"}}
+    assert _problems(store, crd, rule="substitution") == []  # a CRD's descriptions explain the syntax
+    opted_out = {**config, "metadata": {**config["metadata"], "annotations": {SUBSTITUTE_ANNOTATION: "disabled"}}}
+    assert _problems(store, opted_out, rule="substitution") == []
