@@ -13,7 +13,7 @@ from cattle import env
 from cattle.bootstrap.timeline import Timeline
 from cattle.dr import coldstart, history
 from cattle.dr.coldchecks import Before, ColdStartFailed, Outcome
-from cattle.errors import KubeApiError
+from cattle.errors import KubeApiError, PreflightError
 from tests.conftest import StandIns
 from tests.test_coldstart import FakeChecks, _docker, _records
 
@@ -50,3 +50,25 @@ def test_a_failure_after_power_on_keeps_its_first_line_to_300_characters(
     [record] = _records(repo_copy)
     assert record["result"] == "failed" and record["rto_seconds"] is None
     assert record["detail"] == ("12 Flux objects Ready again: not within 900s: " + "x" * 400)[:300]
+
+
+class _StopsOnly:
+    """A provider that can power its nodes off but has no way to power them on again."""
+
+    name = "half"
+
+    def stop_nodes(self) -> list[str]:
+        raise AssertionError("a cluster that cannot be powered on again must not be powered off")
+
+
+def test_a_provider_that_can_only_power_off_is_refused() -> None:
+    with pytest.raises(PreflightError, match="the half provider cannot power the cluster's nodes off and on"):
+        coldstart.power_cycling(_StopsOnly())  # type: ignore[arg-type]
+
+
+def test_the_readiness_phases_count_as_waiting_and_the_canaries_do_not(
+        repo_copy: Path, stand_ins: StandIns, tmp_path: Path) -> None:
+    _docker(stand_ins, tmp_path, env.load("testing").cluster_name)
+    timeline = coldstart.coldstart("testing", checks=FakeChecks([]))
+    assert [(e.phase, e.waiting) for e in timeline.events[3:]] == [
+        *((phase, True) for phase in coldstart.READINESS), ("canaries", False)]
