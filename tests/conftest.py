@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import FakeClock
+
 REPO = Path(__file__).resolve().parent.parent
 DECLARATIVE = ("clusters", "platform", "apps", "secrets", "vendor", "infra")
 CONTROL_PLANE_TIER = REPO / "tests" / "controlplane"
@@ -166,3 +168,15 @@ def s3_endpoint() -> Iterator[str]:
     s3_client(endpoint).create_bucket(Bucket="backups")
     yield endpoint
     server.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """time.monotonic and time.sleep on fake time from 1000 s for the test: a wait under test never really waits, and
+    one that never ends fails within seconds (FakeClock's bounds)."""
+    import time
+
+    fake = FakeClock(start=1000.0)
+    monkeypatch.setattr(time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    return fake

@@ -5,7 +5,6 @@ target and port, and the restart's deadline to the second (issue 32, boundaries 
 from __future__ import annotations
 
 import json
-import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any
 
@@ -115,14 +114,6 @@ def _pod(uid: str, phase: str) -> dict[str, Any]:
     pod: dict[str, Any] = json.loads(json.dumps({"metadata": {"name": "openbao-1", "uid": uid},
                                                  "status": {"phase": phase}}))
     return pod
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(start=1000.0)
-    monkeypatch.setattr(time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(time, "sleep", fake.sleep)
-    return fake
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ CloudNativePG for, each phase said once, completed or failed as CNPG reports, an
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,14 +38,6 @@ class _Kube:
         answer = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
         parsed: dict[str, Any] | None = json.loads(json.dumps(answer))  # as the API answers: no interned strings
         return parsed
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(start=1000.0)
-    monkeypatch.setattr(time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(time, "sleep", fake.sleep)
-    return fake
 
 
 def _status(phase: str | None, **more: str) -> dict[str, Any]:

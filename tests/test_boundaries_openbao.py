@@ -6,7 +6,6 @@ what the inventory counts (issue 32, boundaries of cattle/vault/openbao.py, whos
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,6 @@ class _Answer:
         if isinstance(self.body, Exception):
             raise self.body
         return self.body
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(start=1000.0)
-    monkeypatch.setattr(time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(time, "sleep", fake.sleep)
-    return fake
 
 
 class _Server:

@@ -7,7 +7,6 @@ the three-node tests of test_vault_raft.py reached)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -87,14 +86,6 @@ class _Adapter:
 class _Client:
     def __init__(self, answers: list[dict[str, Any] | Exception]) -> None:
         self.adapter = _Adapter(answers)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(start=1000.0)
-    monkeypatch.setattr(time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(time, "sleep", fake.sleep)
-    return fake
 
 
 LEFT = _state("a", _node("a", 10), _node("b", 0, healthy=False, status="left"),
