@@ -433,3 +433,12 @@ def test_a_complete_backup_without_a_readable_end_is_a_doubt_that_stops_the_choi
     store.put("feeds-db-g1/base/b2/backup.info", b"status=DONE\nend_time=yesterday\n")
     with pytest.raises(DatabaseError, match=r"base backup\(s\) b2 of g1 .* no end_time cattle can read"):
         database.recovery_point(store, "testing", database.generations(store))
+
+
+def test_only_incomplete_backups_newer_than_the_one_chosen_are_named_as_skipped(store: FileStore) -> None:
+    _backup(store, 1, "20261101T000000", T0 - timedelta(days=2), status="FAILED")  # older: not a reason, not named
+    _backup(store, 1, "20261102T000000", T0 - timedelta(days=1))
+    _backup(store, 1, "20261103T000000", None, status="STARTED")
+    chosen, skipped = database.recovery_point(store, "testing", database.generations(store))
+    assert chosen.backup_id == "20261102T000000"
+    assert skipped == ["newer base backup 20261103T000000 of g1: not complete (STARTED)"]
