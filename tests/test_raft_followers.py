@@ -14,6 +14,7 @@ from cattle.errors import VaultError
 from cattle.vault import endpoint as baoendpoint
 from cattle.vault import openbao as vault
 from cattle.vault import raftpeers
+from tests.waiting import FakeClock
 
 LOGIN = vault.Login("cattle-backup", "secret")
 
@@ -166,3 +167,11 @@ def test_followers_get_a_minute_before_their_restart_and_the_whole_timeout_after
     with pytest.raises(raftpeers.NodesBehind):  # no way to restart a follower: it gets the whole timeout
         vault._every_node("http://127.0.0.1:1", LOGIN, 300, lambda: "http://127.0.0.1:2", True, None)
     assert waited == [300]
+
+
+def test_a_restarted_pod_gets_five_minutes_by_default_to_run_again(clock: FakeClock) -> None:
+    never_back = _Pods(["openbao-1"])
+    never_back.delete = lambda *args, **kwargs: None  # type: ignore[method-assign]  # the old pod stays
+    with ExitStack() as stack, pytest.raises(VaultError, match="did not come back Running within 300s"):
+        baoendpoint.restart_pods(stack, never_back, _forward, ["openbao-1"])  # type: ignore[arg-type]
+    assert 300 <= clock.monotonic() - 1000 <= 302
