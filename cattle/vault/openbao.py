@@ -464,22 +464,24 @@ def _every_node(addr: str, credentials: Login, timeout: float, restart_active: C
     through `restart_nodes` (given their node ids, the pod names): a node that joined while the snapshot was being
     applied keeps the keyring of before and stays behind until it restarts (seen with bao 2.6.2, 1 run in 3)."""
     patience = min(timeout, FOLLOWER_PATIENCE) if restart_nodes is not None else timeout
+
+    def agree(wait: float) -> raftpeers.NodesBehind | None:
+        try:
+            raftpeers.wait_agree(login(addr, credentials), addr, wait)
+        except raftpeers.NodesBehind as behind:
+            return behind
+        return None
+
     if restarted and restart_active is not None:
         addr = restart_active()
         wait_active(addr, timeout)
-    try:
-        raftpeers.wait_agree(login(addr, credentials), addr, patience)
-        return addr
-    except raftpeers.NodesBehind as behind:
-        lagging = behind
-    if not restarted and restart_active is not None:
+    lagging = agree(patience)
+    if lagging is not None and not restarted and restart_active is not None:
         addr = restart_active()
         wait_active(addr, timeout)
-        try:
-            raftpeers.wait_agree(login(addr, credentials), addr, patience)
-            return addr
-        except raftpeers.NodesBehind as behind:
-            lagging = behind
+        lagging = agree(patience)
+    if lagging is None:
+        return addr
     if restart_nodes is None or not lagging.nodes:
         raise lagging
     addr = restart_nodes(lagging.nodes)

@@ -24,15 +24,21 @@ def leader_index(state: dict[str, Any]) -> int:
     return int((servers.get(state.get("leader")) or {}).get("last_index") or 0)
 
 
-def behind(state: dict[str, Any], index: int | None = None) -> list[str]:
-    """The nodes of an autopilot state that autopilot does not call healthy, or that have not reached `index`
-    (default: the leader's; the leader moves on all the time, so a caller waiting passes the index it saw first)."""
+def _lagging(state: dict[str, Any], index: int | None) -> tuple[int, list[dict[str, Any]]]:
+    """The index wanted, and the servers autopilot does not call healthy or that have not reached it (never the
+    leader)."""
     servers = state.get("servers") or {}
     leader = servers.get(state.get("leader")) or {}
     wanted = leader_index(state) if index is None else index
-    return [f"{s.get('id')} ({s.get('node_status')}, raft index {s.get('last_index')} of {wanted})"
-            for s in servers.values() if s is not leader and (not s.get("healthy")
-                                                               or int(s.get("last_index") or 0) < wanted)]
+    return wanted, [s for s in servers.values() if s is not leader and (
+        not s.get("healthy") or int(s.get("last_index") or 0) < wanted)]
+
+
+def behind(state: dict[str, Any], index: int | None = None) -> list[str]:
+    """The nodes of an autopilot state that autopilot does not call healthy, or that have not reached `index`
+    (default: the leader's; the leader moves on all the time, so a caller waiting passes the index it saw first)."""
+    wanted, lagging = _lagging(state, index)
+    return [f"{s.get('id')} ({s.get('node_status')}, raft index {s.get('last_index')} of {wanted})" for s in lagging]
 
 
 class NodesBehind(VaultError):
@@ -45,11 +51,7 @@ class NodesBehind(VaultError):
 
 def lagging_ids(state: dict[str, Any], index: int | None = None) -> list[str]:
     """The node ids behind() describes, in the same order."""
-    servers = state.get("servers") or {}
-    leader = servers.get(state.get("leader")) or {}
-    wanted = leader_index(state) if index is None else index
-    return [str(s.get("id")) for s in servers.values() if s is not leader and (
-        not s.get("healthy") or int(s.get("last_index") or 0) < wanted)]
+    return [str(s.get("id")) for s in _lagging(state, index)[1]]
 
 
 def wait_agree(client: Any, addr: str, timeout: float = 120, poll: float = 1.0) -> int:
